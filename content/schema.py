@@ -1,0 +1,125 @@
+"""The shape of Hip Coach content: pydantic models for every YAML file under a content directory."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+Id = str
+
+
+class Strict(BaseModel):
+    """A content model that rejects unknown fields, so a typo in YAML is an error, not a no-op."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Dose(Strict):
+    sets: int = Field(ge=1, le=10)
+    reps: int | None = Field(default=None, ge=1, le=50)
+    seconds: int | None = Field(default=None, ge=1, le=600)
+    per_side: bool = False
+    tempo: str
+    rest_seconds: int = Field(ge=0, le=600)
+
+    @model_validator(mode="after")
+    def _reps_or_seconds(self) -> Dose:
+        if self.reps is None and self.seconds is None:
+            raise ValueError("a dose needs reps or seconds")
+        return self
+
+
+class Demands(Strict):
+    """What an exercise asks of the body; the screening rules read these."""
+
+    kneeling: bool
+    floor: bool
+    spinal_load: Literal["none", "low", "moderate", "high"]
+    knee_bend_under_load: bool
+
+
+class Fault(Strict):
+    fault: str
+    fix: str
+
+
+class Exercise(Strict):
+    id: Id
+    name: str
+    why: str
+    setup: str
+    steps: list[str] = Field(min_length=2)
+    cues: list[str] = Field(min_length=2, max_length=4)
+    faults: list[Fault] = Field(min_length=1)
+    dose: Dose
+    equipment: list[Id] = Field(
+        default_factory=list, description="Any one of these is enough; empty means none needed."
+    )
+    demands: Demands
+    easier: Id | None = None
+    harder: Id | None = None
+    safety: str
+
+
+class Ladder(Strict):
+    id: Id
+    name: str
+    rungs: list[Id] = Field(min_length=1)
+
+
+class Equipment(Strict):
+    id: Id
+    label: str
+    synonyms: list[str] = Field(default_factory=list)
+
+
+class RedFlagTier(Strict):
+    """One red-flag question: any 'yes' leads to the tier's outcome."""
+
+    id: Literal["urgent", "clinician"]
+    signs: list[str] = Field(min_length=1)
+
+
+class YesNoQuestion(Strict):
+    id: Id
+    yes_phrases: list[str] = Field(default_factory=list)
+    no_phrases: list[str] = Field(default_factory=list)
+
+
+class Screening(Strict):
+    red_flags: list[RedFlagTier] = Field(min_length=2, max_length=2)
+    questions: list[YesNoQuestion] = Field(min_length=1)
+    equipment: list[Equipment] = Field(min_length=1)
+    yes_phrases: list[str] = Field(min_length=1)
+    no_phrases: list[str] = Field(min_length=1)
+    negations: list[str] = Field(min_length=1, description="Words that flip the phrase after them.")
+    none_phrases: list[str] = Field(min_length=1, description="Free text meaning 'no equipment'.")
+    done_phrases: list[str] = Field(min_length=1, description="Free text that ends a multi-select.")
+
+
+class StartRule(Strict):
+    """One row of the starting-point decision table."""
+
+    load_pain: bool
+    can_kneel: bool = Field(description="kneeling_ok and not knee_issues")
+    start: Id
+    reason: Id = Field(description="Message key that explains the choice in one sentence.")
+
+
+class StartingPoint(Strict):
+    ladder: Id
+    table: list[StartRule] = Field(min_length=1)
+
+
+class Content(Strict):
+    """Everything the coach knows, loaded and cross-checked."""
+
+    exercises: dict[Id, Exercise]
+    ladders: dict[Id, Ladder]
+    screening: Screening
+    starting_point: StartingPoint
+    messages: dict[str, dict[str, str]] = Field(description="locale -> key -> template")
+
+    def message(self, key: str, locale: str = "en") -> str:
+        return self.messages[locale][key]

@@ -1,0 +1,43 @@
+"""Parameters for the exercise card and other list-shaped messages."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from content.schema import Content, Dose, Exercise
+
+
+def bullets(items: Iterable[str], content: Content, locale: str = "en") -> str:
+    template = content.message("list_bullet", locale)
+    return "\n".join(template.format(item=item) for item in items)
+
+
+def numbered(items: Iterable[str], content: Content, locale: str = "en") -> str:
+    template = content.message("list_numbered", locale)
+    return "\n".join(template.format(n=n, item=item) for n, item in enumerate(items, start=1))
+
+
+def dose_text(dose: Dose, content: Content, locale: str = "en") -> str:
+    key = "dose_reps" if dose.reps is not None else "dose_seconds"
+    text = content.message(key, locale).format(sets=dose.sets, reps=dose.reps, seconds=dose.seconds)
+    if dose.per_side:
+        text += content.message("dose_per_side", locale)
+    return content.message("dose_line", locale).format(
+        amount=text, tempo=dose.tempo, rest=dose.rest_seconds
+    )
+
+
+def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dict[str, str]:
+    fault = content.message("fault_line", locale)
+    return {
+        "name": exercise.name,
+        "why": exercise.why,
+        "setup": exercise.setup,
+        "steps": numbered(exercise.steps, content, locale),
+        "cues": bullets(exercise.cues, content, locale),
+        "faults": bullets(
+            (fault.format(fault=f.fault, fix=f.fix) for f in exercise.faults), content
+        ),
+        "dose": dose_text(exercise.dose, content, locale),
+        "safety": exercise.safety,
+    }

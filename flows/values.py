@@ -1,0 +1,136 @@
+"""Plain values that cross the boundary between the core and the shell: events, replies, effects."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+# ---- events: what the user (or the clock) did ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Text:
+    text: str
+
+
+@dataclass(frozen=True)
+class Choice:
+    """A button press; `value` is '<question>:<answer>' as the button carried it."""
+
+    value: str
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True)
+class Unsupported:
+    """Input the coach cannot read, such as a sticker or a photo."""
+
+    kind: str
+
+
+Event = Text | Choice | Command | Unsupported
+
+# ---- replies: what the coach says ------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Button:
+    label: str
+    value: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message by key; `buttons` are rows of buttons under it."""
+
+    key: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    buttons: tuple[tuple[Button, ...], ...] = ()
+
+
+@dataclass(frozen=True)
+class Message:
+    """A reply rendered to text: what a chat shows."""
+
+    text: str
+    buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "text": self.text,
+            "buttons": [[{"label": lab, "value": val} for lab, val in row] for row in self.buttons],
+        }
+
+
+# ---- effects: what the shell must carry out, in the same transaction as the new state ---------
+
+
+@dataclass(frozen=True)
+class RecordConsent:
+    given: bool
+
+
+@dataclass(frozen=True)
+class RecordAnswer:
+    question: str
+    value: Any
+
+
+@dataclass(frozen=True)
+class RecordRedFlag:
+    tier: str
+
+
+@dataclass(frozen=True)
+class SetPosition:
+    ladder: str
+    exercise: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class ClearScreening:
+    """Forget screening answers and programme position before screening again."""
+
+
+@dataclass(frozen=True)
+class ForgetUser:
+    """Remove every stored trace of the user."""
+
+
+Effect = RecordConsent | RecordAnswer | RecordRedFlag | SetPosition | ClearScreening | ForgetUser
+
+# ---- state and outcome -----------------------------------------------------------------------
+
+INITIAL = "new"
+
+
+@dataclass(frozen=True)
+class State:
+    """A user's dialogue state: the machine state name and a small JSON-serialisable dict."""
+
+    name: str = INITIAL
+    data: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"name": self.name, "data": dict(self.data)}
+
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any] | None) -> State:
+        if not raw:
+            return cls()
+        return cls(name=str(raw["name"]), data=dict(raw.get("data") or {}))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    state: State
+    replies: tuple[Reply, ...]
+    effects: tuple[Effect, ...] = ()
