@@ -38,9 +38,7 @@ class ContentError(Exception):
 MessageSpec = Mapping[str, Iterable[str]]
 
 
-def load(
-    directory: Path | str | None = None, required_messages: MessageSpec | None = None
-) -> Content:
+def load(directory: Path | str | None = None, required_messages: MessageSpec | None = None) -> Content:
     """Load and cross-check content; `required_messages` maps each key a flow uses to its params."""
     problems: list[Problem] = []
     content = _Reader(Path(directory or DEFAULT_DIR), problems).read()
@@ -235,28 +233,20 @@ def _check_starting_point(content: Content) -> list[Problem]:
             problems.append(Problem(name, f"{where}.start", f"unknown exercise id '{row.start}'"))
             continue
         if ladder is not None and row.start not in ladder.rungs:
-            problems.append(
-                Problem(name, f"{where}.start", f"'{row.start}' is not on ladder '{ladder.id}'")
-            )
+            problems.append(Problem(name, f"{where}.start", f"'{row.start}' is not on ladder '{ladder.id}'"))
         if exercise.equipment:
             problems.append(
-                Problem(
-                    name, f"{where}.start", f"'{row.start}' needs equipment; a start must need none"
-                )
+                Problem(name, f"{where}.start", f"'{row.start}' needs equipment; a start must need none")
             )
         if not row.can_kneel and exercise.demands.kneeling:
             problems.append(
-                Problem(
-                    name, f"{where}.start", f"'{row.start}' needs kneeling but can_kneel is false"
-                )
+                Problem(name, f"{where}.start", f"'{row.start}' needs kneeling but can_kneel is false")
             )
     for load_pain in (True, False):
         for can_kneel in (True, False):
             if (load_pain, can_kneel) not in seen:
                 problems.append(
-                    Problem(
-                        name, "table", f"no row for load_pain={load_pain}, can_kneel={can_kneel}"
-                    )
+                    Problem(name, "table", f"no row for load_pain={load_pain}, can_kneel={can_kneel}")
                 )
     return problems
 

@@ -22,9 +22,7 @@ def dose_text(dose: Dose, content: Content, locale: str = "en") -> str:
     text = content.message(key, locale).format(sets=dose.sets, reps=dose.reps, seconds=dose.seconds)
     if dose.per_side:
         text += content.message("dose_per_side", locale)
-    return content.message("dose_line", locale).format(
-        amount=text, tempo=dose.tempo, rest=dose.rest_seconds
-    )
+    return content.message("dose_line", locale).format(amount=text, tempo=dose.tempo, rest=dose.rest_seconds)
 
 
 def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dict[str, str]:
@@ -35,9 +33,7 @@ def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dic
         "setup": exercise.setup,
         "steps": numbered(exercise.steps, content, locale),
         "cues": bullets(exercise.cues, content, locale),
-        "faults": bullets(
-            (fault.format(fault=f.fault, fix=f.fix) for f in exercise.faults), content
-        ),
+        "faults": bullets((fault.format(fault=f.fault, fix=f.fix) for f in exercise.faults), content),
         "dose": dose_text(exercise.dose, content, locale),
         "safety": exercise.safety,
     }

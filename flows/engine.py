@@ -101,11 +101,7 @@ def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -
         named = read_equipment(text, content.screening)
         if named is not None:
             return {"finish": named}
-        return (
-            {"finish": list(data.get("selected", []))}
-            if says_done(text, content.screening)
-            else None
-        )
+        return {"finish": list(data.get("selected", []))} if says_done(text, content.screening) else None
     if screen.reader == "continue":
         return screen.answers[0][0] if says_done(text, content.screening) else None
     said = read_question(text, name, content.screening)
@@ -164,6 +160,4 @@ def _reask(
 
 
 def _finish(turn: onboarding.Turn, lead: list[Reply] | None = None) -> Outcome:
-    return Outcome(
-        State(turn.state, turn.data), (*(lead or []), *turn.replies), tuple(turn.effects)
-    )
+    return Outcome(State(turn.state, turn.data), (*(lead or []), *turn.replies), tuple(turn.effects))

@@ -179,9 +179,7 @@ def equipment_buttons(selected: list[str], content: Content) -> tuple[tuple[Butt
     for item in content.screening.equipment:
         label = "button_selected" if item.id in selected else "button_unselected"
         rows.append((Button(label, f"equipment:{item.id}", {"label": item.label}),))
-    rows.append(
-        (Button("button_no_equipment", "equipment:none"), Button("button_done", "equipment:done"))
-    )
+    rows.append((Button("button_no_equipment", "equipment:none"), Button("button_done", "equipment:done")))
     return tuple(rows)
 
 

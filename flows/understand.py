@@ -33,9 +33,7 @@ def _negated(words: Sequence[str], start: int, negations: frozenset[str]) -> boo
     return any(word in negations for word in words[max(0, start - NEGATION_WINDOW) : start])
 
 
-def read_yes_no(
-    text: str, yes: Iterable[str], no: Iterable[str], negations: Iterable[str]
-) -> bool | None:
+def read_yes_no(text: str, yes: Iterable[str], no: Iterable[str], negations: Iterable[str]) -> bool | None:
     """True, False, or None when the text does not say or says both.
 
     Each matched phrase votes with its length; a phrase after a negation votes for the other side.

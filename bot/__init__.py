@@ -1,0 +1,1 @@
+"""The imperative shell of Hip Coach: adapters, storage, CLI and the one bootstrap."""

@@ -1,0 +1,111 @@
+"""The `hipcoach` command line."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+import content
+from bot import bootstrap
+from bot.db import current_revision, head_revision, make_engine, upgrade
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hipcoach", description="Hip Coach: hips, not the lower back.")
+    commands = parser.add_subparsers(dest="command")
+
+    run = commands.add_parser(
+        "run", help="serve Telegram if TELEGRAM_BOT_TOKEN is set, else open the terminal chat"
+    )
+    run.add_argument("--db", help="database URL (default: HIPCOACH_DATABASE_URL or a SQLite file)")
+
+    chat = commands.add_parser("chat", help="chat with the coach in this terminal")
+    chat.add_argument(
+        "--user", type=int, default=1, help="the user id to chat as (a number, like Telegram's)"
+    )
+    chat.add_argument("--db", help="database URL (default: HIPCOACH_DATABASE_URL or a SQLite file)")
+    chat.add_argument("--json", action="store_true", help="one JSON array of messages per input line")
+
+    db = commands.add_parser("db", help="database schema")
+    db_commands = db.add_subparsers(dest="db_command", required=True)
+    for name, text in (
+        ("upgrade", "apply every migration"),
+        ("current", "show the applied revision"),
+    ):
+        sub = db_commands.add_parser(name, help=text)
+        sub.add_argument("--db", help="database URL")
+
+    content_parser = commands.add_parser("content", help="coaching content")
+    content_commands = content_parser.add_subparsers(dest="content_command", required=True)
+    check = content_commands.add_parser("check", help="validate a content directory")
+    check.add_argument("directory", nargs="?", type=Path, default=None)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    command = args.command or "run"
+    if command == "content":
+        return check_content(args.directory)
+    settings = bootstrap.settings_from_env(database_url=getattr(args, "db", None))
+    bootstrap.configure_logging(settings)
+    try:
+        if command == "db":
+            return asyncio.run(db_command(args.db_command, settings))
+        if command == "chat":
+            return asyncio.run(chat(settings, args.user, args.json))
+        return asyncio.run(serve(settings))
+    except KeyboardInterrupt:
+        return 130
+    except content.ContentError as error:
+        print(error, file=sys.stderr)
+        return 1
+
+
+def check_content(directory: Path | None) -> int:
+    try:
+        bootstrap.load_content(directory)
+    except content.ContentError as error:
+        for problem in error.problems:
+            print(problem)
+        return 1
+    print(f"content OK: {directory or content.DEFAULT_DIR}")
+    return 0
+
+
+async def db_command(name: str, settings: bootstrap.Settings) -> int:
+    bootstrap.ensure_sqlite_directory(settings.database_url)
+    engine = make_engine(settings.database_url)
+    try:
+        if name == "upgrade":
+            await upgrade(engine)
+        print(f"revision {await current_revision(engine)} (newest: {head_revision()})")
+    finally:
+        await engine.dispose()
+    return 0
+
+
+async def chat(settings: bootstrap.Settings, user_id: int, json_mode: bool) -> int:
+    from bot.terminal import TerminalChat
+
+    coach = await bootstrap.build_coach(settings)
+    try:
+        await TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout).run(settings.database_url)
+    finally:
+        await coach.storage.engine.dispose()
+    return 0
+
+
+async def serve(settings: bootstrap.Settings) -> int:
+    if settings.telegram_token:
+        from bot.telegram import serve_telegram
+
+        return await serve_telegram(settings)
+    return await chat(settings, user_id=1, json_mode=False)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,73 @@
+"""The terminal chat: the same coach as Telegram, on standard input and output."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from typing import TextIO
+
+from bot.coach import Coach
+from flows import Choice, Command, Event, Message, Text
+
+
+def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Event:
+    """A command, a numbered button (human mode only), or free text."""
+    line = line.strip()
+    if line.startswith("/") and len(line) > 1:
+        name, _, args = line[1:].partition(" ")
+        return Command(name.split("@")[0], args.strip())
+    if numbered and line.isdigit() and 1 <= int(line) <= len(buttons):
+        return Choice(buttons[int(line) - 1][1])
+    return Text(line)
+
+
+def format_human(message: Message, first_number: int = 1) -> str:
+    lines = [message.text]
+    number = first_number
+    for row in message.buttons:
+        cells = []
+        for label, _ in row:
+            cells.append(f"[{number}] {label}")
+            number += 1
+        lines.append("   " + "   ".join(cells))
+    return "\n".join(lines)
+
+
+class TerminalChat:
+    def __init__(self, coach: Coach, user_id: int, json_mode: bool, stdin: TextIO, stdout: TextIO) -> None:
+        self.coach = coach
+        self.user_id = user_id
+        self.json_mode = json_mode
+        self.stdin = stdin
+        self.stdout = stdout
+        self.buttons: list[tuple[str, str]] = []
+
+    async def run(self, database: str = "") -> None:
+        if not self.json_mode:
+            self._say(self.coach.content.message("terminal_intro").format(database=database))
+            await self._turn(Command("start"))
+        while True:
+            if not self.json_mode:
+                self.stdout.write(self.coach.content.message("terminal_prompt"))
+                self.stdout.flush()
+            line = await asyncio.to_thread(self.stdin.readline)
+            if not line:
+                break
+            await self._turn(parse_input(line, self.buttons, numbered=not self.json_mode))
+        if not self.json_mode:
+            self._say("\n" + self.coach.content.message("terminal_goodbye"))
+
+    async def _turn(self, event: Event) -> None:
+        messages = await self.coach.handle(self.user_id, event, ref="terminal")
+        self.buttons = [button for m in messages for row in m.buttons for button in row]
+        if self.json_mode:
+            self._say(json.dumps([m.to_json() for m in messages], ensure_ascii=False))
+            return
+        number = 1
+        for message in messages:
+            self._say(format_human(message, number) + "\n")
+            number += sum(len(row) for row in message.buttons)
+
+    def _say(self, text: str) -> None:
+        self.stdout.write(text + "\n")
+        self.stdout.flush()
