@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from datetime import datetime
 
@@ -34,8 +35,10 @@ class Coach:
         try:
             outcome = await self.storage.transact(user_id, now, decide)
         except Exception as error:
-            # Only the kind of failure is logged: the event may carry health details.
-            log.exception("turn failed user=%s ref=%s error=%s", user_id, ref, type(error).__name__)
+            # The exception's message can quote SQL parameters (answers), so only its type and
+            # where it happened are logged.
+            where = "".join(traceback.format_tb(error.__traceback__))
+            log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
             return [render(Reply("error_sorry"), self.content)]
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         return render_all(outcome.replies, self.content)

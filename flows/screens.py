@@ -1,4 +1,4 @@
-"""The questions of onboarding, declared as data: which message asks, which buttons answer, how text is read."""
+"""Onboarding questions as data: the message that asks, the buttons that answer, how text is read."""
 
 from __future__ import annotations
 

@@ -36,7 +36,8 @@ def _negated(words: Sequence[str], start: int, negations: frozenset[str]) -> boo
 def read_yes_no(text: str, yes: Iterable[str], no: Iterable[str], negations: Iterable[str]) -> bool | None:
     """True, False, or None when the text does not say or says both.
 
-    Each matched phrase votes with its length; a phrase after a negation votes for the other side.
+    Each side scores its longest matched phrase in words; a phrase after a negation counts for the
+    other side. A tie (nothing matched, or both equally) is no answer: we ask again rather than guess.
     """
     negators = frozenset(negations)
     votes = {True: 0, False: 0}
@@ -46,7 +47,7 @@ def read_yes_no(text: str, yes: Iterable[str], no: Iterable[str], negations: Ite
                 for start in _find(words, normalise(phrase)):
                     flipped = phrase not in negators and _negated(words, start, negators)
                     side = (not answer) if flipped else answer
-                    votes[side] = max(votes[side], len(phrase))
+                    votes[side] = max(votes[side], len(phrase.split()))
     if votes[True] == votes[False]:
         return None
     return votes[True] > votes[False]

@@ -1,0 +1,45 @@
+"""A scripted conversation with the pure engine, for tests."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from content.schema import Content
+from flows import Choice, Command, Effect, Event, Message, State, Text, render_all, step
+from tests.conftest import NOW
+
+
+@dataclass
+class EngineChat:
+    content: Content
+    state: State = field(default_factory=State)
+    effects: list[Effect] = field(default_factory=list)
+    last: list[Message] = field(default_factory=list)
+
+    def send(self, event: Event | str) -> list[Message]:
+        if isinstance(event, str):
+            event = Command(event[1:]) if event.startswith("/") else Text(event)
+        outcome = step(self.state, event, NOW, self.content)
+        self.state = outcome.state
+        self.effects.extend(outcome.effects)
+        self.last = render_all(outcome.replies, self.content)
+        return self.last
+
+    def press(self, value: str) -> list[Message]:
+        return self.send(Choice(value))
+
+    @property
+    def text(self) -> str:
+        return "\n".join(m.text for m in self.last)
+
+    def screen(self, load_pain: bool, kneeling_ok: bool, knee_issues: bool) -> None:
+        """Answer everything up to the first exercise with buttons."""
+        yn = {True: "yes", False: "no"}
+        self.send("hello")
+        self.press("consent:yes")
+        self.press("red_flags_urgent:no")
+        self.press("red_flags_clinician:no")
+        self.press(f"load_pain:{yn[load_pain]}")
+        self.press(f"kneeling_ok:{yn[kneeling_ok]}")
+        self.press(f"knee_issues:{yn[knee_issues]}")
+        self.press("equipment:none")

@@ -1,0 +1,90 @@
+"""`hipcoach chat --json` as a new user would drive it: one JSON line out for every line in."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+SCREENING = ["hello", "Yes, that's okay", "None of these", "None of these"]
+
+
+def hipcoach() -> list[str]:
+    found = shutil.which("hipcoach")
+    return [found] if found else [sys.executable, "-m", "bot"]
+
+
+def clean_env(tmp_path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
+    return {**env, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
+
+
+def chat(tmp_path, lines: list[str], user: int = 1001) -> list[list[dict]]:
+    db = f"sqlite:///{tmp_path / 'chat.db'}"
+    result = subprocess.run(
+        [*hipcoach(), "chat", "--json", "--user", str(user), "--db", db],
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(tmp_path),
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(outputs) == len(lines), result.stdout
+    return outputs
+
+
+def texts(output: list[dict]) -> str:
+    return "\n".join(message["text"] for message in output)
+
+
+@pytest.mark.parametrize(
+    ("answers", "start"),
+    [
+        (["yes", "yeah", "no"], "Four-point rock back"),
+        (["yes, lifting hurts", "my knees are bad", "yes"], "Glute bridge"),
+        (["nope", "no problem", "no, my knees are fine"], "Kneeling hip thrust"),
+        (["not really", "not really", "no"], "Glute bridge"),
+    ],
+)
+def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start):
+    outputs = chat(tmp_path, [*SCREENING, *answers, "nothing"])
+    card = outputs[-1][-1]
+    assert card["text"].startswith(start)
+    assert card["buttons"] == [[{"label": "Done", "value": "session:done"}]]
+    reason = outputs[-1][-2]["text"]
+    assert start.lower() in reason.lower()
+    assert reason.startswith("Because")
+
+
+def test_an_urgent_red_flag_stops_the_programme(tmp_path):
+    outputs = chat(tmp_path, ["hi", "yes", "yes, I have some numbness", "no", "/today"])
+    assert "urgent medical help" in texts(outputs[2])
+    assert "urgent medical help" in texts(outputs[3])
+    assert "urgent medical help" in texts(outputs[4])
+    assert all(m["buttons"] == [] for m in outputs[3])
+
+
+def test_a_clinician_red_flag_pauses_until_clearance(tmp_path):
+    outputs = chat(tmp_path, ["hi", "yes", "none of these", "yes", "no", "I've been cleared"])
+    assert "doctor or physiotherapist" in texts(outputs[3])
+    assert "no rush" in texts(outputs[4])
+    assert "worse when you stand" in texts(outputs[5])
+
+
+def test_a_second_run_continues_where_the_user_left_off(tmp_path):
+    chat(tmp_path, ["hi", "yes"])
+    outputs = chat(tmp_path, ["/start"])
+    assert "Welcome back" in texts(outputs[0])
+    assert outputs[0][-1]["buttons"][0][0]["value"] == "red_flags_urgent:yes"
+
+
+def test_users_sharing_a_database_do_not_see_each_other(tmp_path):
+    chat(tmp_path, ["hi", "yes"], user=1)
+    outputs = chat(tmp_path, ["hi"], user=2)
+    assert "Hip Coach" in texts(outputs[0])
