@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
 
 import content
 import flows
 from bot.coach import Clock, Coach
 from bot.db import make_engine, upgrade
 from bot.storage import SqlStorage
+
+DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
+WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work, explained for the person who set it."""
 
 
 @dataclass(frozen=True)
@@ -23,6 +33,11 @@ class Settings:
     content_dir: Path | None = None
     log_level: str = "WARNING"
     upgrade_on_start: bool = True
+    telegram_api_url: str = DEFAULT_TELEGRAM_API_URL
+    webhook_url: str | None = None
+    webhook_secret: str | None = None
+    webhook_listen: str = "127.0.0.1"
+    webhook_port: int = 8443
 
 
 def default_database_url(env: Mapping[str, str]) -> str:
@@ -45,13 +60,43 @@ def async_url(url: str) -> str:
 def settings_from_env(env: Mapping[str, str] | None = None, database_url: str | None = None) -> Settings:
     env = os.environ if env is None else env
     content_dir = env.get("HIPCOACH_CONTENT_DIR")
-    return Settings(
-        database_url=async_url(database_url or env.get("HIPCOACH_DATABASE_URL") or default_database_url(env)),
-        telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
-        content_dir=Path(content_dir) if content_dir else None,
-        log_level=env.get("HIPCOACH_LOG_LEVEL", "WARNING").upper(),
-        upgrade_on_start=env.get("HIPCOACH_AUTO_MIGRATE", "1") not in ("0", "false", "no"),
+    return check_settings(
+        Settings(
+            database_url=async_url(
+                database_url or env.get("HIPCOACH_DATABASE_URL") or default_database_url(env)
+            ),
+            telegram_token=env.get("TELEGRAM_BOT_TOKEN") or None,
+            content_dir=Path(content_dir) if content_dir else None,
+            log_level=env.get("HIPCOACH_LOG_LEVEL", "WARNING").upper(),
+            upgrade_on_start=env.get("HIPCOACH_AUTO_MIGRATE", "1") not in ("0", "false", "no"),
+            telegram_api_url=env.get("TELEGRAM_API_URL") or DEFAULT_TELEGRAM_API_URL,
+            webhook_url=env.get("HIPCOACH_WEBHOOK_URL") or None,
+            webhook_secret=env.get("HIPCOACH_WEBHOOK_SECRET") or None,
+            webhook_listen=env.get("HIPCOACH_WEBHOOK_LISTEN") or "127.0.0.1",
+            webhook_port=_port(env.get("HIPCOACH_WEBHOOK_PORT") or "8443"),
+        )
     )
+
+
+def with_overrides(settings: Settings, **values: Any) -> Settings:
+    """Settings with command-line values put over the environment's; None leaves a setting as it was."""
+    chosen = {name: value for name, value in values.items() if value is not None}
+    return check_settings(replace(settings, **chosen))
+
+
+def check_settings(settings: Settings) -> Settings:
+    """Fail early, with a clear message, on settings that cannot work."""
+    if settings.webhook_secret is not None and not WEBHOOK_SECRET.fullmatch(settings.webhook_secret):
+        raise ConfigError("HIPCOACH_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
+    if not 0 < settings.webhook_port < 65536:
+        raise ConfigError("HIPCOACH_WEBHOOK_PORT must be a port number (1-65535)")
+    return settings
+
+
+def _port(text: str) -> int:
+    if not text.isdigit():
+        raise ConfigError("HIPCOACH_WEBHOOK_PORT must be a port number (1-65535)")
+    return int(text)
 
 
 def load_content(directory: Path | None = None) -> content.Content:
@@ -66,6 +111,14 @@ def configure_logging(settings: Settings) -> None:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
+    # At DEBUG these log whole requests, updates and SQL parameters: message text and answers.
+    for name, quietest in (
+        ("httpcore", logging.WARNING),
+        ("telegram", logging.INFO),
+        ("aiosqlite", logging.INFO),
+    ):
+        logger = logging.getLogger(name)
+        logger.setLevel(max(logger.getEffectiveLevel(), quietest))
 
 
 def ensure_sqlite_directory(url: str) -> None:
@@ -82,3 +135,14 @@ async def build_coach(settings: Settings, clock: Clock = utc_now) -> Coach:
     if settings.upgrade_on_start:
         await upgrade(engine)
     return Coach(SqlStorage(engine), coach_content, clock)
+
+
+async def rehearsal_clock(coach: Coach, user_id: int, text: str) -> Clock:
+    """A clock stopped at `text` (ISO); a time without a zone is read in the user's own time zone."""
+    moment = datetime.fromisoformat(text)
+    if moment.tzinfo is None:
+        state = await coach.storage.load_state(user_id)
+        zone = state.data.get("schedule", {}).get("zone", "UTC")
+        moment = moment.replace(tzinfo=ZoneInfo(zone))
+    fixed = moment.astimezone(UTC)
+    return lambda: fixed

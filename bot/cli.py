@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -21,6 +22,20 @@ def build_parser() -> argparse.ArgumentParser:
         "run", help="serve Telegram if TELEGRAM_BOT_TOKEN is set, else open the terminal chat"
     )
     run.add_argument("--db", help="database URL (default: HIPCOACH_DATABASE_URL or a SQLite file)")
+    run.add_argument(
+        "--webhook-url",
+        help="serve a webhook at this public URL instead of long polling (default: HIPCOACH_WEBHOOK_URL); "
+        "the secret comes from HIPCOACH_WEBHOOK_SECRET, or a random one",
+    )
+    run.add_argument(
+        "--webhook-listen",
+        help="address the webhook server binds (default: HIPCOACH_WEBHOOK_LISTEN or 127.0.0.1)",
+    )
+    run.add_argument(
+        "--webhook-port",
+        type=int,
+        help="port the webhook server binds (default: HIPCOACH_WEBHOOK_PORT or 8443)",
+    )
 
     chat = commands.add_parser("chat", help="chat with the coach in this terminal")
     chat.add_argument(
@@ -28,6 +43,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     chat.add_argument("--db", help="database URL (default: HIPCOACH_DATABASE_URL or a SQLite file)")
     chat.add_argument("--json", action="store_true", help="one JSON array of messages per input line")
+    chat.add_argument(
+        "--now",
+        help="rehearse as if it were this ISO date-time (the user's time zone applies when none is given); "
+        "prompts due by then are delivered first",
+    )
+
+    feedback = commands.add_parser("feedback", help="show how a check-in sentence is read, as JSON")
+    feedback.add_argument("text", nargs="+")
 
     db = commands.add_parser("db", help="database schema")
     db_commands = db.add_subparsers(dest="db_command", required=True)
@@ -50,13 +73,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     if command == "content":
         return check_content(args.directory)
-    settings = bootstrap.settings_from_env(database_url=getattr(args, "db", None))
+    if command == "feedback":
+        return show_feedback(" ".join(args.text))
+    try:
+        settings = bootstrap.with_overrides(
+            bootstrap.settings_from_env(database_url=getattr(args, "db", None)),
+            webhook_url=getattr(args, "webhook_url", None),
+            webhook_listen=getattr(args, "webhook_listen", None),
+            webhook_port=getattr(args, "webhook_port", None),
+        )
+    except bootstrap.ConfigError as error:
+        print(error, file=sys.stderr)
+        return 2
     bootstrap.configure_logging(settings)
     try:
         if command == "db":
             return asyncio.run(db_command(args.db_command, settings))
         if command == "chat":
-            return asyncio.run(chat(settings, args.user, args.json))
+            return asyncio.run(chat(settings, args.user, args.json, args.now))
         return asyncio.run(serve(settings))
     except KeyboardInterrupt:
         return 130
@@ -76,6 +110,14 @@ def check_content(directory: Path | None) -> int:
     return 0
 
 
+def show_feedback(text: str) -> int:
+    from flows.feedback import read_feedback
+
+    reading = read_feedback(text, bootstrap.load_content().feedback)
+    print(json.dumps(reading.to_json()))
+    return 0
+
+
 async def db_command(name: str, settings: bootstrap.Settings) -> int:
     bootstrap.ensure_sqlite_directory(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -88,18 +130,24 @@ async def db_command(name: str, settings: bootstrap.Settings) -> int:
     return 0
 
 
-async def chat(settings: bootstrap.Settings, user_id: int, json_mode: bool) -> int:
+async def chat(settings: bootstrap.Settings, user_id: int, json_mode: bool, now: str | None = None) -> int:
     from bot.terminal import TerminalChat
 
     coach = await bootstrap.build_coach(settings)
     try:
-        await TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout).run(settings.database_url)
+        if now is not None:
+            coach.clock = await bootstrap.rehearsal_clock(coach, user_id, now)
+        terminal = TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout)
+        await terminal.run(settings.database_url, announce_due=now is not None)
     finally:
         await coach.storage.engine.dispose()
     return 0
 
 
 async def serve(settings: bootstrap.Settings) -> int:
+    if settings.webhook_url and not settings.telegram_token:
+        print("a webhook needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
+        return 2
     if settings.telegram_token:
         from bot.telegram import serve_telegram
 

@@ -9,7 +9,7 @@ from datetime import datetime
 
 from bot.storage import Storage
 from content.schema import Content
-from flows import Event, Message, Outcome, State, render, render_all, step
+from flows import Due, Event, Message, Outcome, State, render, render_all, step
 from flows.values import Reply
 
 log = logging.getLogger(__name__)
@@ -42,3 +42,22 @@ class Coach:
             return [render(Reply("error_sorry"), self.content)]
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         return render_all(outcome.replies, self.content)
+
+    async def handle_prompt(self, prompt_id: int) -> tuple[int, list[Message]] | None:
+        """Claim a due prompt and run its turn; (user id, messages) to send, or None if nothing to send."""
+        now = self.clock()
+
+        def decide_for(kind: str, due_at: datetime) -> Callable[[State], Outcome]:
+            event = Due(kind, prompt_id, due_at)
+            return lambda state: step(state, event, now, self.content)
+
+        try:
+            delivery = await self.storage.transact_prompt(prompt_id, now, decide_for)
+        except Exception as error:
+            where = "".join(traceback.format_tb(error.__traceback__))
+            log.error("prompt failed prompt=%s error=%s\n%s", prompt_id, type(error).__name__, where)
+            return None
+        if delivery is None or not delivery.outcome.replies:
+            return None
+        log.info("prompt sent prompt=%s user=%s", prompt_id, delivery.user_id)
+        return delivery.user_id, render_all(delivery.outcome.replies, self.content)

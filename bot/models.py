@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Integer, MetaData, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -90,4 +90,44 @@ class RungChange(Base):
     changed_at: Mapped[datetime] = mapped_column()
 
 
-USER_TABLES = [DialogueState, ScreeningAnswer, RedFlag, RungChange]
+class CheckIn(Base):
+    """How a session felt, and (later) how the back was the next morning."""
+
+    __tablename__ = "check_ins"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    exercise: Mapped[str] = mapped_column(String(64))
+    pain: Mapped[int] = mapped_column(Integer)
+    effort: Mapped[str] = mapped_column(String(16))
+    control: Mapped[str] = mapped_column(String(16))
+    location: Mapped[str | None] = mapped_column(String(32))
+    morning: Mapped[str | None] = mapped_column(String(16))
+    checked_in_at: Mapped[datetime] = mapped_column()
+
+
+class Decision(Base):
+    """Each progress / hold / simplify decision, with the message key that explained it."""
+
+    __tablename__ = "decisions"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    exercise: Mapped[str] = mapped_column(String(64))
+    reason: Mapped[str] = mapped_column(String(64))
+    decided_at: Mapped[datetime] = mapped_column()
+
+
+class Prompt(Base):
+    """A scheduled prompt; claimed by exactly one dispatcher when due."""
+
+    __tablename__ = "prompts"
+    __table_args__ = (Index("ix_prompts_status_due_at", "status", "due_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    kind: Mapped[str] = mapped_column(String(16))
+    due_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    handled_at: Mapped[datetime | None] = mapped_column()
+
+
+USER_TABLES = [DialogueState, ScreeningAnswer, RedFlag, RungChange, CheckIn, Decision, Prompt]

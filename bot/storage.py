@@ -3,27 +3,52 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.models import USER_TABLES, DialogueState, RedFlag, RungChange, ScreeningAnswer, User
+from bot.models import (
+    USER_TABLES,
+    CheckIn,
+    Decision,
+    DialogueState,
+    Prompt,
+    RedFlag,
+    RungChange,
+    ScreeningAnswer,
+    User,
+)
 from flows.values import (
+    CancelPrompts,
     ClearScreening,
     Effect,
     ForgetUser,
     Outcome,
     RecordAnswer,
+    RecordCheckIn,
     RecordConsent,
+    RecordDecision,
+    RecordMorning,
     RecordRedFlag,
+    SchedulePrompt,
     SetPosition,
     State,
 )
 
 Decide = Callable[[State], Outcome]
+PromptDecide = Callable[[str, datetime], Decide]
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """A prompt's turn, committed: what to send to whom."""
+
+    user_id: int
+    outcome: Outcome
 
 
 class Storage(Protocol):
@@ -32,6 +57,10 @@ class Storage(Protocol):
         ...
 
     async def load_state(self, user_id: int) -> State: ...
+
+    async def mark_inactive(self, user_id: int) -> None:
+        """Note that the user cannot be reached (they blocked the bot) until they write again."""
+        ...
 
 
 class SqlStorage:
@@ -46,23 +75,59 @@ class SqlStorage:
             await self._ensure_user(session, user_id, now)
             user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
             assert user is not None
-            row = await session.get(DialogueState, user_id)
-            state = State.from_json({"name": row.name, "data": row.data} if row else None)
-            outcome = decide(state)
-            if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
-                await self._forget(session, user_id)
-                return outcome
             user.last_seen_at = now
             user.active = True
-            for effect in outcome.effects:
-                await self._apply(session, user, effect, now)
-            await self._save_state(session, user_id, outcome.state, now)
+            return await self._turn(session, user, now, decide)
+
+    async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
+        """Ids of pending prompts due by `now` (of one user, if given), oldest first."""
+        async with self.sessions() as session:
+            query = (
+                select(Prompt.id)
+                .where(Prompt.status == "pending", Prompt.due_at <= now)
+                .order_by(Prompt.due_at)
+                .limit(limit)
+            )
+            if user_id is not None:
+                query = query.where(Prompt.user_id == user_id)
+            return list((await session.scalars(query)).all())
+
+    async def transact_prompt(self, prompt_id: int, now: datetime, decide: PromptDecide) -> Delivery | None:
+        """Claim one due prompt and run its turn in the same transaction; None if it was not ours to send."""
+        async with self.sessions.begin() as session:
+            claim = select(Prompt).where(Prompt.id == prompt_id, Prompt.status == "pending")
+            prompt = await session.scalar(claim.with_for_update(skip_locked=True))
+            if prompt is None:
+                return None
+            user = await session.scalar(select(User).where(User.id == prompt.user_id).with_for_update())
+            prompt.handled_at = now
+            if user is None or not user.active:
+                prompt.status = "skipped"
+                return None
+            outcome = await self._turn(session, user, now, decide(prompt.kind, prompt.due_at))
+            prompt.status = "sent" if outcome.replies else "skipped"
+            return Delivery(user.id, outcome)
+
+    async def _turn(self, session: AsyncSession, user: User, now: datetime, decide: Decide) -> Outcome:
+        row = await session.get(DialogueState, user.id)
+        state = State.from_json({"name": row.name, "data": row.data} if row else None)
+        outcome = decide(state)
+        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            await self._forget(session, user.id)
             return outcome
+        for effect in outcome.effects:
+            await self._apply(session, user, effect, now)
+        await self._save_state(session, user.id, outcome.state, now)
+        return outcome
 
     async def load_state(self, user_id: int) -> State:
         async with self.sessions() as session:
             row = await session.get(DialogueState, user_id)
             return State.from_json({"name": row.name, "data": row.data} if row else None)
+
+    async def mark_inactive(self, user_id: int) -> None:
+        async with self.sessions.begin() as session:
+            await session.execute(update(User).where(User.id == user_id).values(active=False))
 
     async def _ensure_user(self, session: AsyncSession, user_id: int, now: datetime) -> None:
         values = {"id": user_id, "created_at": now, "last_seen_at": now, "active": True}
@@ -100,8 +165,32 @@ class SqlStorage:
                 )
             case ClearScreening():
                 await session.execute(delete(ScreeningAnswer).where(ScreeningAnswer.user_id == user.id))
+            case RecordCheckIn():
+                session.add(CheckIn(user_id=user.id, checked_in_at=now, morning=None, **vars(effect)))
+            case RecordMorning(answer=answer):
+                latest = (
+                    select(CheckIn.id).where(CheckIn.user_id == user.id).order_by(CheckIn.id.desc()).limit(1)
+                )
+                await session.execute(
+                    update(CheckIn).where(CheckIn.id == latest.scalar_subquery()).values(morning=answer)
+                )
+            case RecordDecision(kind=kind, exercise=exercise, reason=reason):
+                session.add(
+                    Decision(user_id=user.id, kind=kind, exercise=exercise, reason=reason, decided_at=now)
+                )
+            case SchedulePrompt(kind=kind, due_at=due_at):
+                await self._cancel(session, user.id, (kind,))
+                session.add(Prompt(user_id=user.id, kind=kind, due_at=due_at, status="pending"))
+            case CancelPrompts(kinds=kinds):
+                await self._cancel(session, user.id, kinds)
             case _:
                 raise TypeError(f"unknown effect {type(effect).__name__}")
+
+    async def _cancel(self, session: AsyncSession, user_id: int, kinds: tuple[str, ...]) -> None:
+        query = delete(Prompt).where(Prompt.user_id == user_id, Prompt.status == "pending")
+        if kinds:
+            query = query.where(Prompt.kind.in_(kinds))
+        await session.execute(query)
 
     async def _forget(self, session: AsyncSession, user_id: int) -> None:
         for table in USER_TABLES:

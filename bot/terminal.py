@@ -7,6 +7,7 @@ import json
 from typing import TextIO
 
 from bot.coach import Coach
+from bot.dispatcher import CollectingSender, Dispatcher
 from flows import Choice, Command, Event, Message, Text
 
 
@@ -42,9 +43,13 @@ class TerminalChat:
         self.stdout = stdout
         self.buttons: list[tuple[str, str]] = []
 
-    async def run(self, database: str = "") -> None:
+    async def run(self, database: str = "", announce_due: bool = False) -> None:
+        """Chat until end of input; due prompts come first (in JSON mode as one line, with --now)."""
         if not self.json_mode:
             self._say(self.coach.content.message("terminal_intro").format(database=database))
+        if announce_due or not self.json_mode:
+            await self._deliver_due(always=self.json_mode)
+        if not self.json_mode:
             await self._turn(Command("start"))
         while True:
             if not self.json_mode:
@@ -53,12 +58,24 @@ class TerminalChat:
             line = await asyncio.to_thread(self.stdin.readline)
             if not line:
                 break
+            if not self.json_mode:
+                await self._deliver_due(always=False)
             await self._turn(parse_input(line, self.buttons, numbered=not self.json_mode))
         if not self.json_mode:
             self._say("\n" + self.coach.content.message("terminal_goodbye"))
 
+    async def _deliver_due(self, always: bool) -> None:
+        outbox = CollectingSender()
+        await Dispatcher(self.coach, outbox).run_due(user_id=self.user_id)
+        messages = outbox.sent.get(self.user_id, [])
+        if messages or always:
+            self._show(messages)
+
     async def _turn(self, event: Event) -> None:
         messages = await self.coach.handle(self.user_id, event, ref="terminal")
+        self._show(messages)
+
+    def _show(self, messages: list[Message]) -> None:
         self.buttons = [button for m in messages for row in m.buttons for button in row]
         if self.json_mode:
             self._say(json.dumps([m.to_json() for m in messages], ensure_ascii=False))

@@ -11,7 +11,9 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from content.schema import Content, Exercise, Ladder, Screening, StartingPoint
+from content.feedback_schema import FeedbackVocabulary
+from content.schedule_schema import ScheduleSettings
+from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
 
 DEFAULT_DIR = Path(__file__).parent / "data"
 LOCALES = ("en",)
@@ -61,6 +63,9 @@ class _Reader:
         ladders = self._items("ladders.yaml", "ladders", Ladder)
         screening = self._single("screening.yaml", Screening)
         starting_point = self._single("starting_point.yaml", StartingPoint)
+        progression = self._single("progression.yaml", ProgressionRules)
+        schedule = self._single("schedule.yaml", ScheduleSettings)
+        feedback = self._single("feedback.yaml", FeedbackVocabulary)
         messages = {locale: self._messages(locale) for locale in LOCALES}
         if self.problems:
             return None
@@ -69,6 +74,9 @@ class _Reader:
             ladders=ladders,
             screening=screening,
             starting_point=starting_point,
+            progression=progression,
+            schedule=schedule,
+            feedback=feedback,
             messages=messages,
         )
 
@@ -139,6 +147,17 @@ def cross_check(content: Content) -> list[Problem]:
     problems += _check_ladders(content)
     problems += _check_equipment(content)
     problems += _check_starting_point(content)
+    problems += _check_alternatives(content)
+    return problems
+
+
+def _check_alternatives(content: Content) -> list[Problem]:
+    problems = []
+    for ladder, options in content.progression.alternatives.items():
+        for position, other in enumerate([ladder, *options]):
+            if other not in content.ladders:
+                where = f"alternatives.{ladder}" + ("" if position == 0 else f".{position - 1}")
+                problems.append(Problem("progression.yaml", where, f"unknown ladder id '{other}'"))
     return problems
 
 

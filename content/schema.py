@@ -6,6 +6,9 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from content.feedback_schema import FeedbackVocabulary
+from content.schedule_schema import ScheduleSettings
+
 Id = str
 
 
@@ -112,6 +115,32 @@ class StartingPoint(Strict):
     table: list[StartRule] = Field(min_length=1)
 
 
+class ProgressionRules(Strict):
+    """Thresholds of the pain-monitoring model and the sticking-point rules."""
+
+    pain_safe_max: int = Field(ge=0, le=10)
+    pain_acceptable_max: int = Field(ge=0, le=10)
+    good_sessions_to_progress: int = Field(ge=1)
+    progress_efforts: list[Literal["easy", "ok", "hard"]]
+    progress_mornings: list[Literal["better", "same", "worse"]]
+    worse_mornings_to_simplify: int = Field(ge=1)
+    trend_window_days: int = Field(ge=1)
+    trend_min_sessions: int = Field(ge=1)
+    trend_rise: float = Field(gt=0)
+    sticking_window_days: int = Field(ge=1)
+    sticking_simplifications: int = Field(ge=1)
+    sticking_holds: int = Field(ge=1)
+    history_kept: int = Field(ge=4)
+    alternatives: dict[Id, list[Id]]
+    morning_phrases: dict[Literal["better", "same", "worse"], list[str]]
+
+    @model_validator(mode="after")
+    def _ordered(self) -> ProgressionRules:
+        if self.pain_safe_max > self.pain_acceptable_max:
+            raise ValueError("pain_safe_max must not exceed pain_acceptable_max")
+        return self
+
+
 class Content(Strict):
     """Everything the coach knows, loaded and cross-checked."""
 
@@ -119,6 +148,9 @@ class Content(Strict):
     ladders: dict[Id, Ladder]
     screening: Screening
     starting_point: StartingPoint
+    progression: ProgressionRules
+    schedule: ScheduleSettings
+    feedback: FeedbackVocabulary
     messages: dict[str, dict[str, str]] = Field(description="locale -> key -> template")
 
     def message(self, key: str, locale: str = "en") -> str:

@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import copy
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from content.schema import Content
-from flows import onboarding
-from flows.screens import COMING_SOON, RESTART, RESTART_ID, SCREENS
-from flows.understand import normalise, read_equipment, read_question, says_done
+from flows import machine
+from flows.answers import STALE, read_answer
+from flows.feedback import signals_red_flag
+from flows.prompts import prompt
+from flows.screens import COMING_SOON, INTERRUPTIBLE, RESTART, RESTART_ID, SCREENS, TRAINING
+from flows.training import next_session_prompt
+from flows.understand import read_question
 from flows.values import (
     INITIAL,
     Button,
     Choice,
     Command,
+    Due,
     Event,
     Outcome,
     Reply,
@@ -23,117 +28,110 @@ from flows.values import (
     Unsupported,
 )
 
-STALE = object()  # an answer that belongs to another question
+# Commands that move someone around the programme once screening is behind them.
+PROGRAMME_COMMANDS = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause"}
+NO_RED_FLAG_SCAN = (INITIAL, "consent", "red_flags_urgent", "urgent_stop")
 
 
 def step(state: State, event: Event, now: datetime, content: Content) -> Outcome:
     """Decide the coach's reply to one event. Pure: `now` is given, nothing is read or written."""
-    del now  # onboarding does not depend on the time yet; scheduled flows will
     data: dict[str, Any] = copy.deepcopy(dict(state.data))
-    if state.name not in onboarding.STATES:
-        state, data = State(), {}
+    name = state.name if state.name in machine.STATES else INITIAL
+    if name == INITIAL and state.name != INITIAL:
+        data = {}
+    if isinstance(event, Due):
+        return _due(name, data, event, now, content)
     if isinstance(event, Command):
-        return _command(state.name, data, event, content)
-    if state.name == INITIAL:
-        return _finish(onboarding.run(INITIAL, data, content, "begin"))
+        return _command(name, data, event, now, content)
+    if name == INITIAL:
+        return _run(name, data, content, now, "begin")
     if data.get("confirm") == RESTART_ID:
-        return _confirm_restart(state.name, data, event, content)
-    return _answer(state.name, data, event, content)
+        return _confirm_restart(name, data, event, now, content)
+    if (
+        isinstance(event, Text)
+        and name not in NO_RED_FLAG_SCAN
+        and signals_red_flag(event.text, content.feedback)
+    ):
+        return _run(name, data, content, now, "red_flag")
+    return _answer(name, data, event, now, content)
 
 
-def _answer(name: str, data: dict[str, Any], event: Event, content: Content) -> Outcome:
-    screen = SCREENS[name]
-    if screen.reader == "none":
-        return _reask(name, data, content)
-    answer = read_answer(name, data, event, content)
+def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, content: Content) -> Outcome:
+    if SCREENS[name].reader == "none":
+        return _reask(name, data, content, now)
+    answer = read_answer(name, data, event, content, now)
     if answer is STALE:
-        return _reask(name, data, content, "stale_button")
+        return _reask(name, data, content, now, "stale_button")
     if answer is None:
-        return _reask(
-            name,
-            data,
-            content,
-            "unsupported_input" if isinstance(event, Unsupported) else "not_understood",
-        )
-    return _finish(onboarding.run(name, data, content, "answer", answer))
+        lead = "unsupported_input" if isinstance(event, Unsupported) else "not_understood"
+        return _reask(name, data, content, now, lead)
+    return _run(name, data, content, now, "answer", answer)
 
 
-def read_answer(name: str, data: dict[str, Any], event: Event, content: Content) -> Any:
-    """The answer an event gives to the state's question: a value, STALE, or None if unreadable."""
-    if isinstance(event, Text):
-        event = _as_choice(name, data, event, content) or event
-    if isinstance(event, Choice):
-        question, _, value = event.value.partition(":")
-        if question != name:
-            return STALE
-        return _choice_answer(name, value, data, content)
-    if isinstance(event, Text):
-        return _text_answer(name, event.text, data, content)
-    return None
+def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Content) -> Outcome:
+    """A scheduled prompt: offer it, or skip it quietly and mention it next time."""
+    if name not in TRAINING or data.get("paused"):
+        return Outcome(State(name, data), ())
+    effects = []
+    if event.kind == "session":
+        planned = next_session_prompt(data, content, now)
+        effects = [planned] if planned else []
+    late = now - event.due_at > timedelta(minutes=content.schedule.grace_minutes)
+    if event.kind == "morning":
+        unanswered = bool(data.get("history")) and not data["history"][-1].get("morning")
+        if late or not unanswered or name not in INTERRUPTIBLE:
+            return Outcome(State(name, data), (), tuple(effects))
+        return _run(name, data, content, now, "ask_morning")
+    if late or name not in INTERRUPTIBLE:
+        data["missed"] = data.get("missed", 0) + 1
+        return Outcome(State(name, data), (), tuple(effects))
+    return _run(name, data, content, now, "offer_session", extra_effects=effects)
 
 
-def _as_choice(name: str, data: dict[str, Any], event: Text, content: Content) -> Choice | None:
-    """A typed button label or value counts as pressing that button."""
-    typed = normalise(event.text)
-    for row in onboarding.prompt(name, data, content).buttons:
-        for button in row:
-            label = content.message(button.label).format(**button.params)
-            if typed in (normalise(label), normalise(button.value)):
-                return Choice(button.value)
-    return None
-
-
-def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content) -> Any:
-    if name == "equipment":
-        if value == "none":
-            return {"finish": []}
-        if value == "done":
-            return {"finish": list(data.get("selected", []))}
-        known = {item.id for item in content.screening.equipment}
-        return {"toggle": value} if value in known else None
-    allowed = {answer for answer, _ in SCREENS[name].answers}
-    return value if value in allowed else None
-
-
-def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -> Any:
-    screen = SCREENS[name]
-    if screen.reader == "equipment":
-        named = read_equipment(text, content.screening)
-        if named is not None:
-            return {"finish": named}
-        return {"finish": list(data.get("selected", []))} if says_done(text, content.screening) else None
-    if screen.reader == "continue":
-        return screen.answers[0][0] if says_done(text, content.screening) else None
-    said = read_question(text, name, content.screening)
-    return None if said is None else ("yes" if said else "no")
-
-
-def _command(name: str, data: dict[str, Any], event: Command, content: Content) -> Outcome:
+def _command(name: str, data: dict[str, Any], event: Command, now: datetime, content: Content) -> Outcome:
     command = event.name.lower()
     if name == INITIAL:
         lead = [Reply("help")] if command == "help" else []
-        return _finish(onboarding.run(INITIAL, data, content, "begin"), lead)
+        return _run(INITIAL, data, content, now, "begin", lead=lead)
     data.pop("confirm", None)
     if command == "start":
-        return _reask(name, data, content, "welcome_back")
+        return _reask(name, data, content, now, "welcome_back")
     if command == "help":
-        return _reask(name, data, content, "help")
+        return _reask(name, data, content, now, "help")
     if command == "restart":
         data["confirm"] = RESTART_ID
         return Outcome(State(name, data), (_restart_question(),))
+    if command in PROGRAMME_COMMANDS or command == "resume":
+        return _programme_command(name, data, command, now, content)
     if command in COMING_SOON:
-        return _reask(name, data, content, "coming_soon", command=command)
-    return _reask(name, data, content, "unknown_command", command=command[:32])
+        return _reask(name, data, content, now, "coming_soon", command=command)
+    return _reask(name, data, content, now, "unknown_command", command=command[:32])
 
 
-def _confirm_restart(name: str, data: dict[str, Any], event: Event, content: Content) -> Outcome:
+def _programme_command(
+    name: str, data: dict[str, Any], command: str, now: datetime, content: Content
+) -> Outcome:
+    if name not in TRAINING:
+        return _reask(name, data, content, now, "finish_screening_first")
+    if command == "resume":
+        if name != "paused" and not data.get("paused"):
+            return _reask(name, data, content, now, "not_paused")
+        return _run(name, data, content, now, "resume")
+    data.pop("checkin", None)
+    data.pop("draft", None)
+    return _run(name, data, content, now, PROGRAMME_COMMANDS[command])
+
+
+def _confirm_restart(
+    name: str, data: dict[str, Any], event: Event, now: datetime, content: Content
+) -> Outcome:
     answer = _restart_answer(event, content)
     if answer is None:
         return Outcome(State(name, data), (Reply("not_understood"), _restart_question()))
     data.pop("confirm")
     if answer == "yes":
-        return _finish(onboarding.run(name, data, content, "restart"))
-    return _reask(name, data, content, "restart_cancelled")
+        return _run(name, data, content, now, "restart")
+    return _reask(name, data, content, now, "restart_cancelled")
 
 
 def _restart_answer(event: Event, content: Content) -> str | None:
@@ -152,12 +150,23 @@ def _restart_question() -> Reply:
 
 
 def _reask(
-    name: str, data: dict[str, Any], content: Content, lead: str | None = None, **params: Any
+    name: str, data: dict[str, Any], content: Content, now: datetime, lead: str | None = None, **params: Any
 ) -> Outcome:
     replies = [Reply(lead, params)] if lead else []
-    replies.append(onboarding.prompt(name, data, content))
+    replies.append(prompt(name, data, content, now))
     return Outcome(State(name, data), tuple(replies))
 
 
-def _finish(turn: onboarding.Turn, lead: list[Reply] | None = None) -> Outcome:
-    return Outcome(State(turn.state, turn.data), (*(lead or []), *turn.replies), tuple(turn.effects))
+def _run(
+    name: str,
+    data: dict[str, Any],
+    content: Content,
+    now: datetime,
+    trigger: str,
+    *args: Any,
+    lead: list[Reply] | None = None,
+    extra_effects: list[Any] | None = None,
+) -> Outcome:
+    turn = machine.run(name, data, content, now, trigger, *args)
+    effects = (*(extra_effects or []), *turn.effects)
+    return Outcome(State(turn.state, turn.data), (*(lead or []), *turn.replies), effects)

@@ -1,11 +1,13 @@
-"""Onboarding questions as data: the message that asks, the buttons that answer, how text is read."""
+"""Every question as data: the message that asks, the buttons that answer, how text is read."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-Reader = Literal["yes_no", "equipment", "continue", "none"]
+Reader = Literal[
+    "yes_no", "equipment", "continue", "buttons", "checkin", "morning", "days", "time", "zone", "none"
+]
 
 
 @dataclass(frozen=True)
@@ -34,23 +36,67 @@ SCREENS: dict[str, Screen] = {
     "kneeling_ok": Screen("kneeling_ok_question", YES_NO),
     "knee_issues": Screen("knee_issues_question", YES_NO),
     "equipment": Screen("equipment_question", reader="equipment"),
-    "session": Screen("exercise_card", (("done", "button_done"),), reader="continue"),
-    "rest": Screen("rest_prompt", (("again", "button_show_exercise"),), reader="continue"),
+    "session": Screen(
+        "exercise_card", (("done", "button_done"), ("later", "button_not_now")), reader="continue"
+    ),
+    "checkin_pain": Screen("checkin_pain_question", reader="checkin"),
+    "checkin_effort": Screen(
+        "checkin_effort_question",
+        (("easy", "button_effort_easy"), ("ok", "button_effort_ok"), ("hard", "button_effort_hard")),
+        reader="checkin",
+    ),
+    "checkin_control": Screen(
+        "checkin_control_question",
+        (
+            ("smooth", "button_control_smooth"),
+            ("wobbly", "button_control_wobbly"),
+            ("lost", "button_control_lost"),
+        ),
+        reader="checkin",
+    ),
+    "morning_check": Screen(
+        "morning_question",
+        (
+            ("better", "button_morning_better"),
+            ("same", "button_morning_same"),
+            ("worse", "button_morning_worse"),
+        ),
+        reader="morning",
+    ),
+    "sticking_offer": Screen(
+        "sticking_question", (("yes", "button_try_it"), ("no", "button_stay")), "yes_no"
+    ),
+    "schedule_days": Screen("schedule_days_question", reader="days"),
+    "schedule_time": Screen("schedule_time_question", reader="time"),
+    "schedule_zone": Screen("schedule_zone_question", reader="zone"),
+    "schedule_confirm": Screen("schedule_confirm_question", (("yes", "button_yes"), ("no", "button_change"))),
+    "idle": Screen(
+        "idle_prompt", (("start", "button_start_now"), ("schedule", "button_change_schedule")), "buttons"
+    ),
+    "paused": Screen("paused_prompt", (("resume", "button_resume"),), "buttons"),
+    "session_offer": Screen(
+        "session_prompt",
+        (
+            ("start", "button_start"),
+            ("snooze_30", "button_snooze_30"),
+            ("snooze_120", "button_snooze_120"),
+            ("skip", "button_skip_today"),
+        ),
+        "buttons",
+    ),
     "urgent_stop": Screen("urgent_stop", reader="none"),
 }
+
+# Where someone is once screening is behind them: the commands of the programme work here.
+TRAINING = (
+    "session", "checkin_pain", "checkin_effort", "checkin_control", "morning_check", "sticking_offer",
+    "schedule_days", "schedule_time", "schedule_zone", "schedule_confirm", "idle", "paused", "session_offer",
+)  # fmt: skip
+# States a scheduled prompt may interrupt; elsewhere it is skipped and mentioned later.
+INTERRUPTIBLE = ("idle", "session_offer", "morning_check", "session")
 
 RESTART = Screen("restart_question", (("yes", "button_restart"), ("no", "button_keep_going")))
 RESTART_ID = "restart"
 
 # Commands whose features are announced but not built yet: they answer kindly and change nothing.
-COMING_SOON = (
-    "today",
-    "checkin",
-    "progress",
-    "schedule",
-    "pause",
-    "resume",
-    "coach",
-    "export",
-    "delete",
-)
+COMING_SOON = ("progress", "coach", "export", "delete")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 from content.schema import Screening
 
@@ -86,3 +86,17 @@ def read_equipment(text: str, screening: Screening) -> list[str] | None:
 def says_done(text: str, screening: Screening) -> bool:
     words = normalise(text).split()
     return any(_find(words, normalise(p)) for p in screening.done_phrases)
+
+
+def read_one_of(text: str, options: Mapping[str, Iterable[str]], negations: Iterable[str]) -> str | None:
+    """The option whose phrase matches the text at greatest length (not after a negation), if any."""
+    negators = frozenset(negations)
+    best: tuple[int, str] | None = None
+    for words in clauses(text):
+        for option, phrases in options.items():
+            for phrase in phrases:
+                hits = [i for i in _find(words, normalise(phrase)) if not _negated(words, i, negators)]
+                size = len(phrase.split())
+                if hits and (best is None or size > best[0]):
+                    best = (size, option)
+    return best[1] if best else None

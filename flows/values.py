@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 
 # ---- events: what the user (or the clock) did ------------------------------------------------
@@ -34,7 +35,16 @@ class Unsupported:
     kind: str
 
 
-Event = Text | Choice | Command | Unsupported
+@dataclass(frozen=True)
+class Due:
+    """A scheduled prompt has come due; `kind` is 'session', 'snooze' or 'morning'."""
+
+    kind: str
+    prompt_id: int
+    due_at: datetime
+
+
+Event = Text | Choice | Command | Unsupported | Due
 
 # ---- replies: what the coach says ------------------------------------------------------------
 
@@ -105,7 +115,57 @@ class ForgetUser:
     """Remove every stored trace of the user."""
 
 
-Effect = RecordConsent | RecordAnswer | RecordRedFlag | SetPosition | ClearScreening | ForgetUser
+@dataclass(frozen=True)
+class RecordCheckIn:
+    exercise: str
+    pain: int
+    effort: str
+    control: str
+    location: str | None = None
+
+
+@dataclass(frozen=True)
+class RecordMorning:
+    """The next-morning answer for the user's latest check-in."""
+
+    answer: str
+
+
+@dataclass(frozen=True)
+class RecordDecision:
+    kind: str
+    exercise: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SchedulePrompt:
+    """Replace the user's pending prompt of this kind with one due at `due_at` (aware, UTC)."""
+
+    kind: str
+    due_at: datetime
+
+
+@dataclass(frozen=True)
+class CancelPrompts:
+    """Drop the user's pending prompts (of these kinds; all when empty)."""
+
+    kinds: tuple[str, ...] = ()
+
+
+Effect = (
+    RecordConsent
+    | RecordAnswer
+    | RecordRedFlag
+    | SetPosition
+    | ClearScreening
+    | ForgetUser
+    | RecordCheckIn
+    | RecordMorning
+    | RecordDecision
+    | SchedulePrompt
+    | CancelPrompts
+)
 
 # ---- state and outcome -----------------------------------------------------------------------
 

@@ -1,8 +1,18 @@
 """Alembic environment: runs on the connection bot.db hands over (SQLite or PostgreSQL)."""
 
+from typing import Any
+
 from alembic import context
 
-from bot.models import Base
+from bot.models import Base, UtcDateTime
+
+
+def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+    """Write our UTC datetime type as the plain column type it stores, so migrations stand alone."""
+    if kind == "type" and isinstance(item, UtcDateTime):
+        return "sa.DateTime(timezone=True)"
+    return False
+
 
 connection = context.config.attributes["connection"]
 context.configure(
@@ -10,6 +20,7 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    render_item=render_item,
 )
 with context.begin_transaction():
     context.run_migrations()

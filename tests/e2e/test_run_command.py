@@ -40,4 +40,4 @@ def test_db_upgrade_reports_the_newest_revision(tmp_path):
         timeout=60,
     )
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip() == "revision 0001 (newest: 0001)"
+    assert result.stdout.strip() == "revision 0002 (newest: 0002)"

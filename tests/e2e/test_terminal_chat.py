@@ -56,7 +56,9 @@ def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start
     outputs = chat(tmp_path, [*SCREENING, *answers, "nothing"])
     card = outputs[-1][-1]
     assert card["text"].startswith(start)
-    assert card["buttons"] == [[{"label": "Done", "value": "session:done"}]]
+    assert card["buttons"] == [
+        [{"label": "Done", "value": "session:done"}, {"label": "Not now", "value": "session:later"}]
+    ]
     reason = outputs[-1][-2]["text"]
     assert start.lower() in reason.lower()
     assert reason.startswith("Because")

@@ -1,0 +1,115 @@
+"""Turning an event into the answer a state's question expects, by the question's reader."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from content.schema import Content
+from flows import schedule as clock
+from flows.feedback import read_feedback
+from flows.prompts import prompt
+from flows.screens import SCREENS
+from flows.understand import normalise, read_equipment, read_one_of, read_question, says_done
+from flows.values import Choice, Event, Text
+
+STALE = object()  # an answer that belongs to another question
+CHECKIN_FIELDS = ("pain", "effort", "control", "location")
+
+
+def read_answer(name: str, data: dict[str, Any], event: Event, content: Content, now: datetime) -> Any:
+    """The answer an event gives to the state's question: a value, STALE, or None if unreadable."""
+    if isinstance(event, Text):
+        event = _as_choice(name, data, event, content, now) or event
+    if isinstance(event, Choice):
+        question, _, value = event.value.partition(":")
+        if question != name:
+            return STALE
+        return _choice_answer(name, value, data, content)
+    if isinstance(event, Text):
+        return _text_answer(name, event.text, data, content)
+    return None
+
+
+def _as_choice(
+    name: str, data: dict[str, Any], event: Text, content: Content, now: datetime
+) -> Choice | None:
+    """A typed button label or value counts as pressing that button."""
+    typed = normalise(event.text)
+    if not typed:
+        return None
+    for row in prompt(name, data, content, now).buttons:
+        for button in row:
+            label = content.message(button.label).format(**button.params)
+            if typed in (normalise(label), normalise(button.value)):
+                return Choice(button.value)
+    return None
+
+
+def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content) -> Any:
+    reader = SCREENS[name].reader
+    if reader == "equipment":
+        return _equipment_choice(value, data, content)
+    if name == "checkin_pain":
+        return {"pain": int(value)} if value.isdigit() and int(value) <= 10 else None
+    if reader == "checkin":
+        field = name.removeprefix("checkin_")
+        return {field: value} if value in _allowed(name) else None
+    if reader == "days":
+        preset = next((p for p in content.schedule.presets if p.id == value), None)
+        return {"days": list(preset.days)} if preset else None
+    if reader == "time":
+        parsed = clock.parse_time(f"{value[:2]}:{value[2:]}", content.schedule) if len(value) == 4 else None
+        return {"time": parsed.strftime("%H:%M")} if parsed else None
+    if reader == "zone":
+        current = data.get("schedule", {}).get("zone")
+        zone = {"utc": "UTC", "keep": current}.get(value)
+        return {"zone": zone} if zone else None
+    return value if value in _allowed(name) else None
+
+
+def _allowed(name: str) -> set[str]:
+    return {answer for answer, _ in SCREENS[name].answers}
+
+
+def _equipment_choice(value: str, data: dict[str, Any], content: Content) -> Any:
+    if value == "none":
+        return {"finish": []}
+    if value == "done":
+        return {"finish": list(data.get("selected", []))}
+    known = {item.id for item in content.screening.equipment}
+    return {"toggle": value} if value in known else None
+
+
+def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -> Any:
+    reader = SCREENS[name].reader
+    if reader == "equipment":
+        named = read_equipment(text, content.screening)
+        if named is not None:
+            return {"finish": named}
+        return {"finish": list(data.get("selected", []))} if says_done(text, content.screening) else None
+    if reader == "continue":
+        return SCREENS[name].answers[0][0] if says_done(text, content.screening) else None
+    if reader == "checkin":
+        reading = read_feedback(text, content.feedback).to_json()
+        found = {k: reading[k] for k in CHECKIN_FIELDS if reading[k] is not None}
+        return found if set(found) - {"location"} else None
+    if reader == "morning":
+        return read_one_of(text, content.progression.morning_phrases, content.screening.negations)
+    if reader in ("days", "time", "zone"):
+        return _schedule_text(reader, text, content)
+    if reader == "yes_no":
+        said = read_question(text, name, content.screening)
+        return None if said is None else ("yes" if said else "no")
+    return None
+
+
+def _schedule_text(reader: str, text: str, content: Content) -> dict[str, Any] | None:
+    if reader == "days":
+        days = clock.parse_days(text, content.schedule)
+        return {"days": list(days)} if days else None
+    if reader == "time":
+        parsed = clock.parse_time(text, content.schedule)
+        return {"time": parsed.strftime("%H:%M")} if parsed else None
+    zone = clock.find_zone(text, content.schedule)
+    return {"zone": zone} if zone else None

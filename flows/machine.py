@@ -1,0 +1,59 @@
+"""One `transitions.Machine` for every user, configured from the onboarding and training data."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from transitions import EventData, Machine
+
+from content.schema import Content
+from flows import onboarding, training
+from flows.prompts import prompt
+from flows.screens import SCREENS
+from flows.values import INITIAL, Button, Effect, Reply
+
+STATES = [INITIAL, *SCREENS]
+
+
+class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
+    """The model the shared machine drives for one turn: a user's data and what the turn produced."""
+
+    def __init__(self, name: str, data: dict[str, Any], content: Content, now: datetime) -> None:
+        self.state = name
+        self.data = data
+        self.content = content
+        self.now = now
+        self.replies: list[Reply] = []
+        self.effects: list[Effect] = []
+
+    def say(self, key: str, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> None:
+        self.replies.append(Reply(key, params, buttons))
+
+    def ask(self, event: EventData | None = None) -> None:
+        """Put the current state's question (with its buttons) at the end of the replies."""
+        if self.state in SCREENS:
+            self.replies.append(prompt(self.state, self.data, self.content, self.now))
+
+
+MACHINE = Machine(
+    model=None,
+    states=STATES,
+    transitions=[*onboarding.TRANSITIONS, *training.TRANSITIONS],
+    initial=INITIAL,
+    auto_transitions=False,
+    send_event=True,
+    prepare_event="absorb",
+    after_state_change="ask",
+)
+
+
+def run(name: str, data: dict[str, Any], content: Content, now: datetime, trigger: str, *args: Any) -> Turn:
+    """Fire one trigger on the shared machine for a user whose state is `name`."""
+    turn = Turn(name, data, content, now)
+    MACHINE.add_model(turn, initial=name)
+    try:
+        turn.trigger(trigger, *args)
+    finally:
+        MACHINE.remove_model(turn)
+    return turn

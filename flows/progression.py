@@ -1,0 +1,174 @@
+"""Progress, hold or simplify: the pain-monitoring rules applied to one exercise's recent sessions."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any, Literal
+
+from content.schema import Content, Exercise, ProgressionRules
+from flows.starting import can_kneel
+
+Kind = Literal["progress", "hold", "simplify", "wait"]
+Session = Mapping[str, Any]  # {"at", "exercise", "pain", "effort", "control", "morning"}
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What happens next, why (a message key with its parameters), and what was skipped on the way."""
+
+    kind: Kind
+    exercise: str
+    reason: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    skipped: tuple[tuple[str, str], ...] = ()
+    rest_day: bool = False
+
+    @property
+    def changes_rung(self) -> bool:
+        return self.kind in ("progress", "simplify")
+
+
+def exclusion(exercise: Exercise, answers: Mapping[str, Any]) -> str | None:
+    """The message key explaining why screening rules this exercise out, or None if it is allowed."""
+    if exercise.demands.kneeling and not can_kneel(answers):
+        return "skip_kneeling"
+    if exercise.demands.knee_bend_under_load and answers.get("knee_issues", True):
+        return "skip_knees"
+    owned = set(answers.get("equipment") or [])
+    if exercise.equipment and not owned & set(exercise.equipment):
+        return "skip_equipment"
+    return None
+
+
+def neighbour(
+    exercise_id: str, direction: Literal["harder", "easier"], answers: Mapping[str, Any], content: Content
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The next allowed rung in one direction, and the rungs skipped on the way with their reasons."""
+    skipped: list[tuple[str, str]] = []
+    current = getattr(content.exercises[exercise_id], direction)
+    while current is not None:
+        why = exclusion(content.exercises[current], answers)
+        if why is None:
+            return current, tuple(skipped)
+        skipped.append((current, why))
+        current = getattr(content.exercises[current], direction)
+    return None, tuple(skipped)
+
+
+def since_last_change(history: Sequence[Session], exercise: str) -> list[Session]:
+    """The unbroken run of latest sessions on this exercise."""
+    run: list[Session] = []
+    for session in reversed(history):
+        if session["exercise"] != exercise:
+            break
+        run.append(session)
+    return list(reversed(run))
+
+
+def is_good(session: Session, rules: ProgressionRules) -> bool:
+    return (
+        session["pain"] <= rules.pain_safe_max
+        and session["control"] == "smooth"
+        and session["effort"] in rules.progress_efforts
+        and session.get("morning") in rules.progress_mornings
+    )
+
+
+def pain_trend_rises(history: Sequence[Session], now: datetime, rules: ProgressionRules) -> bool:
+    """This window's average pain is up on the window before by at least the configured rise."""
+    window = timedelta(days=rules.trend_window_days)
+    recent = [s["pain"] for s in history if now - window < datetime.fromisoformat(s["at"]) <= now]
+    before = [
+        s["pain"] for s in history if now - 2 * window < datetime.fromisoformat(s["at"]) <= now - window
+    ]
+    if min(len(recent), len(before)) < rules.trend_min_sessions:
+        return False
+    return sum(recent) / len(recent) - sum(before) / len(before) >= rules.trend_rise
+
+
+def _worse_mornings(history: Sequence[Session], count: int) -> bool:
+    answered = [s["morning"] for s in history if s.get("morning")]
+    return len(answered) >= count and all(m == "worse" for m in answered[-count:])
+
+
+def decide(
+    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], now: datetime, content: Content
+) -> Decision:
+    """Apply the rules to the latest session on `exercise` (the last entry of `history`)."""
+    rules = content.progression
+    latest = history[-1]
+    pain = latest["pain"]
+    if pain > rules.pain_acceptable_max:
+        return _simplify(exercise, "simplify_pain", answers, content, pain=pain)
+    if latest["control"] == "lost":
+        return _simplify(exercise, "simplify_control", answers, content)
+    if latest.get("morning") == "worse" and _worse_mornings(history, rules.worse_mornings_to_simplify):
+        return _simplify(exercise, "simplify_mornings", answers, content)
+    if pain_trend_rises(history, now, rules):
+        return _simplify(exercise, "simplify_trend", answers, content, rest_day=True)
+    if pain > rules.pain_safe_max:
+        return Decision("hold", exercise, "hold_pain", {"pain": pain})
+    if latest.get("morning") == "worse":
+        return Decision("hold", exercise, "hold_morning")
+    if latest.get("morning") is None:
+        return Decision("wait", exercise, "wait_morning")
+    return _progress_or_hold(history, exercise, answers, content)
+
+
+def _progress_or_hold(
+    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], content: Content
+) -> Decision:
+    rules = content.progression
+    run = since_last_change(history, exercise)
+    latest = run[-1]
+    needed = rules.good_sessions_to_progress
+    recent = run[-needed:]
+    if len(recent) == needed and all(is_good(s, rules) for s in recent):
+        target, skipped = neighbour(exercise, "harder", answers, content)
+        worst = max(s["pain"] for s in recent)
+        if target is None:
+            return Decision("hold", exercise, "hold_top", {"count": needed}, skipped)
+        return Decision("progress", target, "progress_good", {"count": needed, "pain": worst}, skipped)
+    if latest["control"] != "smooth":
+        return Decision("hold", exercise, "hold_control")
+    if latest["effort"] not in rules.progress_efforts:
+        return Decision("hold", exercise, "hold_effort")
+    return Decision("hold", exercise, "hold_one_more", {"count": needed})
+
+
+def _simplify(
+    exercise: str,
+    reason: str,
+    answers: Mapping[str, Any],
+    content: Content,
+    rest_day: bool = False,
+    **params: Any,
+) -> Decision:
+    target, skipped = neighbour(exercise, "easier", answers, content)
+    if target is None:
+        return Decision("hold", exercise, "hold_bottom", params, skipped, rest_day)
+    return Decision("simplify", target, reason, params, skipped, rest_day)
+
+
+def is_sticking(decisions: Sequence[Mapping[str, Any]], now: datetime, rules: ProgressionRules) -> bool:
+    """Simplified too often lately, or held session after session: time for another angle and a human."""
+    window = timedelta(days=rules.sticking_window_days)
+    recent = [d for d in decisions if now - datetime.fromisoformat(d["at"]) <= window]
+    simplified = sum(1 for d in recent if d["kind"] == "simplify")
+    holds = 0
+    for entry in reversed(decisions):
+        if entry["kind"] != "hold":
+            break
+        holds += 1
+    return simplified >= rules.sticking_simplifications or holds >= rules.sticking_holds
+
+
+def alternative(ladder: str, answers: Mapping[str, Any], content: Content) -> tuple[str, str] | None:
+    """The first allowed rung on another ladder, as (ladder, exercise)."""
+    for other in content.progression.alternatives.get(ladder, []):
+        for rung in content.ladders[other].rungs:
+            if exclusion(content.exercises[rung], answers) is None:
+                return other, rung
+    return None

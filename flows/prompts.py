@@ -1,0 +1,157 @@
+"""The question each state asks, rendered as a Reply with its buttons."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, time
+from typing import Any
+
+from content.schema import Content
+from flows import cards
+from flows import schedule as clock
+from flows.screens import SCREENS
+from flows.values import Button, Reply
+
+Rows = tuple[tuple[Button, ...], ...]
+
+
+def prompt(name: str, data: dict[str, Any], content: Content, now: datetime) -> Reply:
+    """The reply that asks the question of state `name`, with its buttons."""
+    screen = SCREENS[name]
+    special = _SPECIAL.get(name)
+    if special is not None:
+        params, buttons = special(data, content, now)
+        return Reply(screen.ask, params, buttons)
+    buttons = tuple(Button(label, f"{name}:{value}") for value, label in screen.answers)
+    rows: Rows = (buttons,) if len(buttons) <= 3 else tuple((b,) for b in buttons)
+    return Reply(screen.ask, {}, rows if buttons else ())
+
+
+def _red_flags(tier: str) -> Any:
+    def build(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+        signs = next(t.signs for t in content.screening.red_flags if t.id == tier)
+        screen = SCREENS[f"red_flags_{tier}"]
+        row = tuple(Button(label, f"red_flags_{tier}:{value}") for value, label in screen.answers)
+        return {"signs": cards.bullets(signs, content)}, (row,)
+
+    return build
+
+
+def _equipment(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    selected = data.get("selected", [])
+    rows = []
+    for item in content.screening.equipment:
+        label = "button_selected" if item.id in selected else "button_unselected"
+        rows.append((Button(label, f"equipment:{item.id}", {"label": item.label}),))
+    rows.append((Button("button_no_equipment", "equipment:none"), Button("button_done", "equipment:done")))
+    return {}, tuple(rows)
+
+
+def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    params = cards.card_params(content.exercises[data["position"]["exercise"]], content)
+    row = tuple(Button(label, f"session:{value}") for value, label in SCREENS["session"].answers)
+    return params, (row,)
+
+
+def _pain(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    def row(numbers: Sequence[int]) -> tuple[Button, ...]:
+        return tuple(Button("button_number", f"checkin_pain:{n}", {"n": n}) for n in numbers)
+
+    return {}, (row(range(0, 6)), row(range(6, 11)))
+
+
+def _days(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    rows = tuple(
+        (Button("button_days", f"schedule_days:{p.id}", {"days": day_names(p.days, content)}),)
+        for p in content.schedule.presets
+    )
+    return {}, rows
+
+
+def _time(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    row = tuple(
+        Button("button_time", f"schedule_time:{t.strftime('%H%M')}", {"time": t.strftime("%H:%M")})
+        for t in content.schedule.time_presets
+    )
+    return {}, (row,)
+
+
+def _zone(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    buttons = [Button("button_utc", "schedule_zone:utc")]
+    current = data.get("schedule", {}).get("zone")
+    if current:
+        buttons.insert(0, Button("button_keep_zone", "schedule_zone:keep", {"zone": current}))
+    return {}, (tuple(buttons),)
+
+
+def _confirm(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    draft = data["draft"]
+    params = {
+        "days": day_names(draft["days"], content),
+        "time": draft["time"],
+        "zone": draft["zone"],
+        "local_now": local_clock(now, draft["zone"]),
+    }
+    row = tuple(Button(label, f"schedule_confirm:{v}") for v, label in SCREENS["schedule_confirm"].answers)
+    return params, (row,)
+
+
+def _idle(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    row = tuple(Button(label, f"idle:{value}") for value, label in SCREENS["idle"].answers)
+    return {"next": next_session_text(data, content, now)}, (row,)
+
+
+def _offer(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    exercise = content.exercises[data["position"]["exercise"]].name
+    answers = SCREENS["session_offer"].answers
+    rows = (
+        (Button(answers[0][1], f"session_offer:{answers[0][0]}"),),
+        tuple(Button(label, f"session_offer:{value}") for value, label in answers[1:]),
+    )
+    return {"exercise": exercise}, rows
+
+
+def _sticking(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    offer = data["offer"]
+    params = {
+        "exercise": content.exercises[offer["exercise"]].name,
+        "ladder": content.ladders[offer["ladder"]].name,
+    }
+    row = tuple(Button(label, f"sticking_offer:{v}") for v, label in SCREENS["sticking_offer"].answers)
+    return params, (row,)
+
+
+_SPECIAL = {
+    "red_flags_urgent": _red_flags("urgent"),
+    "red_flags_clinician": _red_flags("clinician"),
+    "equipment": _equipment,
+    "session": _session,
+    "checkin_pain": _pain,
+    "schedule_days": _days,
+    "schedule_time": _time,
+    "schedule_zone": _zone,
+    "schedule_confirm": _confirm,
+    "idle": _idle,
+    "session_offer": _offer,
+    "sticking_offer": _sticking,
+}
+
+
+def day_names(days: Sequence[int], content: Content) -> str:
+    return content.message("list_separator").join(content.message(f"day_{d}") for d in days)
+
+
+def local_clock(now: datetime, zone: str) -> str:
+    return clock.local_time_in(zone, now).strftime("%H:%M")
+
+
+def next_session_text(data: dict[str, Any], content: Content, now: datetime) -> str:
+    """When the next session prompt comes, in the user's own time zone, or a note that none is set."""
+    plan = data.get("schedule")
+    if not plan:
+        return content.message("no_schedule_yet")
+    due = clock.next_session_due(tuple(plan["days"]), time.fromisoformat(plan["time"]), plan["zone"], now)
+    local = clock.local_time_in(plan["zone"], due)
+    return content.message("when").format(
+        day=content.message(f"day_{local.weekday()}"), date=local.day, time=local.strftime("%H:%M")
+    )

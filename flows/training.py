@@ -1,0 +1,247 @@
+"""The training machine: sessions, check-ins, next-morning checks, schedule, pause and sticking points."""
+
+from __future__ import annotations
+
+from datetime import datetime, time, timedelta
+from typing import TYPE_CHECKING, Any
+
+from transitions import EventData
+
+from content.schema import Content
+from flows import progression
+from flows import schedule as clock
+from flows.values import (
+    CancelPrompts,
+    RecordCheckIn,
+    RecordDecision,
+    RecordMorning,
+    SchedulePrompt,
+    SetPosition,
+)
+
+if TYPE_CHECKING:
+    from flows.machine import Turn
+
+CHECKIN = ["checkin_pain", "checkin_effort", "checkin_control"]
+AFTER_CHECKIN = [
+    {"dest": "checkin_pain", "conditions": "needs_pain"},
+    {"dest": "checkin_effort", "conditions": "needs_effort"},
+    {"dest": "checkin_control", "conditions": "needs_control"},
+    {"dest": "sticking_offer", "conditions": "is_sticking"},
+    {"dest": "schedule_days", "unless": "has_schedule"},
+    {"dest": "idle"},
+]
+
+TRANSITIONS: list[dict[str, Any]] = [
+    {"trigger": "answer", "source": "session", "dest": "checkin_pain", "conditions": "chose_done"},
+    {"trigger": "answer", "source": "session", "dest": "idle", "conditions": "has_schedule",
+     "before": "later"},
+    {"trigger": "answer", "source": "session", "dest": "schedule_days", "before": "later"},
+    *({"trigger": "answer", "source": s, **step} for s in CHECKIN for step in AFTER_CHECKIN),
+    {"trigger": "answer", "source": "morning_check", "dest": "sticking_offer", "conditions": "is_sticking"},
+    {"trigger": "answer", "source": "morning_check", "dest": "idle"},
+    {"trigger": "answer", "source": "sticking_offer", "dest": "idle", "before": "settle_offer"},
+    {"trigger": "answer", "source": "schedule_days", "dest": "schedule_time"},
+    {"trigger": "answer", "source": "schedule_time", "dest": "schedule_zone"},
+    {"trigger": "answer", "source": "schedule_zone", "dest": "schedule_confirm"},
+    {"trigger": "answer", "source": "schedule_confirm", "dest": "idle", "conditions": "said_yes",
+     "before": "confirm_schedule"},
+    {"trigger": "answer", "source": "schedule_confirm", "dest": "schedule_days"},
+    {"trigger": "answer", "source": "idle", "dest": "session", "conditions": "chose_start"},
+    {"trigger": "answer", "source": "idle", "dest": "schedule_days"},
+    {"trigger": "answer", "source": "paused", "dest": "idle", "before": "resume_prompts"},
+    {"trigger": "answer", "source": "session_offer", "dest": "session", "conditions": "chose_start"},
+    {"trigger": "answer", "source": "session_offer", "dest": "idle", "conditions": "chose_skip",
+     "before": "skip_today"},
+    {"trigger": "answer", "source": "session_offer", "dest": "idle", "before": "snooze"},
+    {"trigger": "offer_session", "source": "*", "dest": "session_offer", "before": "note_missed"},
+    {"trigger": "ask_morning", "source": "*", "dest": "morning_check"},
+    {"trigger": "today", "source": "*", "dest": "session"},
+    {"trigger": "checkin", "source": "*", "dest": "checkin_pain", "before": "open_checkin"},
+    {"trigger": "change_schedule", "source": "*", "dest": "schedule_days"},
+    {"trigger": "pause", "source": "*", "dest": "paused", "before": "pause_prompts"},
+    {"trigger": "resume", "source": "*", "dest": "idle", "before": "resume_prompts"},
+]  # fmt: skip
+
+
+def next_session_prompt(data: dict[str, Any], content: Content, now: datetime) -> SchedulePrompt | None:
+    """The next regular session prompt on the user's schedule, unless there is none or it is paused."""
+    plan = data.get("schedule")
+    if not plan or data.get("paused"):
+        return None
+    due = clock.next_session_due(tuple(plan["days"]), time.fromisoformat(plan["time"]), plan["zone"], now)
+    return SchedulePrompt("session", due)
+
+
+class TrainingSteps:
+    """Conditions and callbacks of the training machine; mixed into the per-turn model."""
+
+    # ---- folding an answer in: runs before any condition is checked (prepare_event) ----
+
+    def absorb(self: Turn, event: EventData) -> None:
+        if event.event.name != "answer":
+            return
+        answer = event.args[0]
+        if self.state in CHECKIN:
+            checkin = self.data.setdefault("checkin", {})
+            checkin.update({k: v for k, v in answer.items() if v is not None})
+            if all(checkin.get(field) is not None for field in ("pain", "effort", "control")):
+                self.conclude_checkin()
+        elif self.state == "morning_check":
+            self.conclude_morning(answer)
+        elif self.state in ("schedule_days", "schedule_time", "schedule_zone"):
+            self.data.setdefault("draft", {}).update(answer)
+
+    # ---- conditions ----
+
+    def chose_done(self: Turn, event: EventData) -> bool:
+        return event.args[0] == "done"
+
+    def chose_start(self: Turn, event: EventData) -> bool:
+        return event.args[0] == "start"
+
+    def chose_skip(self: Turn, event: EventData) -> bool:
+        return event.args[0] == "skip"
+
+    def needs_pain(self: Turn, event: EventData) -> bool:
+        return "checkin" in self.data and self.data["checkin"].get("pain") is None
+
+    def needs_effort(self: Turn, event: EventData) -> bool:
+        return "checkin" in self.data and self.data["checkin"].get("effort") is None
+
+    def needs_control(self: Turn, event: EventData) -> bool:
+        return "checkin" in self.data and self.data["checkin"].get("control") is None
+
+    def has_schedule(self: Turn, event: EventData) -> bool:
+        return bool(self.data.get("schedule"))
+
+    def is_sticking(self: Turn, event: EventData) -> bool:
+        return "offer" in self.data
+
+    # ---- callbacks ----
+
+    def later(self: Turn, event: EventData) -> None:
+        self.say("session_later")
+
+    def open_checkin(self: Turn, event: EventData) -> None:
+        self.data["checkin"] = {}
+
+    def conclude_checkin(self: Turn) -> None:
+        entry = self.data.pop("checkin")
+        exercise = self.data["position"]["exercise"]
+        record = {"at": self.now.isoformat(), "exercise": exercise, "morning": None, **entry}
+        history = self.data.setdefault("history", [])
+        history.append(record)
+        del history[: -self.content.progression.history_kept]
+        self.effects.append(
+            RecordCheckIn(exercise, entry["pain"], entry["effort"], entry["control"], entry.get("location"))
+        )
+        self.say("checkin_thanks", pain=entry["pain"])
+        record["decided"] = self._apply_decision()
+        self._plan_morning()
+
+    def conclude_morning(self: Turn, answer: str) -> None:
+        """Record the morning answer; the session is decided now if the check-in left it waiting."""
+        latest = self.data["history"][-1]
+        latest["morning"] = answer
+        self.effects.append(RecordMorning(answer))
+        self.say(f"morning_{answer}")
+        if not latest.get("decided"):
+            latest["decided"] = self._apply_decision()
+
+    def settle_offer(self: Turn, event: EventData) -> None:
+        offer = self.data.pop("offer")
+        if event.args[0] != "yes":
+            self.say("offer_declined")
+            return
+        self.data["position"] = dict(offer)
+        self.effects.append(SetPosition(offer["ladder"], offer["exercise"], "sticking_switch"))
+        self.say("sticking_switch", exercise=self.content.exercises[offer["exercise"]].name)
+
+    def confirm_schedule(self: Turn, event: EventData) -> None:
+        self.data["schedule"] = self.data.pop("draft")
+        self.data.pop("paused", None)
+        self.say("schedule_set")
+        self._plan_session()
+        self._plan_morning()
+
+    def pause_prompts(self: Turn, event: EventData) -> None:
+        self.data["paused"] = True
+        self.effects.append(CancelPrompts())
+
+    def resume_prompts(self: Turn, event: EventData) -> None:
+        self.data.pop("paused", None)
+        self.say("resumed")
+        self._plan_session()
+
+    def skip_today(self: Turn, event: EventData) -> None:
+        self.say("skipped_today")
+
+    def snooze(self: Turn, event: EventData) -> None:
+        minutes = int(event.args[0].removeprefix("snooze_"))
+        plan = self.data["schedule"]
+        settings = self.content.schedule
+        due = clock.snooze_until(
+            self.now, minutes, plan["zone"], settings.quiet_hours, time.fromisoformat(plan["time"])
+        )
+        self.effects.append(SchedulePrompt("snooze", due))
+        self.say("snoozed", time=clock.local_time_in(plan["zone"], due).strftime("%H:%M"))
+
+    def note_missed(self: Turn, event: EventData) -> None:
+        missed = self.data.pop("missed", 0)
+        if missed:
+            self.say("missed_note", count=missed)
+
+    # ---- helpers ----
+
+    def _apply_decision(self: Turn) -> bool:
+        """Decide on the latest session and explain it in one sentence; False while waiting for morning."""
+        history = self.data["history"]
+        position = self.data["position"]
+        decision = progression.decide(
+            history, position["exercise"], self.data["answers"], self.now, self.content
+        )
+        if decision.kind == "wait":
+            self.say(decision.reason)
+            return False
+        names = self.content.exercises
+        for skipped, why in decision.skipped:
+            self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
+        params = {"exercise": names[decision.exercise].name, "previous": names[position["exercise"]].name}
+        self.say(decision.reason, **params, **decision.params)
+        if decision.rest_day:
+            self.say("rest_day")
+        self.effects.append(RecordDecision(decision.kind, decision.exercise, decision.reason))
+        decisions = self.data.setdefault("decisions", [])
+        decisions.append({"at": self.now.isoformat(), "kind": decision.kind})
+        del decisions[: -self.content.progression.history_kept]
+        if decision.changes_rung:
+            position["exercise"] = decision.exercise
+            self.effects.append(SetPosition(position["ladder"], decision.exercise, decision.reason))
+        if progression.is_sticking(decisions, self.now, self.content.progression):
+            offer = progression.alternative(position["ladder"], self.data["answers"], self.content)
+            if offer is not None:
+                self.data["offer"] = {"ladder": offer[0], "exercise": offer[1]}
+                decisions.clear()  # the offer answers this sticking point; count afresh after it
+        return True
+
+    def _needs(self: Turn, exercise: str) -> str:
+        wanted = set(self.content.exercises[exercise].equipment)
+        labels = [item.label for item in self.content.screening.equipment if item.id in wanted]
+        return self.content.message("list_or").join(labels)
+
+    def _plan_session(self: Turn) -> None:
+        planned = next_session_prompt(self.data, self.content, self.now)
+        if planned is not None:
+            self.effects.append(planned)
+
+    def _plan_morning(self: Turn) -> None:
+        """Ask about the morning after the latest session, if it is still to come."""
+        plan = self.data.get("schedule")
+        history = self.data.get("history") or []
+        if not plan or not history or history[-1].get("morning") or self.data.get("paused"):
+            return
+        done_at = datetime.fromisoformat(history[-1]["at"])
+        due = clock.morning_check_due(done_at, plan["zone"], self.content.schedule.morning_check)
+        if due > self.now and due - done_at < timedelta(days=2):
+            self.effects.append(SchedulePrompt("morning", due))
