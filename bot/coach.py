@@ -6,6 +6,7 @@ import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime
+from typing import Any
 
 from bot.storage import Storage
 from content.schema import Content
@@ -43,21 +44,23 @@ class Coach:
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         return render_all(outcome.replies, self.content)
 
-    async def handle_prompt(self, prompt_id: int) -> tuple[int, list[Message]] | None:
-        """Claim a due prompt and run its turn; (user id, messages) to send, or None if nothing to send."""
+    async def handle_prompt(self, prompt_id: int) -> bool:
+        """Claim a due prompt and run its turn; its messages are queued in the outbox. True if queued."""
         now = self.clock()
 
         def decide_for(kind: str, due_at: datetime) -> Callable[[State], Outcome]:
             event = Due(kind, prompt_id, due_at)
             return lambda state: step(state, event, now, self.content)
 
+        def render_payload(outcome: Outcome) -> list[dict[str, Any]]:
+            return [message.to_json() for message in render_all(outcome.replies, self.content)]
+
         try:
-            delivery = await self.storage.transact_prompt(prompt_id, now, decide_for)
+            delivery = await self.storage.transact_prompt(prompt_id, now, decide_for, render_payload)
         except Exception as error:
             where = "".join(traceback.format_tb(error.__traceback__))
             log.error("prompt failed prompt=%s error=%s\n%s", prompt_id, type(error).__name__, where)
-            return None
-        if delivery is None or not delivery.outcome.replies:
-            return None
-        log.info("prompt sent prompt=%s user=%s", prompt_id, delivery.user_id)
-        return delivery.user_id, render_all(delivery.outcome.replies, self.content)
+            return False
+        queued = delivery is not None and bool(delivery.outcome.replies)
+        log.info("prompt handled prompt=%s queued=%s", prompt_id, queued)
+        return queued

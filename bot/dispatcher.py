@@ -30,26 +30,52 @@ class CollectingSender:
 
 
 class Dispatcher:
-    def __init__(self, coach: Coach, sender: Sender, batch: int = 200) -> None:
+    """Due prompts become committed outbox rows; outbox rows become messages, each sent once."""
+
+    def __init__(self, coach: Coach, sender: Sender, batch: int = 200, give_up_after: int = 5) -> None:
         self.coach = coach
         self.sender = sender
         self.batch = batch
+        self.give_up_after = give_up_after
 
     async def run_due(self, user_id: int | None = None) -> int:
-        """Send every prompt due by the coach's clock (one user's only, if given); returns how many."""
-        sent, tried = 0, set()
+        """Deliver what a crash left queued, then every prompt due by now (one user's, if given)."""
+        sent = await self.flush(user_id)
+        tried: set[int] = set()
         while True:
             ids = await self.coach.storage.due_prompts(self.coach.clock(), self.batch, user_id)
             fresh = [i for i in ids if i not in tried]
             for prompt_id in fresh:
                 tried.add(prompt_id)
-                delivery = await self.coach.handle_prompt(prompt_id)
-                if delivery is not None:
-                    await self.sender.send(*delivery)
-                    sent += 1
+                await self.coach.handle_prompt(prompt_id)
+            sent += await self.flush(user_id)
             # A prompt whose turn failed stays pending for the next round, not this one.
             if len(ids) < self.batch or not fresh:
                 return sent
+
+    async def flush(self, user_id: int | None = None) -> int:
+        """Send queued messages in order; returns how many outbox rows were delivered."""
+        delivered, tried = 0, set()
+        storage = self.coach.storage
+        while True:
+            queued = await storage.pending_outbox(self.batch, user_id)
+            fresh = [item for item in queued if item.id not in tried]
+            for item in fresh:
+                tried.add(item.id)
+                ok = await self._deliver(item.user_id, [Message.from_json(m) for m in item.payload])
+                await storage.outbox_done(item.id, self.coach.clock(), ok, self.give_up_after)
+                delivered += ok
+            # A failed delivery waits for the next round rather than being hammered now.
+            if len(queued) < self.batch or not fresh:
+                return delivered
+
+    async def _deliver(self, user_id: int, messages: list[Message]) -> bool:
+        try:
+            await self.sender.send(user_id, messages)
+        except Exception as error:
+            log.warning("delivery failed user=%s error=%s", user_id, type(error).__name__)
+            return False
+        return True
 
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """Poll for due prompts until `stop` is set."""

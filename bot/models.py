@@ -130,4 +130,18 @@ class Prompt(Base):
     handled_at: Mapped[datetime | None] = mapped_column()
 
 
-USER_TABLES = [DialogueState, ScreeningAnswer, RedFlag, RungChange, CheckIn, Decision, Prompt]
+class Outbox(Base):
+    """Messages committed with the turn that decided them, delivered after commit, marked when sent."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    payload: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column()
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column()
+
+
+USER_TABLES = [DialogueState, ScreeningAnswer, RedFlag, RungChange, CheckIn, Decision, Prompt, Outbox]

@@ -16,6 +16,7 @@ from bot.models import (
     CheckIn,
     Decision,
     DialogueState,
+    Outbox,
     Prompt,
     RedFlag,
     RungChange,
@@ -41,6 +42,18 @@ from flows.values import (
 
 Decide = Callable[[State], Outcome]
 PromptDecide = Callable[[str, datetime], Decide]
+
+
+Render = Callable[[Outcome], list[dict[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Messages waiting in the outbox for one user."""
+
+    id: int
+    user_id: int
+    payload: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -92,8 +105,13 @@ class SqlStorage:
                 query = query.where(Prompt.user_id == user_id)
             return list((await session.scalars(query)).all())
 
-    async def transact_prompt(self, prompt_id: int, now: datetime, decide: PromptDecide) -> Delivery | None:
-        """Claim one due prompt and run its turn in the same transaction; None if it was not ours to send."""
+    async def transact_prompt(
+        self, prompt_id: int, now: datetime, decide: PromptDecide, render: Render
+    ) -> Delivery | None:
+        """Claim a due prompt, run its turn and queue its messages, in one transaction.
+
+        None if it was not ours to send (already handled, or the user cannot be reached).
+        """
         async with self.sessions.begin() as session:
             claim = select(Prompt).where(Prompt.id == prompt_id, Prompt.status == "pending")
             prompt = await session.scalar(claim.with_for_update(skip_locked=True))
@@ -101,12 +119,39 @@ class SqlStorage:
                 return None
             user = await session.scalar(select(User).where(User.id == prompt.user_id).with_for_update())
             prompt.handled_at = now
+            prompt.status = "skipped"
             if user is None or not user.active:
-                prompt.status = "skipped"
                 return None
+            await session.flush()  # claimed before the turn may plan this kind of prompt anew
             outcome = await self._turn(session, user, now, decide(prompt.kind, prompt.due_at))
-            prompt.status = "sent" if outcome.replies else "skipped"
+            if outcome.replies:
+                prompt.status = "sent"
+            if outcome.replies:
+                session.add(
+                    Outbox(user_id=user.id, payload=render(outcome), created_at=now, status="pending")
+                )
             return Delivery(user.id, outcome)
+
+    async def pending_outbox(self, limit: int, user_id: int | None = None) -> list[Queued]:
+        """Committed messages not yet delivered, oldest first."""
+        async with self.sessions() as session:
+            query = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
+            if user_id is not None:
+                query = query.where(Outbox.user_id == user_id)
+            return [Queued(r.id, r.user_id, r.payload) for r in (await session.scalars(query)).all()]
+
+    async def outbox_done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
+        """Mark a queued message sent, or count a failed try (and stop trying after `give_up_after`)."""
+        async with self.sessions.begin() as session:
+            row = await session.get(Outbox, outbox_id)
+            if row is None:
+                return
+            if delivered:
+                row.status, row.sent_at = "sent", now
+                return
+            row.attempts += 1
+            if row.attempts >= give_up_after:
+                row.status = "failed"
 
     async def _turn(self, session: AsyncSession, user: User, now: datetime, decide: Decide) -> Outcome:
         row = await session.get(DialogueState, user.id)
@@ -167,13 +212,13 @@ class SqlStorage:
                 await session.execute(delete(ScreeningAnswer).where(ScreeningAnswer.user_id == user.id))
             case RecordCheckIn():
                 session.add(CheckIn(user_id=user.id, checked_in_at=now, morning=None, **vars(effect)))
-            case RecordMorning(answer=answer):
-                latest = (
-                    select(CheckIn.id).where(CheckIn.user_id == user.id).order_by(CheckIn.id.desc()).limit(1)
+            case RecordMorning(answer=answer, since=since):
+                unanswered = (
+                    CheckIn.user_id == user.id,
+                    CheckIn.morning.is_(None),
+                    CheckIn.checked_in_at >= since,
                 )
-                await session.execute(
-                    update(CheckIn).where(CheckIn.id == latest.scalar_subquery()).values(morning=answer)
-                )
+                await session.execute(update(CheckIn).where(*unanswered).values(morning=answer))
             case RecordDecision(kind=kind, exercise=exercise, reason=reason):
                 session.add(
                     Decision(user_id=user.id, kind=kind, exercise=exercise, reason=reason, decided_at=now)

@@ -97,6 +97,9 @@ class ScheduleSettings(_Strict):
     grace_minutes: int = Field(ge=0, le=24 * 60)
     snooze_minutes: list[Annotated[int, Field(ge=1, le=24 * 60)]] = Field(min_length=1)
     morning_check: Clock
+    morning_covers_hours: int = Field(
+        ge=12, le=72, description="A morning answer covers the sessions of this many hours before it."
+    )
     zone_aliases: dict[Phrase, Zone] = Field(description="names zoneinfo does not know: 'nyc', 'india'")
     offset_zones: dict[str, Zone] = Field(
         default_factory=dict, description="'+05:30' -> a zone for UTC offsets that are not whole hours"

@@ -142,9 +142,15 @@ class TrainingSteps:
 
     def conclude_morning(self: Turn, answer: str) -> None:
         """Record the morning answer; the session is decided now if the check-in left it waiting."""
-        latest = self.data["history"][-1]
-        latest["morning"] = answer
-        self.effects.append(RecordMorning(answer))
+        history = self.data["history"]
+        latest = history[-1]
+        # The question covers every session since the last answer, if it was recent.
+        since = self.now - timedelta(hours=self.content.schedule.morning_covers_hours)
+        for entry in reversed(history):
+            if entry.get("morning") or datetime.fromisoformat(entry["at"]) < since:
+                break
+            entry["morning"] = answer
+        self.effects.append(RecordMorning(answer, since))
         self.say(f"morning_{answer}")
         if not latest.get("decided"):
             latest["decided"] = self._apply_decision()

@@ -78,6 +78,11 @@ class Message:
             "buttons": [[{"label": lab, "value": val} for lab, val in row] for row in self.buttons],
         }
 
+    @classmethod
+    def from_json(cls, raw: Mapping[str, Any]) -> Message:
+        rows = raw.get("buttons") or []
+        return cls(str(raw["text"]), tuple(tuple((b["label"], b["value"]) for b in row) for row in rows))
+
 
 # ---- effects: what the shell must carry out, in the same transaction as the new state ---------
 
@@ -126,9 +131,10 @@ class RecordCheckIn:
 
 @dataclass(frozen=True)
 class RecordMorning:
-    """The next-morning answer for the user's latest check-in."""
+    """The next-morning answer, for every check-in since `since` that has none yet."""
 
     answer: str
+    since: datetime
 
 
 @dataclass(frozen=True)

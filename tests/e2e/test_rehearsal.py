@@ -1,0 +1,90 @@
+"""Weeks of training rehearsed with `hipcoach chat --json --now ...` on one database."""
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+pytestmark = pytest.mark.e2e
+
+ONBOARDING = [
+    "hi", "Yes, that's okay", "None of these", "None of these", "no", "yes", "no", "nothing",
+    "Done", "pain 1, easy and smooth", "mon wed fri", "6pm", "Europe/London", "yes",
+]  # fmt: skip
+
+
+def rehearse(tmp_path, now: str, lines: list[str]) -> tuple[list[dict], list[list[dict]]]:
+    """One run at `now`: the prompts due by then, and the reply to every line."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--json", "--user", "5", "--now", now],
+        input="".join(f"{line}\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**env, "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'rehearsal.db'}"},
+    )
+    assert result.returncode == 0, result.stderr
+    outputs = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(outputs) == len(lines) + 1
+    return outputs[0], outputs[1:]
+
+
+def text(messages: list[dict]) -> str:
+    return "\n".join(m["text"] for m in messages)
+
+
+def test_two_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp_path):
+    due, replies = rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
+    assert due == []
+    assert "Kneeling hip thrust" in text(replies[7])
+    assert "tomorrow morning" in text(replies[9])
+    assert "Europe/London" in text(replies[12])
+    assert "Your next session: Mon at 18:00" in text(replies[13])
+
+    due, replies = rehearse(tmp_path, "2026-12-07T18:05", ["Start", "Done", "no pain, easy, smooth"])
+    assert text(due).startswith("Time for your session: Kneeling hip thrust")
+    assert "Why:" in text(replies[0])
+
+    due, replies = rehearse(tmp_path, "2026-12-08T08:02", ["better"])
+    assert text(due).startswith("Good morning")
+    assert "next time we move on to Glute bridge" in text(replies[0])
+
+    due, replies = rehearse(
+        tmp_path, "2026-12-09T18:00", ["Start", "Done", "back hurt about 7/10", "hard", "lost form"]
+    )
+    assert text(due).startswith("Time for your session: Glute bridge")
+    assert "step back" in text(replies[-1]) and "Kneeling hip thrust" in text(replies[-1])
+
+
+def test_a_session_missed_while_away_is_mentioned_kindly_next_time(tmp_path):
+    rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
+    due, _ = rehearse(tmp_path, "2026-12-07T23:30", [])
+    assert due == []  # beyond the grace window, and inside quiet hours: skipped, not sent late
+    due, _ = rehearse(tmp_path, "2026-12-09T18:00", [])
+    assert "missed you" in text(due)
+
+
+def test_a_time_without_a_zone_is_read_in_the_users_own_zone(tmp_path):
+    rehearse(tmp_path, "2026-12-07T09:00", ["hi", "/start"])
+    due, replies = rehearse(tmp_path, "2026-12-07T09:00+00:00", ["/start"])
+    assert "Welcome back" in text(replies[0])
+
+
+def test_feedback_prints_its_reading_as_json():
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "feedback", "knee was sore, three out of ten"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == {
+        "pain": 3,
+        "effort": None,
+        "control": None,
+        "location": "knee",
+        "red_flag": False,
+    }

@@ -1,0 +1,174 @@
+"""Scheduled prompts on a real SQLite file: due on time, sent once, never lost across a restart."""
+
+import asyncio
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import select
+
+from bot.coach import Coach
+from bot.db import make_engine
+from bot.dispatcher import CollectingSender, Dispatcher
+from bot.models import CheckIn, Outbox, Prompt
+from bot.storage import SqlStorage
+from flows import Choice, Text
+
+MONDAY_MORNING = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+USER = 77
+
+
+class Clock:
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock():
+    return Clock(MONDAY_MORNING)
+
+
+async def onboard_with_schedule(coach: Coach) -> None:
+    script = [
+        "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no", "kneeling_ok:yes",
+        "knee_issues:no", "equipment:none", "session:done", "checkin_pain:2", "checkin_effort:ok",
+        "checkin_control:smooth", "schedule_days:mon_wed_fri", "schedule_time:1800", "schedule_zone:utc",
+        "schedule_confirm:yes",
+    ]  # fmt: skip
+    await coach.handle(USER, Text("hi"))
+    for value in script:
+        await coach.handle(USER, Choice(value))
+
+
+async def prompts(storage: SqlStorage) -> list[tuple[str, datetime, str]]:
+    async with storage.sessions() as session:
+        rows = (await session.scalars(select(Prompt).order_by(Prompt.due_at))).all()
+        return [(r.kind, r.due_at, r.status) for r in rows]
+
+
+async def test_confirming_a_schedule_stores_the_next_session_and_morning_prompts_in_utc(
+    storage, content, clock
+):
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    assert await prompts(storage) == [
+        ("session", datetime(2026, 12, 7, 18, 0, tzinfo=UTC), "pending"),
+        ("morning", datetime(2026, 12, 8, 8, 0, tzinfo=UTC), "pending"),
+    ]
+
+
+async def test_a_due_prompt_is_sent_once_with_start_snooze_and_skip(storage, content, clock):
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    sender = CollectingSender()
+    dispatcher = Dispatcher(coach, sender)
+
+    assert await dispatcher.run_due() == 0
+    clock.now = datetime(2026, 12, 7, 18, 0, 30, tzinfo=UTC)
+    assert await dispatcher.run_due() == 1
+    assert await dispatcher.run_due() == 0
+
+    [prompt] = sender.sent[USER]
+    assert prompt.text.startswith("Time for your session")
+    values = [value for row in prompt.buttons for _, value in row]
+    assert values == [
+        "session_offer:start",
+        "session_offer:snooze_30",
+        "session_offer:snooze_120",
+        "session_offer:skip",
+    ]
+    kinds = [(kind, status) for kind, _, status in await prompts(storage)]
+    assert ("session", "sent") in kinds and ("session", "pending") in kinds
+
+
+async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactly_once(
+    database_url, storage, content, clock
+):
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
+    [due] = await storage.due_prompts(clock.now, 10)
+    assert await coach.handle_prompt(due)  # claimed and committed... and then the process dies
+    await storage.engine.dispose()
+
+    restarted = SqlStorage(make_engine(database_url))
+    sender = CollectingSender()
+    dispatcher = Dispatcher(Coach(restarted, content, clock), sender)
+    assert await dispatcher.run_due() == 1
+    assert await dispatcher.run_due() == 0
+    assert len(sender.sent[USER]) == 1
+    await restarted.engine.dispose()
+
+
+async def test_two_dispatchers_racing_for_the_same_prompt_send_it_once(database_url, storage, content, clock):
+    await onboard_with_schedule(Coach(storage, content, clock))
+    clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
+    other = SqlStorage(make_engine(database_url))
+    first, second = CollectingSender(), CollectingSender()
+    await asyncio.gather(
+        Dispatcher(Coach(storage, content, clock), first).run_due(),
+        Dispatcher(Coach(other, content, clock), second).run_due(),
+    )
+    assert len(first.sent.get(USER, [])) + len(second.sent.get(USER, [])) == 1
+    await other.engine.dispose()
+
+
+async def test_a_prompt_missed_beyond_the_grace_window_is_skipped_and_mentioned_next_time(
+    storage, content, clock
+):
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    sender = CollectingSender()
+    clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC) + timedelta(
+        minutes=content.schedule.grace_minutes + 1
+    )
+    assert await Dispatcher(coach, sender).run_due() == 0
+
+    clock.now = datetime(2026, 12, 9, 18, 0, tzinfo=UTC)
+    assert await Dispatcher(coach, sender).run_due() >= 1
+    texts = [m.text for m in sender.sent[USER]]
+    assert any("missed you" in t for t in texts)
+    assert texts[-1].startswith("Time for your session")
+
+
+async def test_a_failed_delivery_stays_queued_and_goes_out_next_round(storage, content, clock):
+    class FlakySender(CollectingSender):
+        failures = 1
+
+        async def send(self, user_id, messages):
+            if self.failures:
+                self.failures -= 1
+                raise ConnectionError("telegram unreachable")
+            await super().send(user_id, messages)
+
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+    sender = FlakySender()
+    dispatcher = Dispatcher(coach, sender)
+    assert await dispatcher.run_due() == 0
+    assert await dispatcher.run_due() == 1
+    async with storage.sessions() as session:
+        statuses = (await session.scalars(select(Outbox.status))).all()
+    assert statuses == ["sent"]
+
+
+async def test_check_ins_and_morning_answers_are_stored(storage, content, clock):
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    clock.now = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
+    sender = CollectingSender()
+    await Dispatcher(coach, sender).run_due()
+    assert sender.sent[USER][-1].text.startswith("Good morning")
+    await coach.handle(USER, Choice("morning_check:better"))
+    async with storage.sessions() as session:
+        [row] = (await session.scalars(select(CheckIn))).all()
+    assert (row.exercise, row.pain, row.effort, row.control, row.morning) == (
+        "kneeling_hip_thrust",
+        2,
+        "ok",
+        "smooth",
+        "better",
+    )
