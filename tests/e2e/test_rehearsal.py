@@ -68,9 +68,10 @@ def test_a_session_missed_while_away_is_mentioned_kindly_next_time(tmp_path):
 
 
 def test_a_time_without_a_zone_is_read_in_the_users_own_zone(tmp_path):
-    rehearse(tmp_path, "2026-12-07T09:00", ["hi", "/start"])
-    due, replies = rehearse(tmp_path, "2026-12-07T09:00+00:00", ["/start"])
-    assert "Welcome back" in text(replies[0])
+    new_york = [*ONBOARDING[:-4], "mon wed fri", "1pm", "New York", "yes"]
+    rehearse(tmp_path, "2026-12-07T09:00", new_york)  # no zone known yet: UTC
+    due, _ = rehearse(tmp_path, "2026-12-07T13:05", [])  # 13:05 in New York is 18:05 UTC
+    assert text(due).startswith("Time for your session")
 
 
 def test_feedback_prints_its_reading_as_json():

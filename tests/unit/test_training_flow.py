@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows import Choice, Command, Due, State, Text, step
+from flows import Choice, Due, State, Text, step
 from flows.values import CancelPrompts, RecordCheckIn, RecordRedFlag, SchedulePrompt
 from tests.chat import EngineChat
 
