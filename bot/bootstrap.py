@@ -14,7 +14,7 @@ from zoneinfo import ZoneInfo
 
 import content
 import flows
-from bot.coach import Clock, Coach
+from bot.coach import Clock, Coach, Notifier, Staff
 from bot.db import make_engine, upgrade
 from bot.storage import SqlStorage
 
@@ -38,12 +38,37 @@ class Settings:
     webhook_secret: str | None = None
     webhook_listen: str = "127.0.0.1"
     webhook_port: int = 8443
+    files_dir: Path = Path("hipcoach-files")
+    coach_chat_id: int | None = None
+    admin_ids: frozenset[int] = frozenset()
+    retention_days: int | None = None
+
+
+def data_dir(env: Mapping[str, str]) -> Path:
+    """The user's data directory for Hip Coach (XDG Base Directory)."""
+    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", Path.home())) / ".local" / "share")
+    return Path(base) / "hipcoach"
 
 
 def default_database_url(env: Mapping[str, str]) -> str:
-    """A SQLite file in the user's data directory (XDG Base Directory)."""
-    base = env.get("XDG_DATA_HOME") or str(Path(env.get("HOME", Path.home())) / ".local" / "share")
-    return f"sqlite+aiosqlite:///{Path(base) / 'hipcoach' / 'hipcoach.db'}"
+    """A SQLite file in the user's data directory."""
+    return f"sqlite+aiosqlite:///{data_dir(env) / 'hipcoach.db'}"
+
+
+def _ids(text: str, name: str) -> frozenset[int]:
+    try:
+        return frozenset(int(part) for part in text.replace(",", " ").split())
+    except ValueError:
+        raise ConfigError(f"{name} must be Telegram user ids (numbers) separated by commas") from None
+
+
+def _optional_int(text: str | None, name: str) -> int | None:
+    if not text:
+        return None
+    try:
+        return int(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a whole number") from None
 
 
 def async_url(url: str) -> str:
@@ -74,6 +99,10 @@ def settings_from_env(env: Mapping[str, str] | None = None, database_url: str | 
             webhook_secret=env.get("HIPCOACH_WEBHOOK_SECRET") or None,
             webhook_listen=env.get("HIPCOACH_WEBHOOK_LISTEN") or "127.0.0.1",
             webhook_port=_port(env.get("HIPCOACH_WEBHOOK_PORT") or "8443"),
+            files_dir=Path(env.get("HIPCOACH_FILES_DIR") or data_dir(env) / "files"),
+            coach_chat_id=_optional_int(env.get("HIPCOACH_COACH_CHAT_ID"), "HIPCOACH_COACH_CHAT_ID"),
+            admin_ids=_ids(env.get("HIPCOACH_ADMIN_IDS", ""), "HIPCOACH_ADMIN_IDS"),
+            retention_days=_optional_int(env.get("HIPCOACH_RETENTION_DAYS"), "HIPCOACH_RETENTION_DAYS"),
         )
     )
 
@@ -127,14 +156,15 @@ def ensure_sqlite_directory(url: str) -> None:
         Path(url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
 
 
-async def build_coach(settings: Settings, clock: Clock = utc_now) -> Coach:
+async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Notifier | None = None) -> Coach:
     """Content loaded and checked, database upgraded, storage wired: a coach ready to take turns."""
     coach_content = load_content(settings.content_dir)
     ensure_sqlite_directory(settings.database_url)
     engine = make_engine(settings.database_url)
     if settings.upgrade_on_start:
         await upgrade(engine)
-    return Coach(SqlStorage(engine), coach_content, clock)
+    staff = Staff(notifier=notifier, admin_ids=settings.admin_ids)
+    return Coach(SqlStorage(engine), coach_content, clock, staff)
 
 
 async def rehearsal_clock(coach: Coach, user_id: int, text: str) -> Clock:

@@ -61,6 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
         sub = db_commands.add_parser(name, help=text)
         sub.add_argument("--db", help="database URL")
 
+    flows_parser = commands.add_parser("flows", help="the dialogue state machines")
+    flows_commands = flows_parser.add_subparsers(dest="flows_command", required=True)
+    draw = flows_commands.add_parser("draw", help="write Mermaid diagrams of every state machine into docs/")
+    draw.add_argument("--root", type=Path, default=Path("."), help="the repository root (default: here)")
+
     content_parser = commands.add_parser("content", help="coaching content")
     content_commands = content_parser.add_subparsers(dest="content_command", required=True)
     check = content_commands.add_parser("check", help="validate a content directory")
@@ -73,6 +78,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = args.command or "run"
     if command == "content":
         return check_content(args.directory)
+    if command == "flows":
+        from bot.cli_flows import draw as draw_flows
+
+        for path in draw_flows(args.root):
+            print(path)
+        return 0
     if command == "feedback":
         return show_feedback(" ".join(args.text))
     try:
@@ -137,7 +148,7 @@ async def chat(settings: bootstrap.Settings, user_id: int, json_mode: bool, now:
     try:
         if now is not None:
             coach.clock = await bootstrap.rehearsal_clock(coach, user_id, now)
-        terminal = TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout)
+        terminal = TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout, settings.files_dir)
         await terminal.run(settings.database_url, announce_due=now is not None)
     finally:
         await coach.storage.engine.dispose()

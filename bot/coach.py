@@ -5,33 +5,60 @@ from __future__ import annotations
 import logging
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
+from bot import attachments
 from bot.storage import Storage
 from content.schema import Content
 from flows import Due, Event, Message, Outcome, State, render, render_all, step
-from flows.values import Reply
+from flows.values import Context, NotifyCoach, Reply
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 
 
+class Notifier(Protocol):
+    async def notify(self, text: str) -> None:
+        """Deliver a note to the human coach's chat."""
+        ...
+
+
+@dataclass(frozen=True)
+class Staff:
+    """Who besides the user is involved: a human coach to notify, admins who may see /stats."""
+
+    notifier: Notifier | None = None
+    admin_ids: frozenset[int] = frozenset()
+
+
 class Coach:
     """Carries out the engine's decisions; makes none of its own."""
 
-    def __init__(self, storage: Storage, content: Content, clock: Clock) -> None:
+    def __init__(self, storage: Storage, content: Content, clock: Clock, staff: Staff | None = None) -> None:
         self.storage = storage
         self.content = content
         self.clock = clock
+        self.staff = staff or Staff()
 
-    async def handle(self, user_id: int, event: Event, ref: str = "") -> list[Message]:
+    def context_for(self, user_id: int, handle: str | None) -> Context:
+        return Context(
+            coach_available=self.staff.notifier is not None,
+            is_admin=user_id in self.staff.admin_ids,
+            handle=f"@{handle}" if handle else None,
+        )
+
+    async def handle(
+        self, user_id: int, event: Event, ref: str = "", handle: str | None = None
+    ) -> list[Message]:
         """Run one turn; on any failure the user's stored state is untouched and they get an apology."""
         now = self.clock()
+        context = self.context_for(user_id, handle)
 
         def decide(state: State) -> Outcome:
-            return step(state, event, now, self.content)
+            return step(state, event, now, self.content, context)
 
         try:
             outcome = await self.storage.transact(user_id, now, decide)
@@ -42,7 +69,17 @@ class Coach:
             log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
             return [render(Reply("error_sorry"), self.content)]
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
-        return render_all(outcome.replies, self.content)
+        await self._notify_coach(outcome)
+        messages = render_all(outcome.replies, self.content)
+        if any(m.attachment for m in messages):
+            messages = await attachments.fill(messages, user_id, self)
+        return messages
+
+    async def _notify_coach(self, outcome: Outcome) -> None:
+        notes = [effect.text for effect in outcome.effects if isinstance(effect, NotifyCoach)]
+        if notes and self.staff.notifier is not None:
+            for note in notes:
+                await self.staff.notifier.notify(note)
 
     async def handle_prompt(self, prompt_id: int) -> bool:
         """Claim a due prompt and run its turn; its messages are queued in the outbox. True if queued."""

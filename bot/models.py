@@ -131,7 +131,10 @@ class Prompt(Base):
 
 
 class Outbox(Base):
-    """Messages committed with the turn that decided them, delivered after commit, marked when sent."""
+    """Messages committed with the turn that decided them, claimed by one sender, marked when sent.
+
+    status: pending -> sending (claimed at `claimed_at`) -> sent, or back to pending, or failed.
+    """
 
     __tablename__ = "outbox"
     __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)
@@ -142,6 +145,28 @@ class Outbox(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column()
+    claimed_at: Mapped[datetime | None] = mapped_column()
 
 
-USER_TABLES = [DialogueState, ScreeningAnswer, RedFlag, RungChange, CheckIn, Decision, Prompt, Outbox]
+class GoalRating(Base):
+    """How hard the user's chosen everyday activity is (0-10), rated at onboarding and every fortnight."""
+
+    __tablename__ = "goal_ratings"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    activity: Mapped[str] = mapped_column(String(200))
+    score: Mapped[int] = mapped_column(Integer)
+    rated_at: Mapped[datetime] = mapped_column()
+
+
+USER_TABLES = [
+    DialogueState,
+    ScreeningAnswer,
+    RedFlag,
+    RungChange,
+    CheckIn,
+    Decision,
+    Prompt,
+    Outbox,
+    GoalRating,
+]

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -16,6 +16,7 @@ from bot.models import (
     CheckIn,
     Decision,
     DialogueState,
+    GoalRating,
     Outbox,
     Prompt,
     RedFlag,
@@ -28,11 +29,13 @@ from flows.values import (
     ClearScreening,
     Effect,
     ForgetUser,
+    NotifyCoach,
     Outcome,
     RecordAnswer,
     RecordCheckIn,
     RecordConsent,
     RecordDecision,
+    RecordGoal,
     RecordMorning,
     RecordRedFlag,
     SchedulePrompt,
@@ -45,6 +48,14 @@ PromptDecide = Callable[[str, datetime], Decide]
 
 
 Render = Callable[[Outcome], list[dict[str, Any]]]
+
+# Long enough for a rate-limited sender to work through a claimed batch; a crashed sender's
+# messages go out again after it.
+OUTBOX_LEASE = timedelta(minutes=10)
+
+
+class _UserBusy(Exception):
+    """The user's row is locked by a turn in progress."""
 
 
 @dataclass(frozen=True)
@@ -79,8 +90,9 @@ class Storage(Protocol):
 class SqlStorage:
     """Storage on SQLAlchemy 2 (async): SQLite by default, PostgreSQL for many replicas."""
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine
+        self.outbox_lease = outbox_lease
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
 
     async def transact(self, user_id: int, now: datetime, decide: Decide) -> Outcome:
@@ -110,17 +122,31 @@ class SqlStorage:
     ) -> Delivery | None:
         """Claim a due prompt, run its turn and queue its messages, in one transaction.
 
-        None if it was not ours to send (already handled, or the user cannot be reached).
+        None if it was not ours to send (already handled, or the user cannot be reached) or its user
+        is busy in a turn (then it stays pending).
         """
+        try:
+            return await self._claim_prompt(prompt_id, now, decide, render)
+        except _UserBusy:
+            return None  # the prompt stays pending for the next round
+
+    async def _claim_prompt(
+        self, prompt_id: int, now: datetime, decide: PromptDecide, render: Render
+    ) -> Delivery | None:
         async with self.sessions.begin() as session:
             claim = select(Prompt).where(Prompt.id == prompt_id, Prompt.status == "pending")
             prompt = await session.scalar(claim.with_for_update(skip_locked=True))
             if prompt is None:
                 return None
-            user = await session.scalar(select(User).where(User.id == prompt.user_id).with_for_update())
+            # A user's turn locks the user, then their prompts: waiting here for the user would
+            # deadlock with it, so a busy user's prompt is given back instead.
+            lock_user = select(User).where(User.id == prompt.user_id).with_for_update(skip_locked=True)
+            user = await session.scalar(lock_user)
+            if user is None:
+                raise _UserBusy
             prompt.handled_at = now
             prompt.status = "skipped"
-            if user is None or not user.active:
+            if not user.active:
                 return None
             await session.flush()  # claimed before the turn may plan this kind of prompt anew
             outcome = await self._turn(session, user, now, decide(prompt.kind, prompt.due_at))
@@ -132,33 +158,48 @@ class SqlStorage:
                 )
             return Delivery(user.id, outcome)
 
-    async def pending_outbox(self, limit: int, user_id: int | None = None) -> list[Queued]:
-        """Committed messages not yet delivered, oldest first."""
-        async with self.sessions() as session:
-            query = select(Outbox).where(Outbox.status == "pending").order_by(Outbox.id).limit(limit)
-            if user_id is not None:
-                query = query.where(Outbox.user_id == user_id)
-            return [Queued(r.id, r.user_id, r.payload) for r in (await session.scalars(query)).all()]
+    async def pending_outbox(
+        self, limit: int, user_id: int | None = None, now: datetime | None = None
+    ) -> list[Queued]:
+        """Claim committed messages not yet delivered, oldest first, for this caller alone.
+
+        A claim not settled by `outbox_done` within the lease (its sender died) lapses and the
+        messages are claimed again.
+        """
+        now = now or datetime.now(UTC)
+        claimable = or_(
+            Outbox.status == "pending",
+            and_(Outbox.status == "sending", Outbox.claimed_at < now - self.outbox_lease),
+        )
+        query = select(Outbox).where(claimable).order_by(Outbox.id).limit(limit)
+        if user_id is not None:
+            query = query.where(Outbox.user_id == user_id)
+        async with self.sessions.begin() as session:
+            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
+            for row in rows:
+                row.status, row.claimed_at = "sending", now
+            return [Queued(r.id, r.user_id, r.payload) for r in rows]
 
     async def outbox_done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
-        """Mark a queued message sent, or count a failed try (and stop trying after `give_up_after`)."""
+        """Mark a claimed message sent, or count a failed try and give it back (until `give_up_after`)."""
         async with self.sessions.begin() as session:
-            row = await session.get(Outbox, outbox_id)
+            row = await session.get(Outbox, outbox_id, with_for_update=True)
             if row is None:
                 return
+            row.claimed_at = None
             if delivered:
                 row.status, row.sent_at = "sent", now
                 return
             row.attempts += 1
-            if row.attempts >= give_up_after:
-                row.status = "failed"
+            row.status = "failed" if row.attempts >= give_up_after else "pending"
 
     async def _turn(self, session: AsyncSession, user: User, now: datetime, decide: Decide) -> Outcome:
         row = await session.get(DialogueState, user.id)
         state = State.from_json({"name": row.name, "data": row.data} if row else None)
         outcome = decide(state)
-        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
-            await self._forget(session, user.id)
+        nothing_to_keep = row is None and outcome.state == State() and not outcome.effects
+        if nothing_to_keep or any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            await self._forget(session, user.id)  # nobody we know: keep no trace of them
             return outcome
         for effect in outcome.effects:
             await self._apply(session, user, effect, now)
@@ -228,6 +269,10 @@ class SqlStorage:
                 session.add(Prompt(user_id=user.id, kind=kind, due_at=due_at, status="pending"))
             case CancelPrompts(kinds=kinds):
                 await self._cancel(session, user.id, kinds)
+            case RecordGoal(activity=activity, score=score):
+                session.add(GoalRating(user_id=user.id, activity=activity, score=score, rated_at=now))
+            case NotifyCoach():
+                pass  # sent by the coach service after commit, with the user's consent of this turn
             case _:
                 raise TypeError(f"unknown effect {type(effect).__name__}")
 
@@ -241,6 +286,40 @@ class SqlStorage:
         for table in USER_TABLES:
             await session.execute(delete(table).where(table.user_id == user_id))
         await session.execute(delete(User).where(User.id == user_id))
+
+    async def aggregate_stats(self, now: datetime) -> dict[str, Any]:
+        """Counts across all users for admins: nothing about any one person."""
+        week = now - timedelta(days=7)
+        async with self.sessions() as session:
+            users = await session.scalar(select(func.count()).select_from(User))
+            active = await session.scalar(select(func.count()).where(User.last_seen_at >= week))
+            sessions = await session.scalar(select(func.count()).where(CheckIn.checked_in_at >= week))
+            flags = await session.scalar(select(func.count()).select_from(RedFlag))
+            latest = select(RungChange.user_id, func.max(RungChange.id).label("id")).group_by(
+                RungChange.user_id
+            )
+            latest = latest.subquery()
+            stops = await session.execute(
+                select(RungChange.exercise, func.count())
+                .join(latest, RungChange.id == latest.c.id)
+                .group_by(RungChange.exercise)
+                .order_by(func.count().desc(), RungChange.exercise)
+            )
+        return {
+            "users": users or 0,
+            "active_week": active or 0,
+            "sessions_week": sessions or 0,
+            "red_flags": flags or 0,
+            "ladder_stops": [(exercise, count) for exercise, count in stops.all()],
+        }
+
+    async def forget_inactive(self, cutoff: datetime) -> int:
+        """Delete every user not seen since `cutoff` (the retention setting); returns how many."""
+        async with self.sessions.begin() as session:
+            ids = (await session.scalars(select(User.id).where(User.last_seen_at < cutoff))).all()
+            for user_id in ids:
+                await self._forget(session, user_id)
+        return len(ids)
 
     async def rows_about(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         """Every stored row about a user, table by table (for export and for checking deletion)."""

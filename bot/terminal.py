@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+from pathlib import Path
 from typing import TextIO
 
 from bot.coach import Coach
@@ -35,7 +37,16 @@ def format_human(message: Message, first_number: int = 1) -> str:
 
 
 class TerminalChat:
-    def __init__(self, coach: Coach, user_id: int, json_mode: bool, stdin: TextIO, stdout: TextIO) -> None:
+    def __init__(
+        self,
+        coach: Coach,
+        user_id: int,
+        json_mode: bool,
+        stdin: TextIO,
+        stdout: TextIO,
+        files_dir: Path | None = None,
+    ) -> None:
+        self.files_dir = files_dir or Path.cwd()
         self.coach = coach
         self.user_id = user_id
         self.json_mode = json_mode
@@ -75,7 +86,23 @@ class TerminalChat:
         messages = await self.coach.handle(self.user_id, event, ref="terminal")
         self._show(messages)
 
+    def _save_files(self, messages: list[Message]) -> list[Message]:
+        """Write attached files next to the database and say where; the terminal cannot show them."""
+        saved = []
+        for message in messages:
+            paths = []
+            for file in message.files:
+                self.files_dir.mkdir(parents=True, exist_ok=True)
+                path = self.files_dir / file.name
+                path.write_bytes(file.data)
+                paths.append(str(path))
+            notes = [self.coach.content.message("terminal_file_saved").format(path=p) for p in paths]
+            text = "\n".join([message.text, *notes])
+            saved.append(dataclasses.replace(message, text=text, files=(), attachment=None))
+        return saved
+
     def _show(self, messages: list[Message]) -> None:
+        messages = self._save_files(messages)
         self.buttons = [button for m in messages for row in m.buttons for button in row]
         if self.json_mode:
             self._say(json.dumps([m.to_json() for m in messages], ensure_ascii=False))

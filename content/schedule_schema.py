@@ -97,6 +97,7 @@ class ScheduleSettings(_Strict):
     grace_minutes: int = Field(ge=0, le=24 * 60)
     snooze_minutes: list[Annotated[int, Field(ge=1, le=24 * 60)]] = Field(min_length=1)
     morning_check: Clock
+    weekly_summary_time: Clock
     morning_covers_hours: int = Field(
         ge=12, le=72, description="A morning answer covers the sessions of this many hours before it."
     )

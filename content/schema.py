@@ -97,6 +97,8 @@ class Screening(Strict):
     yes_phrases: list[str] = Field(min_length=1)
     no_phrases: list[str] = Field(min_length=1)
     negations: list[str] = Field(min_length=1, description="Words that flip the phrase after them.")
+    goal_examples: list[str] = Field(min_length=1, max_length=6, description="Everyday activities offered.")
+    goal_activity_max: int = Field(ge=10, le=200, description="Longest activity text kept.")
     none_phrases: list[str] = Field(min_length=1, description="Free text meaning 'no equipment'.")
     done_phrases: list[str] = Field(min_length=1, description="Free text that ends a multi-select.")
 
@@ -133,6 +135,10 @@ class ProgressionRules(Strict):
     history_kept: int = Field(ge=4)
     alternatives: dict[Id, list[Id]]
     morning_phrases: dict[Literal["better", "same", "worse"], list[str]]
+    summary_weeks: int = Field(ge=1, le=52)
+    chart_weeks: int = Field(ge=1, le=52)
+    goal_meaningful_change: int = Field(ge=1, le=10)
+    goal_recheck_days: int = Field(ge=1, le=90)
 
     @model_validator(mode="after")
     def _ordered(self) -> ProgressionRules:

@@ -52,6 +52,12 @@ def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content
         return _equipment_choice(value, data, content)
     if name == "checkin_pain":
         return {"pain": int(value)} if value.isdigit() and int(value) <= 10 else None
+    if reader == "score":
+        return {"score": int(value)} if value.isdigit() and int(value) <= 10 else None
+    if reader == "activity":
+        return _activity_choice(value, content)
+    if reader == "day":
+        return {"summary_day": int(value)} if value.isdigit() and int(value) <= 6 else None
     if reader == "checkin":
         field = name.removeprefix("checkin_")
         return {field: value} if value in _allowed(name) else None
@@ -66,6 +72,13 @@ def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content
         zone = {"utc": "UTC", "keep": current}.get(value)
         return {"zone": zone} if zone else None
     return value if value in _allowed(name) else None
+
+
+def _activity_choice(value: str, content: Content) -> dict[str, Any] | None:
+    if value == "skip":
+        return {"skip": True}
+    examples = content.screening.goal_examples
+    return {"activity": examples[int(value)]} if value.isdigit() and int(value) < len(examples) else None
 
 
 def _allowed(name: str) -> set[str]:
@@ -96,6 +109,15 @@ def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -
         return found if set(found) - {"location"} else None
     if reader == "morning":
         return read_one_of(text, content.progression.morning_phrases, content.screening.negations)
+    if reader == "activity":
+        activity = " ".join(text.split())[: content.screening.goal_activity_max]
+        return {"activity": activity} if len(normalise(activity)) >= 3 else None
+    if reader == "score":
+        score = read_feedback(text, content.feedback).pain
+        return None if score is None else {"score": score}
+    if reader == "day":
+        days = clock.parse_days(text, content.schedule)
+        return {"summary_day": days[0]} if days and len(days) == 1 else None
     if reader in ("days", "time", "zone"):
         return _schedule_text(reader, text, content)
     if reader == "yes_no":

@@ -7,20 +7,23 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from content.schema import Content
-from flows import machine
+from flows import machine, summary
 from flows.answers import STALE, read_answer
 from flows.feedback import signals_red_flag
 from flows.prompts import prompt
-from flows.screens import COMING_SOON, INTERRUPTIBLE, RESTART, RESTART_ID, SCREENS, TRAINING
-from flows.training import next_session_prompt
+from flows.screens import INTERRUPTIBLE, MODALS, SCREENS, TRAINING
+from flows.training import next_session_prompt, next_weekly_prompt
 from flows.understand import read_question
 from flows.values import (
     INITIAL,
     Button,
     Choice,
     Command,
+    Context,
     Due,
     Event,
+    ForgetUser,
+    NotifyCoach,
     Outcome,
     Reply,
     State,
@@ -31,29 +34,35 @@ from flows.values import (
 # Commands that move someone around the programme once screening is behind them.
 PROGRAMME_COMMANDS = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause"}
 NO_RED_FLAG_SCAN = (INITIAL, "consent", "red_flags_urgent", "urgent_stop")
+COACH_MOMENTS = ("urgent_stop", "clinician_hold", "sticking_offer")
 
 
-def step(state: State, event: Event, now: datetime, content: Content) -> Outcome:
-    """Decide the coach's reply to one event. Pure: `now` is given, nothing is read or written."""
+def step(
+    state: State, event: Event, now: datetime, content: Content, context: Context | None = None
+) -> Outcome:
+    """Decide the coach's reply to one event. Pure: `now` and `context` are given; no I/O."""
+    context = context or Context()
     data: dict[str, Any] = copy.deepcopy(dict(state.data))
     name = state.name if state.name in machine.STATES else INITIAL
     if name == INITIAL and state.name != INITIAL:
         data = {}
     if isinstance(event, Due):
         return _due(name, data, event, now, content)
+    if event == Choice("coach:open"):
+        event = Command("coach")
     if isinstance(event, Command):
-        return _command(name, data, event, now, content)
+        return _command(name, data, event, now, content, context)
     if name == INITIAL:
         return _run(name, data, content, now, "begin")
-    if data.get("confirm") == RESTART_ID:
-        return _confirm_restart(name, data, event, now, content)
+    if data.get("confirm") in MODALS:
+        return _confirm(name, data, event, now, content, context)
     if (
         isinstance(event, Text)
         and name not in NO_RED_FLAG_SCAN
         and signals_red_flag(event.text, content.feedback)
     ):
-        return _run(name, data, content, now, "red_flag")
-    return _answer(name, data, event, now, content)
+        return _offer_coach(_run(name, data, content, now, "red_flag"), name, context)
+    return _offer_coach(_answer(name, data, event, now, content), name, context)
 
 
 def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, content: Content) -> Outcome:
@@ -73,10 +82,19 @@ def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Co
     if name not in TRAINING or data.get("paused"):
         return Outcome(State(name, data), ())
     effects = []
+    late = now - event.due_at > timedelta(minutes=content.schedule.grace_minutes)
     if event.kind == "session":
         planned = next_session_prompt(data, content, now)
         effects = [planned] if planned else []
-    late = now - event.due_at > timedelta(minutes=content.schedule.grace_minutes)
+    if event.kind == "weekly":
+        planned = next_weekly_prompt(data, content, now)
+        text = summary.weekly_text(data, now, content)
+        replies = (Reply("weekly_summary", {"summary": text}),)
+        return Outcome(State(name, data), () if late else replies, (planned,) if planned else ())
+    if event.kind == "goal":
+        if late or name not in INTERRUPTIBLE or not data.get("goal"):
+            return Outcome(State(name, data), (), tuple(effects))
+        return _run(name, data, content, now, "ask_goal")
     if event.kind == "morning":
         unanswered = bool(data.get("history")) and not data["history"][-1].get("morning")
         if late or not unanswered or name not in INTERRUPTIBLE:
@@ -88,8 +106,12 @@ def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Co
     return _run(name, data, content, now, "offer_session", extra_effects=effects)
 
 
-def _command(name: str, data: dict[str, Any], event: Command, now: datetime, content: Content) -> Outcome:
+def _command(
+    name: str, data: dict[str, Any], event: Command, now: datetime, content: Content, context: Context
+) -> Outcome:
     command = event.name.lower()
+    if command == "stats" and context.is_admin:
+        return Outcome(State(name, data), (Reply("stats_report", {}, (), "stats"),))
     if name == INITIAL:
         lead = [Reply("help")] if command == "help" else []
         return _run(INITIAL, data, content, now, "begin", lead=lead)
@@ -98,13 +120,16 @@ def _command(name: str, data: dict[str, Any], event: Command, now: datetime, con
         return _reask(name, data, content, now, "welcome_back")
     if command == "help":
         return _reask(name, data, content, now, "help")
-    if command == "restart":
-        data["confirm"] = RESTART_ID
-        return Outcome(State(name, data), (_restart_question(),))
-    if command in PROGRAMME_COMMANDS or command == "resume":
+    if command in ("restart", "delete"):
+        return _ask_modal(name, data, command)
+    if command == "export":
+        return _reask(name, data, content, now, "export_ready", attachment="export")
+    if command == "coach":
+        return _coach(name, data, content, now, context)
+    if command == "stats":
+        return _reask(name, data, content, now, "not_allowed")
+    if command in PROGRAMME_COMMANDS or command in ("resume", "progress"):
         return _programme_command(name, data, command, now, content)
-    if command in COMING_SOON:
-        return _reask(name, data, content, now, "coming_soon", command=command)
     return _reask(name, data, content, now, "unknown_command", command=command[:32])
 
 
@@ -113,6 +138,10 @@ def _programme_command(
 ) -> Outcome:
     if name not in TRAINING:
         return _reask(name, data, content, now, "finish_screening_first")
+    if command == "progress":
+        text = summary.progress_text(data, now, content)
+        chart = Reply("progress_chart", {}, (), "progress_chart")
+        return _reask(name, data, content, now, "progress_summary", extra=[chart], summary=text)
     if command == "resume":
         if name != "paused" and not data.get("paused"):
             return _reask(name, data, content, now, "not_paused")
@@ -122,39 +151,77 @@ def _programme_command(
     return _run(name, data, content, now, PROGRAMME_COMMANDS[command])
 
 
-def _confirm_restart(
-    name: str, data: dict[str, Any], event: Event, now: datetime, content: Content
+def _coach(name: str, data: dict[str, Any], content: Content, now: datetime, context: Context) -> Outcome:
+    if not context.coach_available:
+        return _reask(name, data, content, now, "coach_unavailable")
+    return _ask_modal(name, data, "coach")
+
+
+def _ask_modal(name: str, data: dict[str, Any], modal: str) -> Outcome:
+    data["confirm"] = modal
+    return Outcome(State(name, data), (_modal_question(modal),))
+
+
+def _modal_question(modal: str) -> Reply:
+    screen = MODALS[modal]
+    buttons = tuple((Button(label, f"{modal}:{value}"),) for value, label in screen.answers)
+    return Reply(screen.ask, {}, buttons if len(buttons) > 2 else (tuple(b for (b,) in buttons),))
+
+
+def _confirm(
+    name: str, data: dict[str, Any], event: Event, now: datetime, content: Content, context: Context
 ) -> Outcome:
-    answer = _restart_answer(event, content)
+    modal = data["confirm"]
+    answer = _modal_answer(modal, event, content)
     if answer is None:
-        return Outcome(State(name, data), (Reply("not_understood"), _restart_question()))
+        return Outcome(State(name, data), (Reply("not_understood"), _modal_question(modal)))
     data.pop("confirm")
-    if answer == "yes":
+    if answer == "no":
+        return _reask(name, data, content, now, f"{modal}_cancelled")
+    if modal == "restart":
         return _run(name, data, content, now, "restart")
-    return _reask(name, data, content, now, "restart_cancelled")
+    if modal == "delete":
+        again = ((Button("button_start_again", f"{INITIAL}:start"),),)
+        return Outcome(State(), (Reply("deleted", {}, again),), (ForgetUser(),))
+    handle = context.handle if answer == "handle" else None
+    note = NotifyCoach(summary.coach_text(data, now, content, handle))
+    outcome = _reask(name, data, content, now, "coach_shared")
+    return Outcome(outcome.state, outcome.replies, (note,))
 
 
-def _restart_answer(event: Event, content: Content) -> str | None:
+def _modal_answer(modal: str, event: Event, content: Content) -> str | None:
+    allowed = {value for value, _ in MODALS[modal].answers}
     if isinstance(event, Choice):
         question, _, value = event.value.partition(":")
-        return value if question == RESTART_ID and value in ("yes", "no") else None
+        return value if question == modal and value in allowed else None
     if isinstance(event, Text):
-        said = read_question(event.text, RESTART_ID, content.screening)
+        said = read_question(event.text, modal, content.screening)
         return None if said is None else ("yes" if said else "no")
     return None
 
 
-def _restart_question() -> Reply:
-    buttons = tuple(Button(label, f"{RESTART_ID}:{value}") for value, label in RESTART.answers)
-    return Reply(RESTART.ask, {}, (buttons,))
-
-
 def _reask(
-    name: str, data: dict[str, Any], content: Content, now: datetime, lead: str | None = None, **params: Any
+    name: str,
+    data: dict[str, Any],
+    content: Content,
+    now: datetime,
+    lead: str | None = None,
+    attachment: str | None = None,
+    extra: list[Reply] | None = None,
+    **params: Any,
 ) -> Outcome:
-    replies = [Reply(lead, params)] if lead else []
+    replies = [Reply(lead, params, (), attachment)] if lead else []
+    replies.extend(extra or [])
     replies.append(prompt(name, data, content, now))
     return Outcome(State(name, data), tuple(replies))
+
+
+def _offer_coach(outcome: Outcome, before: str, context: Context) -> Outcome:
+    """After a red flag or at a sticking point, offer to share a summary with the human coach."""
+    if not context.coach_available or outcome.state.name == before or outcome.state.name not in COACH_MOMENTS:
+        return outcome
+    offer = Reply("coach_offer", {}, ((Button("button_share_with_coach", "coach:open"),),))
+    return Outcome(outcome.state, (*outcome.replies, offer), outcome.effects)
 
 
 def _run(

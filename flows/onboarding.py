@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import EventData
 
+from flows import summary
 from flows.starting import choose_start
 from flows.values import (
     INITIAL,
@@ -15,7 +16,9 @@ from flows.values import (
     ForgetUser,
     RecordAnswer,
     RecordConsent,
+    RecordGoal,
     RecordRedFlag,
+    Reply,
     SetPosition,
 )
 
@@ -24,7 +27,7 @@ if TYPE_CHECKING:
 
 SCREENING = [
     "consent", "red_flags_urgent", "red_flags_clinician", "clinician_hold", "load_pain", "kneeling_ok",
-    "knee_issues", "equipment",
+    "knee_issues", "equipment", "goal_activity", "goal_rating",
 ]  # fmt: skip
 
 TRANSITIONS: list[dict[str, Any]] = [
@@ -45,9 +48,14 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "answer", "source": "load_pain", "dest": "kneeling_ok", "before": "record_answer"},
     {"trigger": "answer", "source": "kneeling_ok", "dest": "knee_issues", "before": "record_answer"},
     {"trigger": "answer", "source": "knee_issues", "dest": "equipment", "before": "record_answer"},
-    {"trigger": "answer", "source": "equipment", "dest": "session", "conditions": "finished",
-     "before": ["record_equipment", "place_on_ladder"]},
+    {"trigger": "answer", "source": "equipment", "dest": "goal_activity", "conditions": "finished",
+     "before": "record_equipment"},
     {"trigger": "answer", "source": "equipment", "dest": "=", "before": "toggle_equipment"},
+    {"trigger": "answer", "source": "goal_activity", "dest": "session", "conditions": "skipped_goal",
+     "before": "place_on_ladder"},
+    {"trigger": "answer", "source": "goal_activity", "dest": "goal_rating", "before": "note_goal_activity"},
+    {"trigger": "answer", "source": "goal_rating", "dest": "session",
+     "before": ["record_goal", "place_on_ladder"]},
     {"trigger": "restart", "source": "*", "dest": "red_flags_urgent", "before": "forget_screening"},
     {"trigger": "red_flag", "source": "*", "dest": "urgent_stop", "before": "raise_red_flag"},
 ]  # fmt: skip
@@ -63,6 +71,9 @@ class OnboardingSteps:
 
     def finished(self: Turn, event: EventData) -> bool:
         return "finish" in event.args[0]
+
+    def skipped_goal(self: Turn, event: EventData) -> bool:
+        return event.args[0] == {"skip": True}
 
     # ---- callbacks ----
 
@@ -111,6 +122,24 @@ class OnboardingSteps:
             self.say("equipment_noted", items=", ".join(labels))
         else:
             self.say("equipment_none")
+
+    def note_goal_activity(self: Turn, event: EventData) -> None:
+        self.data["goal"] = {"activity": event.args[0]["activity"], "ratings": []}
+
+    def record_goal(self: Turn, event: EventData) -> None:
+        """Remember a difficulty rating of the goal activity, and say what changed since the first."""
+        goal = self.data["goal"]
+        score = event.args[0]["score"]
+        goal["ratings"].append({"at": self.now.isoformat(), "score": score})
+        self.effects.append(RecordGoal(goal["activity"], score))
+        if len(goal["ratings"]) == 1:
+            self.say("goal_noted", activity=goal["activity"], score=score)
+        else:
+            self.say("goal_recheck_noted", score=score)
+            self.replies.extend(
+                Reply("plain", {"text": line}) for line in summary.goal_lines(self.data, self.content)[1:]
+            )
+        self._plan_goal()
 
     def place_on_ladder(self: Turn, event: EventData) -> None:
         rule = choose_start(self.data["answers"], self.content.starting_point)

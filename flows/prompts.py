@@ -53,11 +53,32 @@ def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
     return params, (row,)
 
 
-def _pain(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
-    def row(numbers: Sequence[int]) -> tuple[Button, ...]:
-        return tuple(Button("button_number", f"checkin_pain:{n}", {"n": n}) for n in numbers)
+def _scale(question: str) -> Any:
+    """Buttons 0-10 in two rows, answering `question`."""
 
-    return {}, (row(range(0, 6)), row(range(6, 11)))
+    def build(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+        def row(numbers: Sequence[int]) -> tuple[Button, ...]:
+            return tuple(Button("button_number", f"{question}:{n}", {"n": n}) for n in numbers)
+
+        params = {"activity": data.get("goal", {}).get("activity", "")} if question.startswith("goal") else {}
+        return params, (row(range(0, 6)), row(range(6, 11)))
+
+    return build
+
+
+def _goal_activity(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    rows = tuple(
+        (Button("button_plain", f"goal_activity:{n}", {"label": label}),)
+        for n, label in enumerate(content.screening.goal_examples)
+    )
+    return {}, (*rows, (Button("button_skip_goal", "goal_activity:skip"),))
+
+
+def _summary_day(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    def row(days: Sequence[int]) -> tuple[Button, ...]:
+        return tuple(Button(f"day_{d}", f"schedule_summary_day:{d}") for d in days)
+
+    return {}, (row(range(0, 4)), row(range(4, 7)))
 
 
 def _days(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
@@ -91,6 +112,7 @@ def _confirm(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
         "time": draft["time"],
         "zone": draft["zone"],
         "local_now": local_clock(now, draft["zone"]),
+        "summary_day": content.message(f"day_{draft['summary_day']}"),
     }
     row = tuple(Button(label, f"schedule_confirm:{v}") for v, label in SCREENS["schedule_confirm"].answers)
     return params, (row,)
@@ -126,7 +148,11 @@ _SPECIAL = {
     "red_flags_clinician": _red_flags("clinician"),
     "equipment": _equipment,
     "session": _session,
-    "checkin_pain": _pain,
+    "checkin_pain": _scale("checkin_pain"),
+    "goal_activity": _goal_activity,
+    "goal_rating": _scale("goal_rating"),
+    "goal_recheck": _scale("goal_recheck"),
+    "schedule_summary_day": _summary_day,
     "schedule_days": _days,
     "schedule_time": _time,
     "schedule_zone": _zone,

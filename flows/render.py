@@ -6,13 +6,21 @@ from content.schema import Content
 from flows.values import Message, Reply
 
 
+class _Blank(dict):
+    def __missing__(self, key: str) -> str:
+        return ""
+
+
 def render(reply: Reply, content: Content, locale: str = "en") -> Message:
-    text = content.message(reply.key, locale).format(**reply.params).strip()
+    template = content.message(reply.key, locale)
+    # A reply with an attachment may leave parameters for the shell to fill in with stored figures.
+    params = _Blank(reply.params) if reply.attachment else reply.params
+    text = template.format_map(params).strip()
     buttons = tuple(
         tuple((content.message(b.label, locale).format(**b.params), b.value) for b in row)
         for row in reply.buttons
     )
-    return Message(text, buttons)
+    return Message(text, buttons, reply.attachment)
 
 
 def render_all(replies: tuple[Reply, ...], content: Content, locale: str = "en") -> list[Message]:

@@ -6,7 +6,19 @@ from dataclasses import dataclass
 from typing import Literal
 
 Reader = Literal[
-    "yes_no", "equipment", "continue", "buttons", "checkin", "morning", "days", "time", "zone", "none"
+    "yes_no",
+    "equipment",
+    "continue",
+    "buttons",
+    "checkin",
+    "morning",
+    "days",
+    "time",
+    "zone",
+    "none",
+    "activity",
+    "score",
+    "day",
 ]
 
 
@@ -36,6 +48,9 @@ SCREENS: dict[str, Screen] = {
     "kneeling_ok": Screen("kneeling_ok_question", YES_NO),
     "knee_issues": Screen("knee_issues_question", YES_NO),
     "equipment": Screen("equipment_question", reader="equipment"),
+    "goal_activity": Screen("goal_activity_question", reader="activity"),
+    "goal_rating": Screen("goal_rating_question", reader="score"),
+    "goal_recheck": Screen("goal_recheck_question", reader="score"),
     "session": Screen(
         "exercise_card", (("done", "button_done"), ("later", "button_not_now")), reader="continue"
     ),
@@ -69,6 +84,7 @@ SCREENS: dict[str, Screen] = {
     "schedule_days": Screen("schedule_days_question", reader="days"),
     "schedule_time": Screen("schedule_time_question", reader="time"),
     "schedule_zone": Screen("schedule_zone_question", reader="zone"),
+    "schedule_summary_day": Screen("schedule_summary_day_question", reader="day"),
     "schedule_confirm": Screen("schedule_confirm_question", (("yes", "button_yes"), ("no", "button_change"))),
     "idle": Screen(
         "idle_prompt", (("start", "button_start_now"), ("schedule", "button_change_schedule")), "buttons"
@@ -90,13 +106,22 @@ SCREENS: dict[str, Screen] = {
 # Where someone is once screening is behind them: the commands of the programme work here.
 TRAINING = (
     "session", "checkin_pain", "checkin_effort", "checkin_control", "morning_check", "sticking_offer",
-    "schedule_days", "schedule_time", "schedule_zone", "schedule_confirm", "idle", "paused", "session_offer",
+    "schedule_days", "schedule_time", "schedule_zone", "schedule_summary_day", "schedule_confirm", "idle",
+    "paused", "session_offer", "goal_recheck",
 )  # fmt: skip
 # States a scheduled prompt may interrupt; elsewhere it is skipped and mentioned later.
 INTERRUPTIBLE = ("idle", "session_offer", "morning_check", "session")
 
-RESTART = Screen("restart_question", (("yes", "button_restart"), ("no", "button_keep_going")))
-RESTART_ID = "restart"
-
-# Commands whose features are announced but not built yet: they answer kindly and change nothing.
-COMING_SOON = ("progress", "coach", "export", "delete")
+# Questions that interrupt any state for a yes/no, then return to it: confirmations, asked as data.
+MODALS: dict[str, Screen] = {
+    "restart": Screen("restart_question", (("yes", "button_restart"), ("no", "button_keep_going"))),
+    "delete": Screen("delete_question", (("yes", "button_delete"), ("no", "button_keep_my_data"))),
+    "coach": Screen(
+        "coach_question",
+        (
+            ("handle", "button_share_with_handle"),
+            ("yes", "button_share_anonymously"),
+            ("no", "button_dont_share"),
+        ),
+    ),
+}

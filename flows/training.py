@@ -43,7 +43,10 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "answer", "source": "sticking_offer", "dest": "idle", "before": "settle_offer"},
     {"trigger": "answer", "source": "schedule_days", "dest": "schedule_time"},
     {"trigger": "answer", "source": "schedule_time", "dest": "schedule_zone"},
-    {"trigger": "answer", "source": "schedule_zone", "dest": "schedule_confirm"},
+    {"trigger": "answer", "source": "schedule_zone", "dest": "schedule_summary_day"},
+    {"trigger": "answer", "source": "schedule_summary_day", "dest": "schedule_confirm"},
+    {"trigger": "answer", "source": "goal_recheck", "dest": "idle", "before": "record_goal"},
+    {"trigger": "ask_goal", "source": "*", "dest": "goal_recheck"},
     {"trigger": "answer", "source": "schedule_confirm", "dest": "idle", "conditions": "said_yes",
      "before": "confirm_schedule"},
     {"trigger": "answer", "source": "schedule_confirm", "dest": "schedule_days"},
@@ -73,6 +76,15 @@ def next_session_prompt(data: dict[str, Any], content: Content, now: datetime) -
     return SchedulePrompt("session", due)
 
 
+def next_weekly_prompt(data: dict[str, Any], content: Content, now: datetime) -> SchedulePrompt | None:
+    """The next weekly summary, on the user's chosen day, unless there is no schedule or it is paused."""
+    plan = data.get("schedule")
+    if not plan or "summary_day" not in plan or data.get("paused"):
+        return None
+    at = content.schedule.weekly_summary_time
+    return SchedulePrompt("weekly", clock.next_session_due((plan["summary_day"],), at, plan["zone"], now))
+
+
 class TrainingSteps:
     """Conditions and callbacks of the training machine; mixed into the per-turn model."""
 
@@ -89,7 +101,7 @@ class TrainingSteps:
                 self.conclude_checkin()
         elif self.state == "morning_check":
             self.conclude_morning(answer)
-        elif self.state in ("schedule_days", "schedule_time", "schedule_zone"):
+        elif self.state in ("schedule_days", "schedule_time", "schedule_zone", "schedule_summary_day"):
             self.data.setdefault("draft", {}).update(answer)
 
     # ---- conditions ----
@@ -165,11 +177,13 @@ class TrainingSteps:
         self.say("sticking_switch", exercise=self.content.exercises[offer["exercise"]].name)
 
     def confirm_schedule(self: Turn, event: EventData) -> None:
-        self.data["schedule"] = self.data.pop("draft")
+        self.data["schedule"] = {**self.data.pop("draft"), "since": self.now.isoformat()}
         self.data.pop("paused", None)
         self.say("schedule_set")
         self._plan_session()
         self._plan_morning()
+        self._plan_weekly()
+        self._plan_goal()
 
     def pause_prompts(self: Turn, event: EventData) -> None:
         self.data["paused"] = True
@@ -179,6 +193,8 @@ class TrainingSteps:
         self.data.pop("paused", None)
         self.say("resumed")
         self._plan_session()
+        self._plan_weekly()
+        self._plan_goal()
 
     def skip_today(self: Turn, event: EventData) -> None:
         self.say("skipped_today")
@@ -214,12 +230,15 @@ class TrainingSteps:
         for skipped, why in decision.skipped:
             self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
         params = {"exercise": names[decision.exercise].name, "previous": names[position["exercise"]].name}
-        self.say(decision.reason, **params, **decision.params)
+        self.say(decision.reason, **{**params, **decision.params})
         if decision.rest_day:
             self.say("rest_day")
         self.effects.append(RecordDecision(decision.kind, decision.exercise, decision.reason))
         decisions = self.data.setdefault("decisions", [])
-        decisions.append({"at": self.now.isoformat(), "kind": decision.kind})
+        told = {**params, **decision.params}
+        decisions.append(
+            {"at": self.now.isoformat(), "kind": decision.kind, "reason": decision.reason, "params": told}
+        )
         del decisions[: -self.content.progression.history_kept]
         if decision.changes_rung:
             position["exercise"] = decision.exercise
@@ -240,6 +259,22 @@ class TrainingSteps:
         planned = next_session_prompt(self.data, self.content, self.now)
         if planned is not None:
             self.effects.append(planned)
+
+    def _plan_weekly(self: Turn) -> None:
+        planned = next_weekly_prompt(self.data, self.content, self.now)
+        if planned is not None:
+            self.effects.append(planned)
+
+    def _plan_goal(self: Turn) -> None:
+        """Ask about the function goal again a fixed number of days after the latest rating."""
+        plan = self.data.get("schedule")
+        ratings = (self.data.get("goal") or {}).get("ratings")
+        if not plan or not ratings:
+            return
+        rated = clock.local_time_in(plan["zone"], datetime.fromisoformat(ratings[-1]["at"]))
+        day = rated.date() + timedelta(days=self.content.progression.goal_recheck_days)
+        due = clock.to_utc(day, time.fromisoformat(plan["time"]), plan["zone"])
+        self.effects.append(SchedulePrompt("goal", max(due, self.now)))
 
     def _plan_morning(self: Turn) -> None:
         """Ask about the morning after the latest session, if it is still to come."""

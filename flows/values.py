@@ -63,6 +63,16 @@ class Reply:
     key: str
     params: Mapping[str, Any] = field(default_factory=dict)
     buttons: tuple[tuple[Button, ...], ...] = ()
+    attachment: str | None = None  # "progress_chart", "export" or "stats": the shell fills it in
+
+
+@dataclass(frozen=True)
+class File:
+    """A file sent with a message: a picture (`photo`) or a document."""
+
+    name: str
+    data: bytes
+    kind: str = "document"
 
 
 @dataclass(frozen=True)
@@ -71,6 +81,8 @@ class Message:
 
     text: str
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
+    attachment: str | None = None
+    files: tuple[File, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -159,6 +171,21 @@ class CancelPrompts:
     kinds: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class RecordGoal:
+    """A rating (0-10) of how hard the user's chosen everyday activity is."""
+
+    activity: str
+    score: int
+
+
+@dataclass(frozen=True)
+class NotifyCoach:
+    """Send this summary (already worded) to the human coach; the user agreed to it this time."""
+
+    text: str
+
+
 Effect = (
     RecordConsent
     | RecordAnswer
@@ -171,6 +198,8 @@ Effect = (
     | RecordDecision
     | SchedulePrompt
     | CancelPrompts
+    | RecordGoal
+    | NotifyCoach
 )
 
 # ---- state and outcome -----------------------------------------------------------------------
@@ -193,6 +222,15 @@ class State:
         if not raw:
             return cls()
         return cls(name=str(raw["name"]), data=dict(raw.get("data") or {}))
+
+
+@dataclass(frozen=True)
+class Context:
+    """What the shell knows about this turn that the core may use; none of it is stored."""
+
+    coach_available: bool = False
+    is_admin: bool = False
+    handle: str | None = None
 
 
 @dataclass(frozen=True)

@@ -43,3 +43,5 @@ class EngineChat:
         self.press(f"kneeling_ok:{yn[kneeling_ok]}")
         self.press(f"knee_issues:{yn[knee_issues]}")
         self.press("equipment:none")
+        self.press("goal_activity:0")
+        self.press("goal_rating:6")

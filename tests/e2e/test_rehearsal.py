@@ -11,7 +11,8 @@ pytestmark = pytest.mark.e2e
 
 ONBOARDING = [
     "hi", "Yes, that's okay", "None of these", "None of these", "no", "yes", "no", "nothing",
-    "Done", "pain 1, easy and smooth", "mon wed fri", "6pm", "Europe/London", "yes",
+    "getting out of the car", "6", "Done", "pain 1, easy and smooth", "mon wed fri", "6pm", "Europe/London",
+    "sunday", "yes",
 ]  # fmt: skip
 
 
@@ -39,10 +40,11 @@ def text(messages: list[dict]) -> str:
 def test_two_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp_path):
     due, replies = rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
     assert due == []
-    assert "Kneeling hip thrust" in text(replies[7])
-    assert "tomorrow morning" in text(replies[9])
-    assert "Europe/London" in text(replies[12])
-    assert "Your next session: Mon at 18:00" in text(replies[13])
+    assert '"getting out of the car" is 6 out of 10' in text(replies[9])
+    assert "Kneeling hip thrust" in text(replies[9])
+    assert "tomorrow morning" in text(replies[11])
+    assert "Europe/London" in text(replies[15]) and "weekly summary on Sun" in text(replies[15])
+    assert "Your next session: Mon at 18:00" in text(replies[16])
 
     due, replies = rehearse(tmp_path, "2026-12-07T18:05", ["Start", "Done", "no pain, easy, smooth"])
     assert text(due).startswith("Time for your session: Kneeling hip thrust")
@@ -68,7 +70,7 @@ def test_a_session_missed_while_away_is_mentioned_kindly_next_time(tmp_path):
 
 
 def test_a_time_without_a_zone_is_read_in_the_users_own_zone(tmp_path):
-    new_york = [*ONBOARDING[:-4], "mon wed fri", "1pm", "New York", "yes"]
+    new_york = [*ONBOARDING[:-5], "mon wed fri", "1pm", "New York", "Sun", "yes"]
     rehearse(tmp_path, "2026-12-07T09:00", new_york)  # no zone known yet: UTC
     due, _ = rehearse(tmp_path, "2026-12-07T13:05", [])  # 13:05 in New York is 18:05 UTC
     assert text(due).startswith("Time for your session")

@@ -53,7 +53,7 @@ def texts(output: list[dict]) -> str:
     ],
 )
 def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start):
-    outputs = chat(tmp_path, [*SCREENING, *answers, "nothing"])
+    outputs = chat(tmp_path, [*SCREENING, *answers, "nothing", "Skip this"])
     card = outputs[-1][-1]
     assert card["text"].startswith(start)
     assert card["buttons"] == [

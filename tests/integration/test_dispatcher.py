@@ -33,8 +33,10 @@ def clock():
 async def onboard_with_schedule(coach: Coach) -> None:
     script = [
         "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no", "kneeling_ok:yes",
-        "knee_issues:no", "equipment:none", "session:done", "checkin_pain:2", "checkin_effort:ok",
+        "knee_issues:no", "equipment:none", "goal_activity:0", "goal_rating:7", "session:done",
+        "checkin_pain:2", "checkin_effort:ok",
         "checkin_control:smooth", "schedule_days:mon_wed_fri", "schedule_time:1800", "schedule_zone:utc",
+        "schedule_summary_day:6",
         "schedule_confirm:yes",
     ]  # fmt: skip
     await coach.handle(USER, Text("hi"))
@@ -48,14 +50,14 @@ async def prompts(storage: SqlStorage) -> list[tuple[str, datetime, str]]:
         return [(r.kind, r.due_at, r.status) for r in rows]
 
 
-async def test_confirming_a_schedule_stores_the_next_session_and_morning_prompts_in_utc(
-    storage, content, clock
-):
+async def test_confirming_a_schedule_stores_the_next_prompts_in_utc(storage, content, clock):
     coach = Coach(storage, content, clock)
     await onboard_with_schedule(coach)
     assert await prompts(storage) == [
         ("session", datetime(2026, 12, 7, 18, 0, tzinfo=UTC), "pending"),
         ("morning", datetime(2026, 12, 8, 8, 0, tzinfo=UTC), "pending"),
+        ("weekly", datetime(2026, 12, 13, 19, 0, tzinfo=UTC), "pending"),
+        ("goal", datetime(2026, 12, 21, 18, 0, tzinfo=UTC), "pending"),
     ]
 
 

@@ -17,6 +17,7 @@ async def onboard(coach: Coach, user_id: int) -> None:
     for answer in ("load_pain:yes", "kneeling_ok:yes", "knee_issues:no", "equipment:kettlebell"):
         await coach.handle(user_id, Choice(answer))
     await coach.handle(user_id, Choice("equipment:done"))
+    await coach.handle(user_id, Choice("goal_activity:skip"))
 
 
 async def test_a_full_onboarding_is_stored_row_by_row(storage, content):

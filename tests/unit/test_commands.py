@@ -68,10 +68,10 @@ def test_restart_is_possible_after_an_urgent_red_flag_given_by_mistake(content):
     assert chat.state.name == "red_flags_urgent"
 
 
-def test_a_later_feature_command_says_it_is_coming_and_keeps_the_place(content):
+def test_a_programme_command_during_screening_keeps_the_place(content):
     chat = in_screening(content)
     chat.send("/progress")
-    assert "/progress is coming soon" in chat.last[0].text
+    assert "finish the questions first" in chat.last[0].text
     assert chat.state.name == "load_pain"
 
 

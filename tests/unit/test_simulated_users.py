@@ -47,6 +47,8 @@ class Simulation:
         for item in profile["equipment"]:
             self.send(Choice(f"equipment:{item}"))
         self.send(Choice("equipment:done"))
+        self.send(Choice("goal_activity:1"))
+        self.send(Choice("goal_rating:5"))
         self.reports: list[dict] = []
 
     def send(self, event):
@@ -70,7 +72,12 @@ class Simulation:
         for field in ("pain", "effort", "control"):
             self.send(Choice(f"checkin_{field}:{report[field]}"))
         if self.state.name == "schedule_days":
-            for value in ("schedule_days:mon_wed_fri", "schedule_time:1800", "schedule_zone:utc"):
+            for value in (
+                "schedule_days:mon_wed_fri",
+                "schedule_time:1800",
+                "schedule_zone:utc",
+                "schedule_summary_day:6",
+            ):
                 self.send(Choice(value))
             self.send(Choice("schedule_confirm:yes"))
         self.now += timedelta(hours=23)

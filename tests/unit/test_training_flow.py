@@ -2,11 +2,17 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows import Choice, Due, State, Text, step
+from flows import Choice, Due, State, step
 from flows.values import CancelPrompts, RecordCheckIn, RecordRedFlag, SchedulePrompt
 from tests.chat import EngineChat
 
-SCHEDULE = ["schedule_days:mon_wed_fri", "schedule_time:1800", "schedule_zone:utc", "schedule_confirm:yes"]
+SCHEDULE = [
+    "schedule_days:mon_wed_fri",
+    "schedule_time:1800",
+    "schedule_zone:utc",
+    "schedule_summary_day:6",
+    "schedule_confirm:yes",
+]
 
 
 def trained(content) -> EngineChat:
@@ -61,6 +67,7 @@ def test_confirming_the_schedule_plans_the_next_session_in_the_users_zone(conten
     chat.send("tuesdays and thursdays")
     chat.send("6:30pm")
     chat.send("New York")
+    chat.send("sunday")
     assert "America/New_York" in chat.text and "18:30" in chat.text
     chat.send("yes")
     planned = [e for e in chat.effects if isinstance(e, SchedulePrompt) and e.kind == "session"]
@@ -68,20 +75,12 @@ def test_confirming_the_schedule_plans_the_next_session_in_the_users_zone(conten
 
 
 def test_the_next_session_is_planned_at_the_same_local_time_across_a_daylight_saving_change(content):
-    chat = trained(content)
-    zone_set = step(
-        State("schedule_zone", {**chat.state.data, "draft": {"days": [0], "time": "18:00"}}),
-        Text("London"),
-        datetime(2026, 3, 27, 12, 0, tzinfo=UTC),
-        content,
-    )
-    outcome = step(
-        zone_set.state, Choice("schedule_confirm:yes"), datetime(2026, 3, 27, 12, 0, tzinfo=UTC), content
-    )
+    before_the_change = datetime(2026, 3, 27, 12, 0, tzinfo=UTC)  # a Friday; clocks go forward on Sunday
+    draft = {"days": [0], "time": "18:00", "zone": "Europe/London", "summary_day": 6}
+    confirm = State("schedule_confirm", {**trained(content).state.data, "draft": draft})
+    outcome = step(confirm, Choice("schedule_confirm:yes"), before_the_change, content)
     planned = [e for e in outcome.effects if isinstance(e, SchedulePrompt) and e.kind == "session"]
-    assert planned == [
-        SchedulePrompt("session", datetime(2026, 3, 30, 17, 0, tzinfo=UTC))
-    ]  # BST: 18:00 local
+    assert planned == [SchedulePrompt("session", datetime(2026, 3, 30, 17, 0, tzinfo=UTC))]  # 18:00 BST
 
 
 def test_a_due_session_offers_start_snooze_and_skip_and_plans_the_next_one(content):

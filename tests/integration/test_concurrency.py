@@ -1,0 +1,113 @@
+"""Concurrent dispatchers and turns on one database: each prompt delivered once, no turn's update lost."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.coach import Coach
+from bot.db import make_engine
+from bot.dispatcher import CollectingSender, Dispatcher
+from bot.models import Outbox, Prompt, User
+from bot.storage import SqlStorage
+from flows.values import Outcome, SchedulePrompt, State
+from tests.integration.test_dispatcher import MONDAY_MORNING, USER, Clock, onboard_with_schedule
+from tests.postgres import only_postgresql
+
+USERS = 200
+SESSION_TIME = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
+
+
+async def schedule_like_the_first_user(storage: SqlStorage, content, clock: Clock, count: int) -> list[int]:
+    """Onboard one user for real, then give `count - 1` more users the same state and a due session."""
+    await onboard_with_schedule(Coach(storage, content, clock))
+    state = await storage.load_state(USER)
+    others = [USER + n for n in range(1, count)]
+    for user_id in others:
+        outcome = Outcome(state, (), (SchedulePrompt("session", SESSION_TIME),))
+        await storage.transact(user_id, MONDAY_MORNING, lambda _, outcome=outcome: outcome)
+    return [USER, *others]
+
+
+async def count_by_status(storage: SqlStorage, table) -> dict[str, int]:
+    async with storage.sessions() as session:
+        rows = await session.execute(select(table.status, func.count()).group_by(table.status))
+        return dict(rows.all())
+
+
+@only_postgresql
+async def test_two_dispatchers_on_separate_engines_deliver_each_of_many_due_prompts_exactly_once(
+    database_url, storage, content
+):
+    clock = Clock(MONDAY_MORNING)
+    users = await schedule_like_the_first_user(storage, content, clock, USERS)
+    clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
+    other = SqlStorage(make_engine(database_url))
+    senders = [CollectingSender(), CollectingSender()]
+    try:
+        await asyncio.gather(
+            Dispatcher(Coach(storage, content, clock), senders[0]).run_due(),
+            Dispatcher(Coach(other, content, clock), senders[1]).run_due(),
+        )
+    finally:
+        await other.engine.dispose()
+
+    received = Counter(
+        user_id
+        for sender in senders
+        for user_id, messages in sender.sent.items()
+        for message in messages
+        if message.text.startswith("Time for your session")
+    )
+    assert received == Counter(users)
+    assert (await count_by_status(storage, Prompt))["sent"] == USERS
+    assert await count_by_status(storage, Outbox) == {"sent": USERS}
+
+
+async def test_concurrent_turns_of_one_user_are_serialised_so_no_update_is_lost(storage):
+    def append(n: int):
+        def decide(state: State) -> Outcome:
+            seen = [*state.data.get("seen", []), n]
+            return Outcome(State(state.name, {**state.data, "seen": seen}), ())
+
+        return decide
+
+    await asyncio.gather(*(storage.transact(USER, MONDAY_MORNING, append(n)) for n in range(20)))
+
+    seen = (await storage.load_state(USER)).data["seen"]
+    assert sorted(seen) == list(range(20))
+
+
+@only_postgresql
+async def test_a_prompt_whose_user_is_mid_turn_is_left_for_the_next_round_instead_of_deadlocking(
+    storage, content
+):
+    clock = Clock(MONDAY_MORNING)
+    coach = Coach(storage, content, clock)
+    await onboard_with_schedule(coach)
+    clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
+    [due, *_] = await storage.due_prompts(clock.now, 10)
+
+    async with storage.sessions.begin() as turn:
+        await turn.execute(select(User).where(User.id == USER).with_for_update())
+        assert not await asyncio.wait_for(coach.handle_prompt(due), timeout=30)  # waiting would hang
+
+    sender = CollectingSender()
+    assert await Dispatcher(coach, sender).run_due() == 1
+    assert sender.sent[USER][0].text.startswith("Time for your session")
+
+
+async def test_queued_messages_are_claimed_by_one_sender_until_the_claim_lapses(storage):
+    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    async with storage.sessions.begin() as session:
+        session.add(Outbox(user_id=USER, payload=[], created_at=MONDAY_MORNING, status="pending"))
+
+    [claimed] = await storage.pending_outbox(10, now=MONDAY_MORNING)
+    assert await storage.pending_outbox(10, now=MONDAY_MORNING + storage.outbox_lease) == []
+    later = MONDAY_MORNING + storage.outbox_lease + timedelta(seconds=1)
+    [reclaimed] = await storage.pending_outbox(10, now=later)
+    assert reclaimed.id == claimed.id
+
+    await storage.outbox_done(claimed.id, later, delivered=True, give_up_after=5)
+    assert await storage.pending_outbox(10, now=later + 2 * storage.outbox_lease) == []
