@@ -55,18 +55,18 @@ class Dispatcher:
 
     async def flush(self, user_id: int | None = None) -> int:
         """Send queued messages in order; returns how many outbox rows were delivered."""
-        delivered, tried = 0, set()
+        delivered = 0
         storage = self.coach.storage
         while True:
-            queued = await storage.pending_outbox(self.batch, user_id)
-            fresh = [item for item in queued if item.id not in tried]
-            for item in fresh:
-                tried.add(item.id)
+            queued = await storage.pending_outbox(self.batch, user_id)  # claimed for us alone
+            succeeded = 0
+            for item in queued:  # every claimed row is settled, delivered or given back
                 ok = await self._deliver(item.user_id, [Message.from_json(m) for m in item.payload])
                 await storage.outbox_done(item.id, self.coach.clock(), ok, self.give_up_after)
-                delivered += ok
+                succeeded += ok
+            delivered += succeeded
             # A failed delivery waits for the next round rather than being hammered now.
-            if len(queued) < self.batch or not fresh:
+            if len(queued) < self.batch or not succeeded:
                 return delivered
 
     async def _deliver(self, user_id: int, messages: list[Message]) -> bool:

@@ -91,3 +91,25 @@ def test_feedback_prints_its_reading_as_json():
         "location": "knee",
         "red_flag": False,
     }
+
+
+def test_progress_in_the_terminal_saves_the_chart_and_prints_its_path(tmp_path):
+    rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
+    env.update(HIPCOACH_DATABASE_URL=f"sqlite:///{tmp_path / 'rehearsal.db'}", HIPCOACH_FILES_DIR=str(tmp_path))
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "chat", "--json", "--user", "5", "--now", "2026-12-07T10:00"],
+        input="/progress\n/export\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+    )
+    assert result.returncode == 0, result.stderr
+    _due, progress, export = (json.loads(line) for line in result.stdout.splitlines())
+    assert "Sessions in the last 4 weeks: 1." in text(progress)
+    assert f"(saved to {tmp_path / 'progress.png'})" in text(progress)
+    assert (tmp_path / "progress.png").read_bytes().startswith(b"\x89PNG")
+    exported = json.loads((tmp_path / "hipcoach-5.json").read_text())
+    assert exported["tables"]["check_ins"][0]["pain"] == 1
+    assert "hipcoach-5-check-ins.csv" in text(export)
