@@ -96,7 +96,8 @@ def test_feedback_prints_its_reading_as_json():
 def test_progress_in_the_terminal_saves_the_chart_and_prints_its_path(tmp_path):
     rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
-    env.update(HIPCOACH_DATABASE_URL=f"sqlite:///{tmp_path / 'rehearsal.db'}", HIPCOACH_FILES_DIR=str(tmp_path))
+    env["HIPCOACH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'rehearsal.db'}"
+    env["HIPCOACH_FILES_DIR"] = str(tmp_path)
     result = subprocess.run(
         [sys.executable, "-m", "bot", "chat", "--json", "--user", "5", "--now", "2026-12-07T10:00"],
         input="/progress\n/export\n",
