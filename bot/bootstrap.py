@@ -7,7 +7,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -42,6 +42,10 @@ class Settings:
     coach_chat_id: int | None = None
     admin_ids: frozenset[int] = frozenset()
     retention_days: int | None = None
+
+    @property
+    def retention(self) -> timedelta | None:
+        return timedelta(days=self.retention_days) if self.retention_days else None
 
 
 def data_dir(env: Mapping[str, str]) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from datetime import timedelta
 from typing import Protocol
 
 from bot.coach import Coach
@@ -32,11 +33,19 @@ class CollectingSender:
 class Dispatcher:
     """Due prompts become committed outbox rows; outbox rows become messages, each sent once."""
 
-    def __init__(self, coach: Coach, sender: Sender, batch: int = 200, give_up_after: int = 5) -> None:
+    def __init__(
+        self,
+        coach: Coach,
+        sender: Sender,
+        batch: int = 200,
+        give_up_after: int = 5,
+        retention: timedelta | None = None,
+    ) -> None:
         self.coach = coach
         self.sender = sender
         self.batch = batch
         self.give_up_after = give_up_after
+        self.retention = retention
 
     async def run_due(self, user_id: int | None = None) -> int:
         """Deliver what a crash left queued, then every prompt due by now (one user's, if given)."""
@@ -77,11 +86,21 @@ class Dispatcher:
             return False
         return True
 
+    async def prune(self) -> int:
+        """Forget users inactive for longer than the retention setting, if there is one."""
+        if self.retention is None:
+            return 0
+        forgotten = await self.coach.storage.forget_inactive(self.coach.clock() - self.retention)
+        if forgotten:
+            log.info("retention: forgot %d inactive users", forgotten)
+        return forgotten
+
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """Poll for due prompts until `stop` is set."""
         while not stop.is_set():
             try:
                 await self.run_due()
+                await self.prune()
             except Exception as error:  # keep dispatching; the next round retries
                 log.error("dispatch round failed error=%s", type(error).__name__)
             with contextlib.suppress(TimeoutError):

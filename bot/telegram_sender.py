@@ -1,0 +1,124 @@
+"""Delivers rendered messages to a chat: retries rate limits and network errors, notes blocked users."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import warnings
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TypeVar
+
+from telegram import Bot, InputFile
+from telegram.constants import ParseMode
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.warnings import PTBDeprecationWarning
+
+from bot.telegram_format import outgoing
+from flows import Message
+from flows.values import File
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+Sleep = Callable[[float], Awaitable[None]]
+Deactivate = Callable[[int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long to keep trying: waits for rate limits, and backoff for network errors."""
+
+    rate_limit_waits: int = 5
+    network_retries: int = 4
+    first_backoff: float = 1.0
+    max_backoff: float = 30.0
+
+    def backoff(self, retry: int) -> float:
+        """Seconds to wait before network retry number `retry` (1, 2, ...): doubling, capped."""
+        return min(self.first_backoff * 2 ** (retry - 1), self.max_backoff)
+
+
+def retry_after_seconds(error: RetryAfter) -> float:
+    """The wait Telegram asked for, whether PTB gives it as seconds or as a timedelta."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        wait = error.retry_after
+    return wait.total_seconds() if isinstance(wait, timedelta) else float(wait)
+
+
+class TelegramSender:
+    """The one way the bot talks to Telegram; `sleep` is injected so tests never really wait."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        deactivate: Deactivate,
+        sleep: Sleep = asyncio.sleep,
+        policy: RetryPolicy | None = None,
+    ) -> None:
+        self.bot = bot
+        self.deactivate = deactivate
+        self.sleep = sleep
+        self.policy = policy or RetryPolicy()
+
+    async def send(self, user_id: int, messages: Sequence[Message]) -> None:
+        """Deliver to a user's private chat; if they blocked the bot, mark them inactive and send no more."""
+        try:
+            await self.send_to_chat(user_id, messages)
+        except Forbidden:
+            log.info("user blocked the bot user=%s", user_id)
+            await self.deactivate(user_id)
+
+    async def send_to_chat(self, chat_id: int, messages: Sequence[Message]) -> None:
+        """Send every message in order, each split to fit and escaped; Forbidden is raised to the caller."""
+        for message in messages:
+            for text, markup in outgoing(message):
+                await self.call(
+                    lambda text=text, markup=markup: self.bot.send_message(
+                        chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
+                    )
+                )
+            for file in message.files:
+                await self.call(lambda file=file: self._send_file(chat_id, file))
+
+    async def _send_file(self, chat_id: int, file: File) -> object:
+        upload = InputFile(file.data, filename=file.name)
+        if file.kind == "photo":
+            return await self.bot.send_photo(chat_id, photo=upload)
+        return await self.bot.send_document(chat_id, document=upload)
+
+    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
+        """Run one Bot API request: wait out rate limits, retry network errors with backoff, both bounded."""
+        waits = retries = 0
+        while True:
+            try:
+                return await request()
+            except RetryAfter as error:
+                waits += 1
+                if waits > self.policy.rate_limit_waits:
+                    raise
+                seconds = retry_after_seconds(error)
+                log.warning("rate limited: waiting %.1f s (wait %d)", seconds, waits)
+                await self.sleep(seconds)
+            except BadRequest:
+                raise  # a NetworkError subclass, but retrying the same request cannot help
+            except NetworkError as error:
+                retries += 1
+                if retries > self.policy.network_retries:
+                    raise
+                seconds = self.policy.backoff(retries)
+                log.warning("%s: retry %d in %.1f s", type(error).__name__, retries, seconds)
+                await self.sleep(seconds)
+
+
+class TelegramNotifier:
+    """Notes for the human coach, sent to their Telegram chat."""
+
+    def __init__(self, sender: TelegramSender, chat_id: int) -> None:
+        self.sender = sender
+        self.chat_id = chat_id
+
+    async def notify(self, text: str) -> None:
+        await self.sender.send_to_chat(self.chat_id, [Message(text)])

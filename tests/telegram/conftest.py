@@ -1,0 +1,99 @@
+"""Fixtures for the Telegram tests: the Bot API reference, an offline bot, and the Bot API emulator."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from bot.bootstrap import Settings, build_coach
+from bot.coach import Coach
+from bot.db import make_engine, upgrade
+from bot.telegram import announce_commands, build_application
+from tests.telegram.bot_api_emulator import Emulator
+from tests.telegram.bot_api_spec import BotApiSpec, official_spec
+from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
+from tests.telegram.offline_chat import OfflineChat
+
+TOKEN = "123456:offline-test-token"
+BASE_URL = "https://api.telegram.org/bot"
+NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
+
+
+@dataclass
+class Sleeps:
+    """An injected sleep that only notes how long the bot asked to wait."""
+
+    waits: list[float] = field(default_factory=list)
+
+    async def __call__(self, seconds: float) -> None:
+        self.waits.append(seconds)
+
+
+@dataclass
+class OfflineBot:
+    chat: OfflineChat
+    api: FakeBotApi
+    coach: Coach
+    sleeps: Sleeps
+
+
+@pytest.fixture(scope="session")
+def bot_api_spec() -> BotApiSpec:
+    return official_spec()
+
+
+@pytest.fixture(scope="session")
+def migrated_database(tmp_path_factory) -> Path:
+    """A SQLite file with every migration applied, made once and copied for each test."""
+    path = tmp_path_factory.mktemp("template") / "hipcoach.db"
+
+    async def migrate() -> None:
+        engine = make_engine(f"sqlite+aiosqlite:///{path}")
+        await upgrade(engine)
+        await engine.dispose()
+
+    asyncio.run(migrate())
+    return path
+
+
+@pytest.fixture
+def database_url(tmp_path, migrated_database) -> str:
+    shutil.copyfile(migrated_database, tmp_path / "hipcoach.db")
+    return f"sqlite+aiosqlite:///{tmp_path / 'hipcoach.db'}"
+
+
+@pytest.fixture
+async def offline_bot(database_url, bot_api_spec) -> AsyncIterator[OfflineBot]:
+    """The real application, coach and SQLite storage; only Telegram is fake, and every call is checked."""
+    settings = Settings(
+        database_url=database_url, telegram_token=TOKEN, telegram_api_url=BASE_URL, upgrade_on_start=False
+    )
+    coach = await build_coach(settings, clock=lambda: NOW)
+    api, sleeps = FakeBotApi(bot_api_spec), Sleeps()
+    application = build_application(
+        settings,
+        coach,
+        request=OfflineRequest(api, BASE_URL),
+        updates_request=OfflineRequest(api, BASE_URL),
+        sleep=sleeps,
+    )
+    try:
+        async with application:
+            await announce_commands(application, coach)
+            yield OfflineBot(OfflineChat(application, api), api, coach, sleeps)
+    finally:
+        await coach.storage.engine.dispose()
+    assert api.violations == [], "Bot API calls that break the official reference"
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator[Emulator]:
+    """telegram-test-api with our harness, on a free loopback port, for the whole session."""
+    with Emulator.start() as running:
+        yield running

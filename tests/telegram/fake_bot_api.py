@@ -1,0 +1,136 @@
+"""A Bot API that never touches the network: answers like Telegram, records and checks every call."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from telegram.error import TimedOut
+from telegram.request import BaseRequest, RequestData
+
+from tests.telegram.bot_api_spec import BotApiSpec
+
+BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "Hip Coach", "username": "HipCoachBot"}
+DATE = 1_796_000_000
+BLOCKED = "Forbidden: bot was blocked by the user"
+
+
+@dataclass(frozen=True)
+class Upload:
+    """A file the bot uploaded (multipart), as the fake Bot API received it."""
+
+    filename: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Call:
+    method: str
+    params: dict[str, Any]
+
+
+@dataclass
+class FakeBotApi:
+    """Telegram's side of the conversation, with failures a test can script."""
+
+    spec: BotApiSpec
+    calls: list[Call] = field(default_factory=list)
+    violations: list[str] = field(default_factory=list)
+    blocked_chats: set[int] = field(default_factory=set)
+    failures: list[tuple[str, int, dict[str, Any] | None]] = field(default_factory=list)
+    delivered: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+
+    def rate_limit_next(self, method: str, seconds: int) -> None:
+        """The next call of `method` is refused with 429 and retry_after."""
+        body = {
+            "description": f"Too Many Requests: retry after {seconds}",
+            "parameters": {"retry_after": seconds},
+        }
+        self.failures.append((method, 429, body))
+
+    def fail_next(self, method: str, status: int, description: str) -> None:
+        """The next call of `method` fails with this HTTP status and description."""
+        self.failures.append((method, status, {"description": description}))
+
+    def time_out_next(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` time out."""
+        self.failures += [(method, 0, None)] * times
+
+    def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """Record and check the call, then answer it as Telegram would (or as scripted)."""
+        self.calls.append(Call(method, params))
+        self.violations += self.spec.check_call(method, params)
+        for index, (failing, status, body) in enumerate(self.failures):
+            if failing == method:
+                del self.failures[index]
+                if body is None:
+                    raise TimedOut()
+                return status, {"ok": False, "error_code": status, **body}
+        if method == "sendMessage" and params.get("chat_id") in self.blocked_chats:
+            return 403, {
+                "ok": False,
+                "error_code": 403,
+                "description": "Forbidden: bot was blocked by the user",
+            }
+        return 200, {"ok": True, "result": self._result(method, params)}
+
+    def _result(self, method: str, params: dict[str, Any]) -> Any:
+        if method == "getMe":
+            return {**BOT_USER, "can_join_groups": False, "can_read_all_group_messages": False}
+        if method == "sendMessage":
+            message_id = 100 + len(self.delivered)
+            self.delivered.append((message_id, params))
+            chat_id = params["chat_id"]
+            chat = {"id": chat_id, "type": "private" if chat_id > 0 else "group", "title": "Group"}
+            sent = {"message_id": message_id, "date": DATE, "chat": chat, "from": BOT_USER}
+            return {**sent, "text": params["text"], **_markup(params)}
+        if method in ("sendPhoto", "sendDocument"):
+            chat = {"id": params["chat_id"], "type": "private"}
+            return {"message_id": 900 + len(self.calls), "date": DATE, "chat": chat, "from": BOT_USER}
+        return True
+
+    def of(self, method: str) -> list[Call]:
+        """Every call of `method`, in order."""
+        return [call for call in self.calls if call.method == method]
+
+
+def _markup(params: dict[str, Any]) -> dict[str, Any]:
+    return {"reply_markup": params["reply_markup"]} if "reply_markup" in params else {}
+
+
+class OfflineRequest(BaseRequest):
+    """PTB's request port, wired to a FakeBotApi: any URL but the configured Bot API one is refused."""
+
+    def __init__(self, api: FakeBotApi, base_url: str) -> None:
+        self.api = api
+        self.base_url = base_url
+
+    @property
+    def read_timeout(self) -> float | None:
+        return 5.0
+
+    async def initialize(self) -> None:
+        """Nothing to open: there is no connection."""
+
+    async def shutdown(self) -> None:
+        """Nothing to close."""
+
+    async def do_request(
+        self,
+        url: str,
+        method: str,
+        request_data: RequestData | None = None,
+        read_timeout: Any = None,
+        write_timeout: Any = None,
+        connect_timeout: Any = None,
+        pool_timeout: Any = None,
+    ) -> tuple[int, bytes]:
+        if not url.startswith(self.base_url):
+            raise ConnectionRefusedError("offline: only the fake Bot API answers")
+        params = dict(request_data.parameters) if request_data else {}
+        if request_data is not None and request_data.contains_files:
+            for name, (filename, data, *_rest) in request_data.multipart_data.items():
+                params[name] = Upload(filename, data)
+        status, body = self.api.answer(url.rsplit("/", 1)[-1], params)
+        return status, json.dumps(body).encode()
