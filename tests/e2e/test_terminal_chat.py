@@ -2,9 +2,9 @@
 
 import json
 import os
-import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,8 +14,9 @@ SCREENING = ["hello", "Yes, that's okay", "None of these", "None of these"]
 
 
 def hipcoach() -> list[str]:
-    found = shutil.which("hipcoach")
-    return [found] if found else [sys.executable, "-m", "bot"]
+    """The console script installed beside this Python (the one under test), else the module."""
+    script = Path(sys.executable).parent / "hipcoach"
+    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
 
 
 def clean_env(tmp_path) -> dict[str, str]:
