@@ -34,6 +34,14 @@ class Staff:
     admin_ids: frozenset[int] = frozenset()
 
 
+@dataclass(frozen=True)
+class Answer:
+    """What to send for an update, and the outbox row that holds it until it is sent."""
+
+    messages: list[Message]
+    outbox_id: int | None
+
+
 class Coach:
     """Carries out the engine's decisions; makes none of its own."""
 
@@ -74,6 +82,45 @@ class Coach:
         if any(m.attachment for m in messages):
             messages = await attachments.fill(messages, user_id, self)
         return messages
+
+    async def handle_update(
+        self, user_id: int, event: Event, update_id: int, handle: str | None = None
+    ) -> Answer | None:
+        """A Telegram update's turn, once only: None for a redelivered update, which changes nothing.
+
+        The replies are committed with the turn (an outbox row claimed for the caller, who sends them
+        and then calls `delivered`); if the caller dies before that, the dispatcher sends them later.
+        """
+        now = self.clock()
+        context = self.context_for(user_id, handle)
+
+        def decide(state: State) -> Outcome:
+            return step(state, event, now, self.content, context)
+
+        def render_payload(outcome: Outcome) -> list[dict[str, Any]]:
+            return [message.to_json() for message in render_all(outcome.replies, self.content)]
+
+        ref = f"update:{update_id}"
+        try:
+            handled = await self.storage.transact_update(user_id, update_id, now, decide, render_payload)
+        except Exception as error:
+            where = "".join(traceback.format_tb(error.__traceback__))
+            log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
+            return Answer([render(Reply("error_sorry"), self.content)], None)
+        if handled is None:
+            log.info("redelivered update ignored user=%s ref=%s", user_id, ref)
+            return None
+        log.info("turn user=%s ref=%s state=%s", user_id, ref, handled.outcome.state.name)
+        await self._notify_coach(handled.outcome)
+        messages = render_all(handled.outcome.replies, self.content)
+        if any(m.attachment for m in messages):
+            messages = await attachments.fill(messages, user_id, self)
+        return Answer(messages, handled.outbox_id)
+
+    async def delivered(self, answer: Answer) -> None:
+        """Mark an answer's queued replies as sent."""
+        if answer.outbox_id is not None:
+            await self.storage.outbox_done(answer.outbox_id, self.clock(), True, 1)
 
     async def _notify_coach(self, outcome: Outcome) -> None:
         notes = [effect.text for effect in outcome.effects if isinstance(effect, NotifyCoach)]

@@ -8,6 +8,7 @@ import logging
 from datetime import timedelta
 from typing import Protocol
 
+from bot import attachments
 from bot.coach import Coach
 from flows import Message
 
@@ -67,10 +68,13 @@ class Dispatcher:
         delivered = 0
         storage = self.coach.storage
         while True:
-            queued = await storage.pending_outbox(self.batch, user_id)  # claimed for us alone
+            queued = await storage.pending_outbox(self.batch, user_id, self.coach.clock())  # ours alone
             succeeded = 0
             for item in queued:  # every claimed row is settled, delivered or given back
-                ok = await self._deliver(item.user_id, [Message.from_json(m) for m in item.payload])
+                messages = [Message.from_json(m) for m in item.payload]
+                if any(m.attachment for m in messages):
+                    messages = await attachments.fill(messages, item.user_id, self.coach)
+                ok = await self._deliver(item.user_id, messages)
                 await storage.outbox_done(item.id, self.coach.clock(), ok, self.give_up_after)
                 succeeded += ok
             delivered += succeeded

@@ -159,6 +159,15 @@ class GoalRating(Base):
     rated_at: Mapped[datetime] = mapped_column()
 
 
+class ProcessedUpdate(Base):
+    """A Telegram update already handled: a redelivery of it changes nothing."""
+
+    __tablename__ = "processed_updates"
+    update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
+    processed_at: Mapped[datetime] = mapped_column()
+
+
 USER_TABLES = [
     DialogueState,
     ScreeningAnswer,
@@ -169,4 +178,5 @@ USER_TABLES = [
     Prompt,
     Outbox,
     GoalRating,
+    ProcessedUpdate,
 ]

@@ -18,6 +18,7 @@ from bot.models import (
     DialogueState,
     GoalRating,
     Outbox,
+    ProcessedUpdate,
     Prompt,
     RedFlag,
     RungChange,
@@ -68,6 +69,14 @@ class Queued:
 
 
 @dataclass(frozen=True)
+class Handled:
+    """An update's turn, committed; `outbox_id` names its queued replies, claimed for the caller."""
+
+    outcome: Outcome
+    outbox_id: int | None
+
+
+@dataclass(frozen=True)
 class Delivery:
     """A prompt's turn, committed: what to send to whom."""
 
@@ -103,6 +112,37 @@ class SqlStorage:
             user.last_seen_at = now
             user.active = True
             return await self._turn(session, user, now, decide)
+
+    async def transact_update(
+        self, user_id: int, update_id: int, now: datetime, decide: Decide, render: Render
+    ) -> Handled | None:
+        """`transact` for a Telegram update, once only, with the replies queued in the same commit.
+
+        None when this update was handled before (a redelivery). The replies' outbox row is
+        claimed by the caller, who sends them at once; if it dies first, the claim lapses and the
+        dispatcher sends them.
+        """
+        async with self.sessions.begin() as session:
+            if await session.get(ProcessedUpdate, update_id) is not None:
+                return None
+            await self._ensure_user(session, user_id, now)
+            user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
+            assert user is not None
+            if await session.get(ProcessedUpdate, update_id) is not None:  # raced and lost
+                return None
+            user.last_seen_at = now
+            user.active = True
+            outcome = await self._turn(session, user, now, decide)
+            if await session.scalar(select(User.id).where(User.id == user_id)) is None:
+                return Handled(outcome, None)  # the user was forgotten: nothing of theirs is kept
+            session.add(ProcessedUpdate(update_id=update_id, user_id=user_id, processed_at=now))
+            if not outcome.replies:
+                return Handled(outcome, None)
+            queued = Outbox(user_id=user_id, payload=render(outcome), created_at=now, status="sending")
+            queued.claimed_at = now
+            session.add(queued)
+            await session.flush()
+            return Handled(outcome, queued.id)
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
         """Ids of pending prompts due by `now` (of one user, if given), oldest first."""

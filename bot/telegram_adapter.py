@@ -67,9 +67,11 @@ class TelegramAdapter:
             return
         if user is None:
             return
-        ref = f"update:{update.update_id}"
-        messages = await self.coach.handle(user.id, event, ref=ref, handle=user.username)
-        await self.sender.send(user.id, messages)
+        answer = await self.coach.handle_update(user.id, event, update.update_id, user.username)
+        if answer is None:
+            return  # a redelivered update: answered the first time
+        await self.sender.send(user.id, answer.messages)
+        await self.coach.delivered(answer)
 
     async def _settle_press(self, update: Update) -> None:
         """Answer the button press and take the keyboard off its message, so it cannot be pressed again."""

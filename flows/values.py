@@ -85,15 +85,20 @@ class Message:
     files: tuple[File, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        return {
+        """`{"text", "buttons"}`, and `"attachment"` when the shell still has a file to make for it."""
+        raw: dict[str, Any] = {
             "text": self.text,
             "buttons": [[{"label": lab, "value": val} for lab, val in row] for row in self.buttons],
         }
+        if self.attachment:
+            raw["attachment"] = self.attachment
+        return raw
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Message:
         rows = raw.get("buttons") or []
-        return cls(str(raw["text"]), tuple(tuple((b["label"], b["value"]) for b in row) for row in rows))
+        buttons = tuple(tuple((b["label"], b["value"]) for b in row) for row in rows)
+        return cls(str(raw["text"]), buttons, raw.get("attachment"))
 
 
 # ---- effects: what the shell must carry out, in the same transaction as the new state ---------
