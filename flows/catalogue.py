@@ -111,6 +111,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "coach_red_flag_clinician": (),
     "stats_report": ("users", "active_week", "sessions_week", "red_flags", "ladder_stops"),
     "not_allowed": (),
+    "stats_begin": (),
     "plain": ("text",),
     # said by the shell: the words on the progress chart, and where the terminal saved a file
     **{f"chart_{field}": () for field in CHART_LABELS},

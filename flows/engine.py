@@ -111,7 +111,12 @@ def _command(
 ) -> Outcome:
     command = event.name.lower()
     if command == "stats" and context.is_admin:
-        return Outcome(State(name, data), (Reply("stats_report", {}, (), "stats"),))
+        if name != INITIAL:
+            return _reask(name, data, content, now, "stats_report", attachment="stats")
+        begin = ((Button("button_start_again", f"{INITIAL}:start"),),)
+        return Outcome(
+            State(name, data), (Reply("stats_report", {}, (), "stats"), Reply("stats_begin", {}, begin))
+        )
     if name == INITIAL:
         lead = [Reply("help")] if command == "help" else []
         return _run(INITIAL, data, content, now, "begin", lead=lead)

@@ -6,7 +6,7 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows import Choice, Command, Due, State, Text, Unsupported, render_all, step
+from flows import Choice, Command, Context, Due, State, Text, Unsupported, render_all, step
 from flows.machine import STATES
 from flows.screens import SCREENS
 from tests.conftest import NOW
@@ -25,14 +25,16 @@ WORDS = [
     "numbness in my groin", "better",
 ]  # fmt: skip
 
+COMMANDS = [
+    "start", "help", "restart", "today", "checkin", "schedule", "pause", "resume", "delete", "nonsense",
+    "progress", "export", "coach", "stats",
+]  # fmt: skip
 events = st.one_of(
     st.sampled_from(BUTTON_VALUES).map(Choice),
     st.text(max_size=40).map(Choice),
     st.sampled_from(WORDS).map(Text),
     st.text(max_size=200).map(Text),
-    st.sampled_from(
-        ["start", "help", "restart", "today", "checkin", "schedule", "pause", "resume", "delete", "nonsense"]
-    ).map(Command),
+    st.sampled_from(COMMANDS).map(Command),
     st.builds(
         Due,
         kind=st.sampled_from(["session", "snooze", "morning"]),
@@ -43,17 +45,22 @@ events = st.one_of(
 )
 
 
+contexts = st.builds(
+    Context, coach_available=st.booleans(), is_admin=st.booleans(), handle=st.sampled_from([None, "@sam"])
+)
+
+
 def offers_a_way_forward(messages) -> bool:
     last = messages[-1]
     return bool(last.buttons) or "/" in last.text
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.function_scoped_fixture], deadline=None)
-@given(st.lists(events, min_size=1, max_size=30))
-def test_random_event_sequences_never_raise_and_always_offer_a_way_forward(content, sequence):
+@given(st.lists(events, min_size=1, max_size=30), contexts)
+def test_random_event_sequences_never_raise_and_always_offer_a_way_forward(content, sequence, context):
     state = State()
     for event in sequence:
-        outcome = step(state, event, NOW, content)
+        outcome = step(state, event, NOW, content, context)
         messages = render_all(outcome.replies, content)
         assert outcome.state.name in STATES
         if isinstance(event, Due):
