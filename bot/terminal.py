@@ -24,12 +24,20 @@ def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Ev
     return Text(line)
 
 
+def numbered(messages: list[Message]) -> list[tuple[str, str]]:
+    """The buttons a number can press: all but those labelled with a number (a 0-10 scale is typed)."""
+    return [b for m in messages for row in m.buttons for b in row if not b[0].isdigit()]
+
+
 def format_human(message: Message, first_number: int = 1) -> str:
     lines = [message.text]
     number = first_number
     for row in message.buttons:
         cells = []
         for label, _ in row:
+            if label.isdigit():
+                cells.append(f"[{label}]")
+                continue
             cells.append(f"[{number}] {label}")
             number += 1
         lines.append("   " + "   ".join(cells))
@@ -70,6 +78,8 @@ class TerminalChat:
             if not line:
                 break
             if not self.json_mode:
+                if not line.strip():
+                    continue
                 await self._deliver_due(always=False)
             await self._turn(parse_input(line, self.buttons, numbered=not self.json_mode))
         if not self.json_mode:
@@ -103,14 +113,14 @@ class TerminalChat:
 
     def _show(self, messages: list[Message]) -> None:
         messages = self._save_files(messages)
-        self.buttons = [button for m in messages for row in m.buttons for button in row]
+        self.buttons = numbered(messages)
         if self.json_mode:
             self._say(json.dumps([m.to_json() for m in messages], ensure_ascii=False))
             return
         number = 1
         for message in messages:
             self._say(format_human(message, number) + "\n")
-            number += sum(len(row) for row in message.buttons)
+            number += len(numbered([message]))
 
     def _say(self, text: str) -> None:
         self.stdout.write(text + "\n")

@@ -19,7 +19,7 @@ CHECKIN_FIELDS = ("pain", "effort", "control", "location")
 
 def read_answer(name: str, data: dict[str, Any], event: Event, content: Content, now: datetime) -> Any:
     """The answer an event gives to the state's question: a value, STALE, or None if unreadable."""
-    if isinstance(event, Text):
+    if isinstance(event, Text) and SCREENS[name].reader != "equipment":  # typed items are a whole list
         event = _as_choice(name, data, event, content, now) or event
     if isinstance(event, Choice):
         question, _, value = event.value.partition(":")
