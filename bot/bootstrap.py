@@ -16,10 +16,12 @@ import content
 import flows
 from bot.coach import Clock, Coach, Notifier, Staff
 from bot.db import make_engine, upgrade
+from bot.ops import JsonFormatter
 from bot.storage import SqlStorage
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")
+LOG_FORMATS = ("plain", "json")
 
 
 class ConfigError(ValueError):
@@ -42,6 +44,11 @@ class Settings:
     coach_chat_id: int | None = None
     admin_ids: frozenset[int] = frozenset()
     retention_days: int | None = None
+    log_format: str = "plain"  # or "json": one JSON object a line
+    # Serve /healthz and /metrics on this port too (on webhook_listen): polling mode's only way to them.
+    metrics_port: int | None = None
+    # Messages per second to Telegram, shared by every replica on the database (bot/rate_limit.py).
+    send_rate: int = 30
 
     @property
     def retention(self) -> timedelta | None:
@@ -73,6 +80,12 @@ def _optional_int(text: str | None, name: str) -> int | None:
         return int(text)
     except ValueError:
         raise ConfigError(f"{name} must be a whole number") from None
+
+
+def _whole(text: str, name: str) -> int:
+    whole = _optional_int(text, name)
+    assert whole is not None
+    return whole
 
 
 def async_url(url: str) -> str:
@@ -107,6 +120,9 @@ def settings_from_env(env: Mapping[str, str] | None = None, database_url: str | 
             coach_chat_id=_optional_int(env.get("HIPCOACH_COACH_CHAT_ID"), "HIPCOACH_COACH_CHAT_ID"),
             admin_ids=_ids(env.get("HIPCOACH_ADMIN_IDS", ""), "HIPCOACH_ADMIN_IDS"),
             retention_days=_optional_int(env.get("HIPCOACH_RETENTION_DAYS"), "HIPCOACH_RETENTION_DAYS"),
+            log_format=(env.get("HIPCOACH_LOG_FORMAT") or "plain").lower(),
+            metrics_port=_optional_int(env.get("HIPCOACH_METRICS_PORT"), "HIPCOACH_METRICS_PORT"),
+            send_rate=_whole(env.get("HIPCOACH_SEND_RATE") or "30", "HIPCOACH_SEND_RATE"),
         )
     )
 
@@ -123,6 +139,14 @@ def check_settings(settings: Settings) -> Settings:
         raise ConfigError("HIPCOACH_WEBHOOK_SECRET must be 1-256 characters of A-Z, a-z, 0-9, _ and -")
     if not 0 < settings.webhook_port < 65536:
         raise ConfigError("HIPCOACH_WEBHOOK_PORT must be a port number (1-65535)")
+    if settings.log_format not in LOG_FORMATS:
+        raise ConfigError("HIPCOACH_LOG_FORMAT must be plain or json")
+    if settings.metrics_port is not None and not 0 < settings.metrics_port < 65536:
+        raise ConfigError("HIPCOACH_METRICS_PORT must be a port number (1-65535)")
+    if settings.send_rate < 1:
+        raise ConfigError("HIPCOACH_SEND_RATE must be at least 1 (messages per second, all replicas)")
+    if settings.webhook_url and settings.metrics_port == settings.webhook_port:
+        raise ConfigError("HIPCOACH_METRICS_PORT must differ from HIPCOACH_WEBHOOK_PORT (/healthz is there)")
     return settings
 
 
@@ -141,7 +165,13 @@ def utc_now() -> datetime:
 
 
 def configure_logging(settings: Settings) -> None:
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    handler = logging.StreamHandler()
+    if settings.log_format == "json":
+        handler.setFormatter(JsonFormatter())
+    else:
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    logging.basicConfig(level=settings.log_level, handlers=[handler])
+    logging.captureWarnings(True)  # warnings too become log lines, in the same format
     # httpx logs every request URL at INFO, and Telegram URLs contain the bot token.
     logging.getLogger("httpx").setLevel(logging.WARNING)
     # At DEBUG these log whole requests, updates and SQL parameters: message text and answers.

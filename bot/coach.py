@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -34,6 +35,27 @@ class Staff:
     admin_ids: frozenset[int] = frozenset()
 
 
+class Observer(Protocol):
+    """What the shell's metrics hear about: outcomes and durations, never what anyone said."""
+
+    def turn(self, ok: bool, seconds: float) -> None: ...
+    def prompt_due(self) -> None: ...
+    def delivered(self, ok: bool) -> None: ...
+
+
+class Unobserved:
+    """The default observer: notes nothing."""
+
+    def turn(self, ok: bool, seconds: float) -> None:
+        pass
+
+    def prompt_due(self) -> None:
+        pass
+
+    def delivered(self, ok: bool) -> None:
+        pass
+
+
 @dataclass(frozen=True)
 class Answer:
     """What to send for an update, and the outbox row that holds it until it is sent."""
@@ -50,6 +72,7 @@ class Coach:
         self.content = content
         self.clock = clock
         self.staff = staff or Staff()
+        self.observer: Observer = Unobserved()
 
     def context_for(self, user_id: int, handle: str | None) -> Context:
         return Context(
@@ -101,12 +124,15 @@ class Coach:
             return [message.to_json() for message in render_all(outcome.replies, self.content)]
 
         ref = f"update:{update_id}"
+        started = time.perf_counter()
         try:
             handled = await self.storage.transact_update(user_id, update_id, now, decide, render_payload)
         except Exception as error:
+            self.observer.turn(False, time.perf_counter() - started)
             where = "".join(traceback.format_tb(error.__traceback__))
             log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
             return Answer([render(Reply("error_sorry"), self.content)], None)
+        self.observer.turn(True, time.perf_counter() - started)
         if handled is None:
             log.info("redelivered update ignored user=%s ref=%s", user_id, ref)
             return None

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Protocol
 
@@ -41,12 +43,27 @@ class Dispatcher:
         batch: int = 200,
         give_up_after: int = 5,
         retention: timedelta | None = None,
+        monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coach = coach
         self.sender = sender
         self.batch = batch
         self.give_up_after = give_up_after
         self.retention = retention
+        self.monotonic = monotonic
+        self.heartbeat: float | None = None  # monotonic time of the loop's last progress
+        self.stop: asyncio.Event | None = None  # set: the current round ends after its current prompt
+
+    def since_heartbeat(self) -> float | None:
+        """Seconds since the loop last made progress (a prompt, a delivery, a round), None before any."""
+        return None if self.heartbeat is None else self.monotonic() - self.heartbeat
+
+    def beat(self) -> None:
+        self.heartbeat = self.monotonic()
+
+    @property
+    def stopping(self) -> bool:
+        return self.stop is not None and self.stop.is_set()
 
     async def run_due(self, user_id: int | None = None) -> int:
         """Deliver what a crash left queued, then every prompt due by now (one user's, if given)."""
@@ -56,11 +73,15 @@ class Dispatcher:
             ids = await self.coach.storage.due_prompts(self.coach.clock(), self.batch, user_id)
             fresh = [i for i in ids if i not in tried]
             for prompt_id in fresh:
+                if self.stopping:
+                    break
                 tried.add(prompt_id)
+                self.coach.observer.prompt_due()
                 await self.coach.handle_prompt(prompt_id)
+                self.beat()
             sent += await self.flush(user_id)
             # A prompt whose turn failed stays pending for the next round, not this one.
-            if len(ids) < self.batch or not fresh:
+            if len(ids) < self.batch or not fresh or self.stopping:
                 return sent
 
     async def flush(self, user_id: int | None = None) -> int:
@@ -76,10 +97,12 @@ class Dispatcher:
                     messages = await attachments.fill(messages, item.user_id, self.coach)
                 ok = await self._deliver(item.user_id, messages)
                 await storage.outbox_done(item.id, self.coach.clock(), ok, self.give_up_after)
+                self.coach.observer.delivered(ok)
+                self.beat()
                 succeeded += ok
             delivered += succeeded
             # A failed delivery waits for the next round rather than being hammered now.
-            if len(queued) < self.batch or not succeeded:
+            if len(queued) < self.batch or not succeeded or self.stopping:
                 return delivered
 
     async def _deliver(self, user_id: int, messages: list[Message]) -> bool:
@@ -101,11 +124,14 @@ class Dispatcher:
 
     async def run_forever(self, stop: asyncio.Event, interval: float = 5.0) -> None:
         """Poll for due prompts until `stop` is set."""
+        self.stop = stop
         while not stop.is_set():
             try:
                 await self.run_due()
                 await self.prune()
             except Exception as error:  # keep dispatching; the next round retries
                 log.error("dispatch round failed error=%s", type(error).__name__)
+            else:
+                self.beat()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), timeout=interval)

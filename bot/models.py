@@ -49,7 +49,7 @@ class User(Base):
     __tablename__ = "users"
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     created_at: Mapped[datetime] = mapped_column()
-    last_seen_at: Mapped[datetime] = mapped_column()
+    last_seen_at: Mapped[datetime] = mapped_column(index=True)  # the retention sweep
     consented_at: Mapped[datetime | None] = mapped_column()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
 
@@ -166,6 +166,14 @@ class ProcessedUpdate(Base):
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
     processed_at: Mapped[datetime] = mapped_column()
+
+
+class SendSlot(Base):
+    """Messages sent to Telegram in one second, by every replica together (bot/rate_limit.py)."""
+
+    __tablename__ = "send_slots"
+    second: Mapped[datetime] = mapped_column(primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)
 
 
 USER_TABLES = [

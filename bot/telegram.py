@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
+import json
 import logging
 import secrets
 import signal
@@ -10,12 +12,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
+import tornado.web
 from telegram import BotCommand, Update
 from telegram.error import TelegramError
-from telegram.ext import AIORateLimiter, Application, TypeHandler
+from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
+from tornado.httpserver import HTTPServer
 
-from bot import bootstrap
+from bot import bootstrap, ops, rate_limit
 from bot.coach import Coach, Staff
 from bot.dispatcher import Dispatcher
 from bot.telegram_adapter import TelegramAdapter, on_error
@@ -37,6 +41,9 @@ COMMANDS = (
     "help",
 )
 ALLOWED_UPDATES = ["message", "edited_message", "channel_post", "callback_query", "my_chat_member"]
+DISPATCH_INTERVAL = 5.0  # seconds between the dispatcher's rounds
+STALE_AFTER = 3 * DISPATCH_INTERVAL  # /healthz fails when the dispatcher made no progress for this long
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 def build_application(
@@ -55,11 +62,21 @@ def build_application(
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
     application = builder.build()
-    sender = TelegramSender(application.bot, coach.storage.mark_inactive, sleep)
+    # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
+    limiter = rate_limit.limiter_for(getattr(coach.storage, "engine", None), settings.send_rate)
+    sender = TelegramSender(application.bot, coach.storage.mark_inactive, sleep, limiter=limiter)
     application.bot_data["sender"] = sender
     if settings.coach_chat_id is not None:
         coach.staff = Staff(TelegramNotifier(sender, settings.coach_chat_id), coach.staff.admin_ids)
-    application.add_handler(TypeHandler(Update, TelegramAdapter(coach, sender).on_update))
+    adapter = TelegramAdapter(coach, sender)
+
+    async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
+        """The adapter's answer, with the update and user ids on every log line written meanwhile."""
+        user = update.effective_user
+        with ops.log_fields(update_id=update.update_id, user_id=user.id if user else None):
+            await adapter.on_update(update, context)
+
+    application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(on_error)
     return application
 
@@ -87,28 +104,69 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
             loop.remove_signal_handler(sig)
 
 
-async def start_receiving(application: Application, settings: bootstrap.Settings) -> None:
-    """Long polling, or a webhook server that checks Telegram's secret token on every request."""
-    updater = application.updater
-    assert updater is not None
+class WebhookHandler(tornado.web.RequestHandler):
+    """Telegram's POSTs: refused with 403 without the secret token, else handled, then answered."""
+
+    SUPPORTED_METHODS = ("POST",)
+
+    def initialize(self, telegram: Application, secret: str) -> None:
+        self.telegram = telegram
+        self.secret = secret
+
+    async def post(self) -> None:
+        given = self.request.headers.get(SECRET_HEADER, "")
+        if not hmac.compare_digest(given.encode(), self.secret.encode()):
+            self.set_status(403)
+            return
+        if not self.telegram.running:  # stopping: Telegram delivers it again, here or to another replica
+            self.set_status(503)
+            return
+        try:
+            update = Update.de_json(json.loads(self.request.body), self.telegram.bot)
+        except Exception as error:  # the body may be anything: its type is all we log
+            log.warning("webhook: unreadable update error=%s", type(error).__name__)
+            self.set_status(400)
+            return
+        # Answered once the turn is committed: an update a crash cuts short gets no 200, so Telegram
+        # delivers it again (a queued update would be lost). Application.stop() waits for the task.
+        await asyncio.shield(self.telegram.create_task(self.telegram.process_update(update), update=update))
+
+
+async def start_receiving(
+    application: Application, settings: bootstrap.Settings, ops_routes: ops.Routes
+) -> list[HTTPServer]:
+    """Long polling, or a webhook server that checks Telegram's secret token on every request.
+
+    /healthz and /metrics are served on the webhook's port, and on the metrics port if one is set.
+    """
+    servers = []
+    if settings.metrics_port is not None:
+        servers.append(await ops.serve(ops_routes, settings.webhook_listen, settings.metrics_port))
     if not settings.webhook_url:
+        updater = application.updater
+        assert updater is not None
         await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         log.info("polling for updates")
-        return
-    await updater.start_webhook(
-        listen=settings.webhook_listen,
-        port=settings.webhook_port,
-        url_path=urlsplit(settings.webhook_url).path.lstrip("/"),
-        webhook_url=settings.webhook_url,
-        secret_token=settings.webhook_secret or secrets.token_urlsafe(32),
-        allowed_updates=ALLOWED_UPDATES,
+        return servers
+    secret = settings.webhook_secret or secrets.token_urlsafe(32)
+    path = "/" + urlsplit(settings.webhook_url).path.strip("/")
+    rules: ops.Routes = [(path, WebhookHandler, {"telegram": application, "secret": secret}), *ops_routes]
+    servers.append(await ops.serve(rules, settings.webhook_listen, settings.webhook_port))
+    sender: TelegramSender = application.bot_data["sender"]
+    await sender.call(
+        lambda: application.bot.set_webhook(
+            url=settings.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=secret, max_connections=40
+        )
     )
-    log.info("webhook listening on %s:%s", settings.webhook_listen, settings.webhook_port)
+    log.info("webhook set")
+    return servers
 
 
 async def serve_telegram(settings: bootstrap.Settings) -> int:
-    """Serve the coach on Telegram until SIGINT or SIGTERM."""
+    """Serve the coach on Telegram until SIGINT or SIGTERM, then finish what is in flight and stop."""
     coach = await bootstrap.build_coach(settings)
+    metrics = ops.Metrics()
+    coach.observer = metrics
     application = build_application(settings, coach)
     try:
         async with application:
@@ -116,17 +174,32 @@ async def serve_telegram(settings: bootstrap.Settings) -> int:
             await application.start()
             stop = asyncio.Event()
             dispatcher = Dispatcher(coach, application.bot_data["sender"], retention=settings.retention)
-            prompts = asyncio.create_task(dispatcher.run_forever(stop))
-            try:
-                with stop_on_signals(stop):
-                    await start_receiving(application, settings)
+            prompts = asyncio.create_task(dispatcher.run_forever(stop, DISPATCH_INTERVAL))
+            health = ops.Health(coach.storage.engine, dispatcher.since_heartbeat, STALE_AFTER)
+            servers: list[HTTPServer] = []
+            with stop_on_signals(stop):
+                try:
+                    servers = await start_receiving(
+                        application, settings, ops.routes(metrics, health, coach.storage.engine)
+                    )
                     await stop.wait()
-            finally:
-                stop.set()
-                await prompts
-                if application.updater is not None and application.updater.running:
-                    await application.updater.stop()
-                await application.stop()
+                    log.info("stopping: no new updates; finishing the turns in flight")
+                finally:
+                    stop.set()
+                    await finish(application, servers, prompts)
     finally:
         await coach.storage.engine.dispose()
+    log.info("stopped cleanly")
     return 0
+
+
+async def finish(application: Application, servers: list[HTTPServer], prompts: asyncio.Task) -> None:
+    """Take no new updates, finish the turns in flight and the dispatcher's prompt, then close the servers."""
+    for server in servers:
+        server.stop()  # no new connections; a webhook post on an open one is refused with 503
+    if application.updater is not None and application.updater.running:
+        await application.updater.stop()
+    # Every update already received is handled and answered; the dispatcher ends after its prompt.
+    await asyncio.gather(application.stop(), prompts)
+    for server in servers:
+        await server.close_all_connections()

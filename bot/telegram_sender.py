@@ -15,6 +15,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.rate_limit import SendLimiter
 from bot.telegram_format import outgoing
 from flows import Message
 from flows.values import File
@@ -57,11 +58,13 @@ class TelegramSender:
         deactivate: Deactivate,
         sleep: Sleep = asyncio.sleep,
         policy: RetryPolicy | None = None,
+        limiter: SendLimiter | None = None,
     ) -> None:
         self.bot = bot
         self.deactivate = deactivate
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
+        self.limiter = limiter  # Telegram's send rate, shared with the other replicas
 
     async def send(self, user_id: int, messages: Sequence[Message]) -> None:
         """Deliver to a user's private chat; if they blocked the bot, mark them inactive and send no more."""
@@ -78,10 +81,11 @@ class TelegramSender:
                 await self.call(
                     lambda text=text, markup=markup: self.bot.send_message(
                         chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-                    )
+                    ),
+                    limited=True,
                 )
             for file in message.files:
-                await self.call(lambda file=file: self._send_file(chat_id, file))
+                await self.call(lambda file=file: self._send_file(chat_id, file), limited=True)
 
     async def _send_file(self, chat_id: int, file: File) -> object:
         upload = InputFile(file.data, filename=file.name)
@@ -89,11 +93,16 @@ class TelegramSender:
             return await self.bot.send_photo(chat_id, photo=upload)
         return await self.bot.send_document(chat_id, document=upload)
 
-    async def call(self, request: Callable[[], Awaitable[T]]) -> T:
-        """Run one Bot API request: wait out rate limits, retry network errors with backoff, both bounded."""
+    async def call(self, request: Callable[[], Awaitable[T]], limited: bool = False) -> T:
+        """Run one Bot API request: wait out rate limits, retry network errors with backoff, both bounded.
+
+        A `limited` request (a message sent) first waits for a slot of the shared send rate, each try.
+        """
         waits = retries = 0
         while True:
             try:
+                if limited and self.limiter is not None:
+                    await self.limiter.acquire()
                 return await request()
             except RetryAfter as error:
                 waits += 1

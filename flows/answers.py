@@ -19,7 +19,7 @@ CHECKIN_FIELDS = ("pain", "effort", "control", "location")
 
 def read_answer(name: str, data: dict[str, Any], event: Event, content: Content, now: datetime) -> Any:
     """The answer an event gives to the state's question: a value, STALE, or None if unreadable."""
-    if isinstance(event, Text) and SCREENS[name].reader != "equipment":  # typed items are a whole list
+    if isinstance(event, Text):
         event = _as_choice(name, data, event, content, now) or event
     if isinstance(event, Choice):
         question, _, value = event.value.partition(":")
@@ -38,10 +38,11 @@ def _as_choice(
     typed = normalise(event.text)
     if not typed:
         return None
+    labels_count = SCREENS[name].reader != "equipment"  # typed equipment names are a whole list
     for row in prompt(name, data, content, now).buttons:
         for button in row:
             label = content.message(button.label).format(**button.params)
-            if typed in (normalise(label), normalise(button.value)):
+            if typed == normalise(button.value) or (labels_count and typed == normalise(label)):
                 return Choice(button.value)
     return None
 

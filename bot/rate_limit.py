@@ -1,0 +1,152 @@
+"""Telegram's global send rate, shared by every replica: at most `rate` messages in any one second.
+
+On PostgreSQL every replica counts its sends in one table, a row per second (`send_slots`):
+
+    INSERT INTO send_slots (second, used) VALUES (:second, 1)
+    ON CONFLICT (second) DO UPDATE SET used = send_slots.used + 1 WHERE send_slots.used < :rate
+    RETURNING used
+
+A row back is a slot in this second; none means the second is full, and the sender waits for the
+next one. The row lock taken by the upsert makes the count exact across replicas. The second comes
+from the replica's clock (kept right by NTP, as due prompts already need). The first sender of each
+second deletes rows older than a minute.
+
+Telegram counts a message when it arrives, a little after its slot was granted. So that a send
+granted late in one second does not arrive in the next one and push that second over the rate, no
+slot is granted in a second's last tenth (`GUARD`): a sender asking then waits for the next second.
+
+On SQLite, which one process serves, the count is kept in memory: one limiter per database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy import delete
+from sqlalchemy.dialects import postgresql
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.models import SendSlot
+
+Clock = Callable[[], datetime]
+Sleep = Callable[[float], Awaitable[None]]
+
+DEFAULT_RATE = 30  # messages per second: Telegram's limit for a bot's messages to different chats
+MAX_WAITS = 60  # seconds (waits for the next second) before a sender gives up; the outbox tries again
+KEEP = timedelta(minutes=1)  # how long counted seconds stay in the table
+GUARD = timedelta(milliseconds=100)  # the end of each second, in which no slot is granted
+
+
+class SendRateTimeout(RuntimeError):
+    """No send slot came free within the limiter's maximum wait."""
+
+
+class SendLimiter(Protocol):
+    async def acquire(self) -> datetime:
+        """Wait for a slot to send one message; returns the second (UTC) the slot belongs to."""
+        ...
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def second_of(moment: datetime) -> datetime:
+    """The whole second (UTC) that `moment` falls in."""
+    return moment.astimezone(UTC).replace(microsecond=0)
+
+
+class _PerSecondLimiter:
+    """Shared by both limiters: the clock, the sleep and the bounded wait for the next second."""
+
+    def __init__(self, rate: int, clock: Clock, sleep: Sleep, max_waits: int) -> None:
+        if rate < 1:
+            raise ValueError("the send rate must be at least 1 message per second")
+        self.rate = rate
+        self.clock = clock
+        self.sleep = sleep
+        self.max_waits = max_waits
+
+    async def acquire(self) -> datetime:
+        for _ in range(self.max_waits + 1):
+            now = self.clock()
+            second = second_of(now)
+            if now - second < timedelta(seconds=1) - GUARD and await self._take(second):
+                return second
+            await self.sleep(max((second + timedelta(seconds=1) - self.clock()).total_seconds(), 0.0))
+        raise SendRateTimeout(f"no send slot after waiting {self.max_waits} times for the next second")
+
+    async def _take(self, second: datetime) -> bool:
+        """Count one send in `second` unless it already has `rate`; True if counted."""
+        raise NotImplementedError
+
+
+class LocalSendLimiter(_PerSecondLimiter):
+    """At most `rate` slots per second for the senders of one process."""
+
+    def __init__(
+        self, rate: int, clock: Clock = utc_now, sleep: Sleep = asyncio.sleep, max_waits: int = MAX_WAITS
+    ) -> None:
+        super().__init__(rate, clock, sleep, max_waits)
+        self.second: datetime | None = None
+        self.used = 0
+
+    async def _take(self, second: datetime) -> bool:
+        # No await between the check and the count: the event loop runs one sender at a time here.
+        if second != self.second:
+            self.second, self.used = second, 0
+        if self.used >= self.rate:
+            return False
+        self.used += 1
+        return True
+
+
+class SqlSendLimiter(_PerSecondLimiter):
+    """At most `rate` slots per second for every sender on the database, in any process."""
+
+    def __init__(
+        self,
+        engine: AsyncEngine,
+        rate: int,
+        clock: Clock = utc_now,
+        sleep: Sleep = asyncio.sleep,
+        max_waits: int = MAX_WAITS,
+    ) -> None:
+        super().__init__(rate, clock, sleep, max_waits)
+        self.engine = engine
+
+    async def _take(self, second: datetime) -> bool:
+        """Count one send in `second` unless it is full; the first send of a second prunes old rows."""
+        slot = postgresql.insert(SendSlot).values(second=second, used=1)
+        slot = slot.on_conflict_do_update(
+            index_elements=[SendSlot.second],
+            set_={"used": SendSlot.used + 1},
+            where=SendSlot.used < self.rate,
+        ).returning(SendSlot.used)
+        async with self.engine.begin() as connection:
+            used = await connection.scalar(slot)
+            if used == 1:
+                await connection.execute(delete(SendSlot).where(SendSlot.second < second - KEEP))
+        return used is not None
+
+
+_LOCAL: dict[str, LocalSendLimiter] = {}
+
+
+def limiter_for(
+    engine: AsyncEngine | None, rate: int = DEFAULT_RATE, clock: Clock = utc_now, sleep: Sleep = asyncio.sleep
+) -> SendLimiter:
+    """The limiter every sender on this database shares: the table on PostgreSQL, else one in memory.
+
+    In memory, senders of one process on separate engines for the same database share one limiter.
+    """
+    if engine is not None and engine.dialect.name == "postgresql":
+        return SqlSendLimiter(engine, rate, clock, sleep)
+    key = "" if engine is None else engine.url.render_as_string(hide_password=True)
+    limiter = _LOCAL.get(key)
+    if limiter is None or limiter.rate != rate:
+        limiter = _LOCAL[key] = LocalSendLimiter(rate, clock, sleep)
+    return limiter

@@ -1,0 +1,158 @@
+"""Telegram's send rate is shared: senders on separate engines never exceed it together in any second."""
+
+import asyncio
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+from telegram.error import RetryAfter
+
+from bot.db import make_engine
+from bot.models import SendSlot
+from bot.rate_limit import LocalSendLimiter, SendRateTimeout, limiter_for
+from bot.storage import SqlStorage
+from bot.telegram_sender import TelegramSender
+from flows import Message
+from tests.postgres import only_postgresql
+
+START = datetime(2026, 12, 7, 18, 0, 0, 700_000, tzinfo=UTC)  # late in a second: windows are crossed
+
+
+class FakeTime:
+    """A clock that moves only when a sender sleeps: no real waiting, and every second is countable."""
+
+    def __init__(self, now: datetime = START) -> None:
+        self.now = now
+        self.sleeps: list[float] = []
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += timedelta(seconds=seconds)
+        await asyncio.sleep(0)  # let the other senders run, as a real sleep would
+
+
+async def test_concurrent_senders_on_separate_engines_never_exceed_the_rate_in_any_second(
+    storage: SqlStorage, database_url
+):
+    rate, senders, sends_each = 5, 4, 12
+    time = FakeTime()
+    engines = [make_engine(database_url) for _ in range(senders)]
+    try:
+        limiters = [limiter_for(engine, rate, time.clock, time.sleep) for engine in engines]
+
+        async def send_all(limiter) -> list[datetime]:
+            return [await limiter.acquire() for _ in range(sends_each)]
+
+        granted = [second for seconds in await asyncio.gather(*map(send_all, limiters)) for second in seconds]
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    per_second = Counter(granted)
+    assert sum(per_second.values()) == senders * sends_each
+    assert max(per_second.values()) <= rate
+    assert len(per_second) >= senders * sends_each / rate
+    assert time.sleeps, "the senders had to wait for free seconds"
+
+
+@only_postgresql
+async def test_on_postgresql_the_count_lives_in_the_database_and_old_seconds_are_pruned(storage):
+    time = FakeTime()
+    limiter = limiter_for(storage.engine, 2, time.clock, time.sleep)
+    first = [await limiter.acquire() for _ in range(3)]
+    assert first == [START.replace(microsecond=0)] * 2 + [START.replace(microsecond=0) + timedelta(seconds=1)]
+
+    time.now += timedelta(minutes=5)
+    await limiter.acquire()
+
+    async with storage.sessions() as session:
+        rows = (await session.execute(select(SendSlot.second, SendSlot.used))).all()
+        assert rows == [(time.now.replace(microsecond=0), 1)]
+        assert await session.scalar(select(func.count()).select_from(SendSlot)) == 1
+
+
+async def test_a_sender_that_finds_no_free_second_gives_up_after_a_bounded_wait():
+    stopped = FakeTime()
+
+    async def sleep_without_time_passing(seconds: float) -> None:
+        stopped.sleeps.append(seconds)
+
+    limiter = LocalSendLimiter(1, stopped.clock, sleep_without_time_passing, max_waits=3)
+    await limiter.acquire()
+    with pytest.raises(SendRateTimeout):
+        await limiter.acquire()
+    assert len(stopped.sleeps) == 4
+
+
+async def test_no_slot_is_granted_in_the_last_tenth_of_a_second_so_sends_arrive_within_their_second():
+    time = FakeTime(datetime(2026, 12, 7, 18, 0, 0, 950_000, tzinfo=UTC))
+    limiter = LocalSendLimiter(5, time.clock, time.sleep)
+
+    assert await limiter.acquire() == datetime(2026, 12, 7, 18, 0, 1, tzinfo=UTC)
+    assert time.sleeps == [pytest.approx(0.05)]
+
+
+class RecordingLimiter:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    async def acquire(self) -> datetime:
+        self.log.append("slot")
+        return START
+
+
+class FlakyBot:
+    """Refuses its first message with 429, then accepts; notes each message it accepts."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+        self.refused = False
+
+    async def send_message(self, chat_id: int, text: str, **_: object) -> None:
+        if not self.refused:
+            self.refused = True
+            raise RetryAfter(timedelta(seconds=1))
+        self.log.append(f"send {text}")
+
+
+@pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter's own
+async def test_the_sender_takes_a_slot_before_every_message_and_every_retry():
+    log: list[str] = []
+
+    async def deactivate(user_id: int) -> None:
+        raise AssertionError("nobody blocked the bot")
+
+    async def no_sleep(seconds: float) -> None:
+        log.append("wait")
+
+    sender = TelegramSender(FlakyBot(log), deactivate, no_sleep, limiter=RecordingLimiter(log))
+    await sender.send(1, [Message("one"), Message("two")])
+
+    assert log == ["slot", "wait", "slot", "send one", "slot", "send two"]
+
+
+async def test_answering_a_button_takes_no_send_slot():
+    log: list[str] = []
+
+    async def answer() -> bool:
+        log.append("answered")
+        return True
+
+    sender = TelegramSender(FlakyBot(log), lambda _: asyncio.sleep(0), limiter=RecordingLimiter(log))
+    assert await sender.call(answer)
+    assert log == ["answered"]
+
+
+async def test_sqlite_senders_of_one_process_share_one_limiter(tmp_path):
+    url = f"sqlite+aiosqlite:///{tmp_path / 'shared.db'}"
+    engines = [make_engine(url), make_engine(url)]
+    try:
+        first, second = (limiter_for(engine, 30) for engine in engines)
+        assert first is second
+    finally:
+        for engine in engines:
+            await engine.dispose()

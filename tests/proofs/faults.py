@@ -1,0 +1,237 @@
+"""Proof: with 20% of Telegram's answers failing, every prompt reaches every user who has not blocked the bot,
+once, and nothing more goes to those who have.
+
+    python -m tests.proofs.faults [--users 100] [--fault-rate 0.2] [--blocked 0.05] [--seed 11]
+
+Users are seeded as in the replicas proof, and three `hipcoach run` replicas dispatch two rounds of
+prompts: first the session prompt, then (once every session prompt is settled) the weekly summary.
+The fake Bot API fails a seeded 20% of the sends, evenly: 429 with retry_after 1, a 5xx, a request
+swallowed with no answer before the client's 5 s read timeout ("lost"), and a message delivered whose
+answer comes after that timeout ("late"). A seeded 5% of users blocked the bot: every send to them is
+answered 403.
+
+Promises counted:
+- every user who has not blocked the bot gets the session prompt and the weekly summary exactly once;
+- after a user's first 403, nothing more is sent to them (they are marked inactive).
+
+A "late" answer is the Bot API's at-least-once corner: Telegram delivered the message, the bot could
+not know, and a retry delivers it again. No client can tell that case from a "lost" request, whose
+retry is what delivers the message at all; the sender retries both (a duplicate over a lost prompt).
+Such duplicates are counted on their own line; any other duplicate, any prompt missed and anything
+sent after a 403 breaks a promise. Exits 1 if a promise is broken.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import random
+import shutil
+import sys
+import tempfile
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from sqlalchemy import text
+
+from bot.db import make_engine
+from tests.proofs import harness
+from tests.proofs.fake_telegram import SEND_METHODS, FakeTelegram, Faults, serving
+from tests.proofs.harness import ProofFailed, log
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--users", type=int, default=100)
+    parser.add_argument("--replicas", type=int, default=3)
+    parser.add_argument("--fault-rate", type=float, default=0.2)
+    parser.add_argument("--blocked", type=float, default=0.05, help="share of users who blocked the bot")
+    parser.add_argument("--kinds", default="429,5xx,lost,late", help="fault kinds, comma-separated")
+    parser.add_argument("--send-rate", type=int, default=30, help="HIPCOACH_SEND_RATE for the run")
+    parser.add_argument("--seed", type=int, default=11)
+    parser.add_argument("--timeout", type=float, default=900, help="seconds the whole run may take")
+    return parser.parse_args(argv)
+
+
+async def settle(engine, kind: str, deadline: float) -> bool:
+    """Until no prompt of `kind` is due and pending, and the outbox is empty."""
+
+    async def settled() -> bool:
+        due = await harness.scalar(
+            engine,
+            "SELECT count(*) FROM prompts WHERE kind = :kind AND status = 'pending' AND due_at <= now()",
+            kind=kind,
+        )
+        return due == 0 and await harness.outbox_open(engine) == 0
+
+    return await harness.wait_until(settled, max(deadline - time.monotonic(), 1), every=1)
+
+
+async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
+    started = time.monotonic()
+    deadline = started + args.timeout
+    content = harness.content()
+    rng = random.Random(args.seed)
+    async with contextlib.AsyncExitStack() as stack:
+        database = await stack.enter_async_context(harness.postgres())
+        await harness.migrate(database)
+        user_ids = range(30_000_001, 30_000_001 + args.users)
+        seeded = await harness.seed_users(database, user_ids, harness.utc_now(), content)
+        plan = harness.transcript(seeded, content, harness.utc_now())
+        blocked = frozenset(rng.sample(list(user_ids), round(args.users * args.blocked)))
+        faults = Faults(
+            rate=args.fault_rate,
+            seed=args.seed,
+            kinds=tuple(args.kinds.split(",")),
+            methods=SEND_METHODS,
+            blocked=blocked,
+        )
+        log(
+            f"seeded {args.users} users ({len(blocked)} blocked the bot); {args.fault_rate:.0%} of sends fail"
+        )
+
+        api = FakeTelegram(faults)
+        api_url = await stack.enter_async_context(serving(api))
+        ports = [harness.free_port() for _ in range(args.replicas)]
+        webhook_url = f"http://{harness.HOST}:{ports[0]}{harness.WEBHOOK_PATH}"  # no updates in this proof
+        replicas = await stack.enter_async_context(
+            harness.bots(ports, workdir, database, api_url, webhook_url, args.send_rate)
+        )
+        engine = make_engine(database)
+        stack.push_async_callback(engine.dispose)
+
+        if not await settle(engine, "session", deadline):
+            log("time is up before every session prompt was settled")
+        log(
+            f"session prompts settled after {time.monotonic() - started:.0f} s; weekly summaries fall due now"
+        )
+        async with engine.begin() as connection:
+            await connection.execute(
+                text("UPDATE prompts SET due_at = now() WHERE kind = 'weekly' AND status = 'pending'")
+            )
+        await asyncio.sleep(1)
+        if not await settle(engine, "weekly", deadline):
+            log("time is up before every weekly summary was settled")
+        await asyncio.sleep(6)  # a last round of every dispatcher: nothing more may be sent
+        exits = [await replica.stop() for replica in replicas]
+
+        counts = await count(args, api, plan.prompt, weekly_start(content), seeded, blocked, engine)
+        counts["replicas stopped cleanly (exit 0)"] = sum(code == 0 for code in exits)
+        counts["runtime seconds"] = round(time.monotonic() - started)
+        return counts
+
+
+def weekly_start(content) -> str:
+    """The weekly summary's fixed opening words (the rest is the user's week)."""
+    return content.message("weekly_summary").split("{", 1)[0].strip()
+
+
+def deliveries(api: FakeTelegram, text_of) -> tuple[Counter[int], dict[int, list[bool]]]:
+    """Per chat: how many times a prompt was delivered, and whether each copy's answer was late."""
+    copies: dict[int, list[bool]] = defaultdict(list)
+    for sent in api.sent:
+        if text_of(sent.text):
+            copies[sent.chat_id].append(sent.late)
+    return Counter({chat: len(c) for chat, c in copies.items()}), copies
+
+
+async def count(args, api, prompt, weekly, seeded, blocked, engine) -> dict[str, int]:
+    reachable = [u for u in seeded.user_ids if u not in blocked]
+    outcomes = api.outcomes(SEND_METHODS)
+    calls = sum(outcomes.values())
+    counts: dict[str, int] = {
+        "users": args.users,
+        "users who blocked the bot (403)": len(blocked),
+        "send calls to Telegram": calls,
+        "  failed: 429 retry_after": outcomes["429"],
+        "  failed: 5xx": outcomes["5xx"],
+        "  failed: no answer in time, not delivered (lost)": outcomes["lost"],
+        "  failed: no answer in time, delivered (late)": outcomes["late"],
+        "  failed: 403 blocked": outcomes["403"],
+        "  failed, percent of calls": round(100 * (calls - outcomes["ok"]) / max(calls, 1)),
+    }
+    kinds = (("session prompt", lambda t: t == prompt), ("weekly summary", lambda t: t.startswith(weekly)))
+    for name, matches in kinds:
+        delivered, copies = deliveries(api, matches)
+        twice = [u for u in reachable if delivered[u] > 1]
+        at_least_once = [u for u in twice if all(copies[u][:-1])]  # every earlier copy answered late
+        counts |= {
+            f"{name}: reachable users who got it exactly once": sum(
+                1 for u in reachable if delivered[u] == 1
+            ),
+            f"{name}: missed (0)": sum(1 for u in reachable if delivered[u] == 0),
+            f"{name}: duplicated, Telegram's answer to a delivered send lost": len(at_least_once),
+            f"{name}: duplicated otherwise": len(twice) - len(at_least_once),
+        }
+    first_403: dict[int, float] = {}
+    after = 0
+    for call in api.calls:
+        if call.chat_id in blocked and call.method in SEND_METHODS:
+            if call.chat_id in first_403:
+                after += 1
+            elif call.outcome == "403":
+                first_403[call.chat_id] = call.at
+    inactive = await harness.scalar(
+        engine, "SELECT count(*) FROM users WHERE NOT active AND id = ANY(:ids)", ids=list(blocked)
+    )
+    counts |= {
+        "blocked users marked inactive": inactive,
+        "sends to a blocked user after their first 403": after,
+        "messages delivered to blocked users": sum(len(api.messages(u)) for u in blocked),
+        "outbox rows failed": await harness.outbox_failed(engine),
+    }
+    return counts
+
+
+BROKEN_IF_NONZERO = (
+    "session prompt: missed (0)",
+    "session prompt: duplicated otherwise",
+    "weekly summary: missed (0)",
+    "weekly summary: duplicated otherwise",
+    "sends to a blocked user after their first 403",
+    "messages delivered to blocked users",
+    "outbox rows failed",
+)
+AT_LEAST_ONCE = (
+    "session prompt: duplicated, Telegram's answer to a delivered send lost",
+    "weekly summary: duplicated, Telegram's answer to a delivered send lost",
+)
+
+
+def verdict(counts: dict[str, int]) -> list[str]:
+    broken = [f"{name}: {counts[name]}" for name in BROKEN_IF_NONZERO if counts[name]]
+    if counts["blocked users marked inactive"] != counts["users who blocked the bot (403)"]:
+        broken.append("a user who blocked the bot is still marked active")
+    return broken
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    workdir = Path(tempfile.mkdtemp(prefix="hipcoach-faults-"))
+    try:
+        counts = asyncio.run(prove(args, workdir))
+    except ProofFailed as error:
+        print(f"proof could not run: {error}; logs in {workdir}", file=sys.stderr)
+        return 2
+    except BaseException:
+        print(f"logs kept in {workdir}", file=sys.stderr)
+        raise
+    broken = verdict(counts)
+    harness.report(counts, broken)
+    limit = sum(counts[name] for name in AT_LEAST_ONCE)
+    if limit:
+        print(
+            f"({limit} duplicates are the Bot API's at-least-once limit: Telegram delivered the message but "
+            "its answer never reached the bot, so the bot sent it again; see README, Proofs)"
+        )
+    if broken:
+        print(f"logs kept in {workdir}")
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

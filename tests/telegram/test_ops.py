@@ -1,0 +1,447 @@
+"""Operations: /healthz and /metrics over HTTP, JSON log lines, and a clean stop on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from prometheus_client.parser import text_string_to_metric_families
+from sqlalchemy.ext.asyncio import AsyncEngine
+from tornado.httpserver import HTTPServer
+
+from bot import ops
+from bot.bootstrap import ConfigError, settings_from_env
+from bot.db import make_engine
+from bot.dispatcher import CollectingSender, Dispatcher
+from bot.telegram import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish
+from flows import Choice
+from tests.telegram.bot_api_emulator import EmulatedUser, as_seen, free_port, stop
+from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.offline_chat import USER_ID
+from tests.telegram.script import onboarding
+
+pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
+
+SECRET = "ops_test-secret"
+UP_TIMEOUT = 30  # seconds a starting bot may take to answer /healthz
+STOP_TIMEOUT = 20  # seconds a stopping bot may take to exit
+
+
+class Ticks:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@asynccontextmanager
+async def ops_server(metrics: ops.Metrics, health: ops.Health, engine: AsyncEngine) -> AsyncIterator[str]:
+    """The ops routes on a loopback port of this event loop; yields their base URL."""
+    port = free_port()
+    server = await ops.serve(ops.routes(metrics, health, engine), "127.0.0.1", port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        await shut(server)
+
+
+async def get(url: str) -> httpx.Response:
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        return await client.get(url)
+
+
+def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    """Every sample of a Prometheus text exposition, by name and labels (the parser checks the format)."""
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(exposition)
+        for sample in family.samples
+    }
+
+
+# /healthz
+
+
+@pytest.fixture
+def ticks() -> Ticks:
+    return Ticks()
+
+
+@pytest.fixture
+async def engine(database_url) -> AsyncIterator[AsyncEngine]:
+    engine = make_engine(database_url)
+    yield engine
+    await engine.dispose()
+
+
+async def test_healthz_is_ok_when_the_database_answers_and_the_dispatcher_just_finished_a_round(
+    engine, offline_bot, ticks
+):
+    dispatcher = Dispatcher(offline_bot.coach, CollectingSender(), monotonic=ticks)
+    health = ops.Health(engine, dispatcher.since_heartbeat, STALE_AFTER)
+    async with ops_server(ops.Metrics(), health, engine) as url:
+        await dispatcher.run_due()
+        dispatcher.beat()  # what run_forever does after a round
+        ticks.now += STALE_AFTER
+        response = await get(f"{url}/healthz")
+    assert response.status_code == 200
+    assert response.json() == {"database": "ok", "dispatcher": "ok"}
+
+
+async def test_healthz_fails_when_the_database_cannot_be_reached():
+    unreachable = make_engine(f"postgresql+asyncpg://hipcoach:pw@127.0.0.1:{free_port()}/hipcoach")
+    health = ops.Health(unreachable, lambda: 1.0, STALE_AFTER)  # a dispatcher that just made progress
+    try:
+        async with ops_server(ops.Metrics(), health, unreachable) as url:
+            response = await get(f"{url}/healthz")
+            scrape = await get(f"{url}/metrics")  # still answers, with the gauges it last knew
+    finally:
+        await unreachable.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"database": "unreachable: ConnectionRefusedError", "dispatcher": "ok"}
+    assert scrape.status_code == 200
+    assert samples(scrape.text)[("hipcoach_outbox_depth", ())] == 0
+
+
+async def test_healthz_fails_until_the_dispatcher_has_run_and_when_it_makes_no_progress(
+    engine, offline_bot, ticks
+):
+    dispatcher = Dispatcher(offline_bot.coach, CollectingSender(), monotonic=ticks)
+    health = ops.Health(engine, dispatcher.since_heartbeat, STALE_AFTER)
+    async with ops_server(ops.Metrics(), health, engine) as url:
+        before = await get(f"{url}/healthz")
+        dispatcher.beat()
+        ticks.now += STALE_AFTER + 1
+        stale = await get(f"{url}/healthz")
+    assert (before.status_code, before.json()) == (503, {"database": "ok", "dispatcher": "not started"})
+    assert stale.status_code == 503
+    assert stale.json() == {"database": "ok", "dispatcher": f"stale: no progress for {STALE_AFTER + 1:.0f} s"}
+
+
+# /metrics
+
+
+async def scheduled(offline_bot):
+    """The offline user onboarded, through a first session, with weekday sessions at 18:00 UTC."""
+    chat = offline_bot.chat
+    await chat.play(onboarding())
+    for value in ("session:done", "checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth"):
+        await chat.press(value)
+    for value in ("schedule_days:weekdays", "schedule_time:1800", "schedule_zone:utc"):
+        await chat.press(value)
+    await chat.press("schedule_summary_day:6")
+    await chat.press("schedule_confirm:yes")
+    return offline_bot
+
+
+async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked_users(offline_bot, engine):
+    metrics = ops.Metrics()
+    coach = offline_bot.coach
+    coach.observer = metrics
+    turns = len(onboarding()) + 9
+    await scheduled(offline_bot)
+    start = coach.clock()
+    coach.clock = lambda: start + timedelta(hours=11)  # 19:00 UTC: the 18:00 session is due
+    dispatcher = Dispatcher(coach, offline_bot.chat.application.bot_data["sender"])
+    assert await dispatcher.run_due() == 1
+    await coach.handle_update(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
+    offline_bot.api.blocked_chats.add(USER_ID)
+    await offline_bot.chat.send("/today")  # the reply finds the bot blocked
+
+    health = ops.Health(engine, lambda: 0.0, STALE_AFTER)
+    async with ops_server(metrics, health, engine) as url:
+        response = await get(f"{url}/metrics")
+
+    assert response.status_code == 200
+    assert response.headers["content-type"].startswith("text/plain")
+    values = samples(response.text)
+    assert values[("hipcoach_updates_handled_total", (("outcome", "ok"),))] == turns + 2
+    assert values[("hipcoach_updates_handled_total", (("outcome", "error"),))] == 0
+    assert values[("hipcoach_turn_seconds_count", ())] == turns + 2
+    assert values[("hipcoach_prompts_due_total", ())] == 1
+    assert values[("hipcoach_prompts_sent_total", ())] == 1
+    assert values[("hipcoach_prompts_failed_total", ())] == 0
+    assert values[("hipcoach_outbox_depth", ())] == 1  # the reply committed but never sent
+    assert values[("hipcoach_users_blocked", ())] == 1
+
+
+async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apology(
+    offline_bot, monkeypatch
+):
+    metrics = ops.Metrics()
+    offline_bot.coach.observer = metrics
+
+    async def database_gone(*args: object) -> None:
+        raise ConnectionRefusedError
+
+    monkeypatch.setattr(offline_bot.coach.storage, "transact_update", database_gone)
+    replies = await offline_bot.chat.send("/start")
+    assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "error"}) == 1
+    assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "ok"}) == 0
+    assert [reply.text for reply in replies] == [offline_bot.coach.content.message("error_sorry").strip()]
+
+
+# JSON log lines
+
+
+def test_json_log_lines_carry_the_fields_in_force_and_never_an_exceptions_message():
+    said = "pain 7, felt awful"
+    try:
+        raise ValueError(said)
+    except ValueError:
+        error = sys.exc_info()
+    record = logging.LogRecord("bot.coach", logging.ERROR, __file__, 1, "turn failed user=%s", (7,), error)
+    with ops.log_fields(update_id=12, user_id=7, unknown=None):
+        line = json.loads(ops.JsonFormatter().format(record))
+    assert {k: line[k] for k in ("level", "logger", "message", "update_id", "user_id", "error")} == {
+        "level": "ERROR",
+        "logger": "bot.coach",
+        "message": "turn failed user=7",
+        "update_id": 12,
+        "user_id": 7,
+        "error": "ValueError",
+    }
+    assert "unknown" not in line
+    assert "test_ops.py" in line["traceback"]
+    assert "pain 7" not in json.dumps(line)
+    assert line["time"].endswith("+00:00")
+
+
+# Settings
+
+
+def test_log_format_and_metrics_port_are_read_from_the_environment():
+    env = {"HOME": "/nonexistent", "HIPCOACH_LOG_FORMAT": "JSON", "HIPCOACH_METRICS_PORT": "9090"}
+    settings = settings_from_env(env)
+    assert (settings.log_format, settings.metrics_port) == ("json", 9090)
+    assert (settings_from_env({"HOME": "/nonexistent"}).log_format, settings.metrics_port) == ("plain", 9090)
+    assert settings_from_env({"HOME": "/nonexistent"}).metrics_port is None
+
+
+@pytest.mark.parametrize(
+    "env, problem",
+    [
+        ({"HIPCOACH_LOG_FORMAT": "xml"}, "HIPCOACH_LOG_FORMAT must be plain or json"),
+        ({"HIPCOACH_METRICS_PORT": "70000"}, "HIPCOACH_METRICS_PORT must be a port number"),
+        ({"HIPCOACH_METRICS_PORT": "http"}, "HIPCOACH_METRICS_PORT must be a whole number"),
+        (
+            {"HIPCOACH_WEBHOOK_URL": "https://x.test/hook", "HIPCOACH_METRICS_PORT": "8443"},
+            "HIPCOACH_METRICS_PORT must differ from HIPCOACH_WEBHOOK_PORT",
+        ),
+    ],
+)
+def test_bad_log_format_or_metrics_port_fail_with_a_clear_message(env, problem):
+    with pytest.raises(ConfigError, match=problem):
+        settings_from_env({"HOME": "/nonexistent", **env})
+
+
+# The webhook server
+
+
+async def test_the_webhook_refuses_posts_without_the_secret_and_answers_the_rest_once_handled(offline_bot):
+    application = offline_bot.chat.application
+    port = free_port()
+    rules: ops.Routes = [("/hook", WebhookHandler, {"telegram": application, "secret": SECRET})]
+    server = await ops.serve(rules, "127.0.0.1", port)
+    update = {"update_id": 31, "message": offline_bot.chat._message({"text": "/start"})}
+    signed = {SECRET_HEADER: SECRET}
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", trust_env=False) as client:
+            forged = [
+                (await client.post("/hook", json=update, headers=headers)).status_code
+                for headers in ({}, {SECRET_HEADER: "wrong"}, {SECRET_HEADER: SECRET.upper()})
+            ]
+            not_running = await client.post("/hook", json=update, headers=signed)
+            await application.start()
+            unreadable = await client.post("/hook", content=b"{not json", headers=signed)
+            accepted = await client.post("/hook", json=update, headers=signed)
+            await application.stop()
+    finally:
+        await shut(server)
+    assert forged == [403, 403, 403]
+    assert [r.status_code for r in (not_running, unreadable, accepted)] == [503, 400, 200]
+    assert replied_to(offline_bot.api) == {USER_ID}  # answered before the 200
+
+
+async def test_stopping_finishes_the_turn_in_flight_and_answers_it_before_closing(offline_bot, monkeypatch):
+    application, coach = offline_bot.chat.application, offline_bot.coach
+    entered, release = asyncio.Event(), asyncio.Event()
+    transact_update = coach.storage.transact_update
+
+    async def held(*args: Any) -> Any:
+        entered.set()
+        await release.wait()
+        return await transact_update(*args)
+
+    monkeypatch.setattr(coach.storage, "transact_update", held)
+    await application.start()
+    stop = asyncio.Event()
+    prompts = asyncio.create_task(Dispatcher(coach, CollectingSender()).run_forever(stop))
+    port = free_port()
+    rules: ops.Routes = [("/hook", WebhookHandler, {"telegram": application, "secret": SECRET})]
+    server = await ops.serve(rules, "127.0.0.1", port)
+    update = {"update_id": 32, "message": offline_bot.chat._message({"text": "/start"})}
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as client:
+        post = asyncio.create_task(
+            client.post(f"http://127.0.0.1:{port}/hook", json=update, headers={SECRET_HEADER: SECRET})
+        )
+        await asyncio.wait_for(entered.wait(), 10)  # the turn is in flight
+        stop.set()
+        finishing = asyncio.create_task(finish(application, [server], prompts))
+        while application.running:  # until the application has begun to stop
+            await asyncio.sleep(0)
+        assert not finishing.done()  # it waits for the turn
+        release.set()
+        response = await asyncio.wait_for(post, 10)
+        await asyncio.wait_for(finishing, 10)
+    assert response.status_code == 200
+    assert replied_to(offline_bot.api) == {USER_ID}
+    assert (await coach.storage.load_state(USER_ID)).name == "consent"
+
+
+def replied_to(api: FakeBotApi) -> set[int]:
+    return {params["chat_id"] for _, params in api.delivered}
+
+
+async def shut(server: HTTPServer) -> None:
+    server.stop()
+    await server.close_all_connections()
+
+
+# The program: polling with a metrics port, a webhook, and SIGTERM
+
+
+def bot_env(tmp_path: Path, token: str, api_url: str, **extra: str) -> dict[str, str]:
+    return {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(tmp_path),
+        "XDG_DATA_HOME": str(tmp_path),
+        "TELEGRAM_BOT_TOKEN": token,
+        "TELEGRAM_API_URL": api_url,
+        "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "HIPCOACH_LOG_LEVEL": "DEBUG",
+        "HIPCOACH_LOG_FORMAT": "json",
+        **extra,
+    }
+
+
+@contextmanager
+def hipcoach_run(args: list[str], env: dict[str, str], log: Path) -> Iterator[subprocess.Popen]:
+    """`hipcoach run` as a subprocess, killed if a test leaves it running."""
+    with log.open("w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
+        )
+        try:
+            yield process
+        finally:
+            stop(process)
+
+
+def wait_healthy(url: str) -> dict[str, Any]:
+    """Poll /healthz until it answers 200, at most UP_TIMEOUT seconds."""
+    deadline, last = time.monotonic() + UP_TIMEOUT, None
+    while time.monotonic() < deadline:
+        try:
+            last = httpx.get(f"{url}/healthz", trust_env=False, timeout=5)
+        except httpx.TransportError:
+            last = None
+        if last is not None and last.status_code == 200:
+            return last.json()
+        time.sleep(0.05)  # a poll interval, not a wait for something to happen
+    raise AssertionError(f"/healthz never answered 200: {last and last.text}")
+
+
+def terminate(process: subprocess.Popen) -> int:
+    process.send_signal(signal.SIGTERM)
+    return process.wait(timeout=STOP_TIMEOUT)
+
+
+def log_lines(log: Path) -> list[dict[str, Any]]:
+    """Every line of the log, each of which must be a JSON object."""
+    lines = [json.loads(line) for line in log.read_text().splitlines()]
+    assert lines and all(isinstance(line, dict) for line in lines)
+    return lines
+
+
+def assert_private(log: Path, *secrets: str) -> None:
+    """Neither the raw log nor its decoded lines hold a secret, a text the user typed, or a reply."""
+    decoded = json.dumps(log_lines(log), ensure_ascii=False)
+    for text in (log.read_text(), decoded):
+        assert [secret for secret in secrets if secret in text] == []
+
+
+def test_polling_serves_healthz_and_metrics_on_the_metrics_port_and_logs_json(emulator, tmp_path):
+    token = "2001:ops-polling-token"
+    user = emulator.user(token, user_id=6001)
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    log = tmp_path / "bot.log"
+    env = bot_env(tmp_path, token, emulator.api_url, HIPCOACH_METRICS_PORT=str(port))
+    with hipcoach_run([], env, log) as process:
+        assert wait_healthy(url) == {"database": "ok", "dispatcher": "ok"}
+        user.say("/start")
+        (reply,) = user.replies(1)
+        values = samples(httpx.get(f"{url}/metrics", trust_env=False, timeout=10).text)
+        assert values[("hipcoach_updates_handled_total", (("outcome", "ok"),))] == 1
+        assert values[("hipcoach_turn_seconds_count", ())] == 1
+        assert terminate(process) == 0, log.read_text()
+
+    lines = log_lines(log)
+    assert {"time", "level", "logger", "message"} <= set(lines[0])
+    turns = [line for line in lines if line["message"].startswith("turn ")]
+    assert [(line["user_id"], line["logger"]) for line in turns] == [(6001, "bot.coach")]
+    assert isinstance(turns[0]["update_id"], int)
+    assert lines[-1]["message"] == "stopped cleanly"
+    reply_text, _ = as_seen(reply)
+    assert_private(log, token, *[line for line in reply_text.splitlines() if len(line) > 12])
+
+
+def test_sigterm_stops_a_webhook_bot_cleanly_and_closes_its_port(emulator, tmp_path):
+    token = "2002:ops-webhook-token"
+    user = emulator.user(token, user_id=6002)
+    port = free_port()
+    webhook = f"http://127.0.0.1:{port}/telegram"
+    log = tmp_path / "bot.log"
+    env = bot_env(tmp_path, token, emulator.api_url, HIPCOACH_WEBHOOK_SECRET=SECRET)
+    with hipcoach_run(["--webhook-url", webhook, "--webhook-port", str(port)], env, log) as process:
+        user.wait_call("setWebhook")  # the server listens before the webhook is set
+        assert wait_healthy(f"http://127.0.0.1:{port}") == {"database": "ok", "dispatcher": "ok"}
+        assert post_update(user, webhook, "/start").status_code == 200  # answered once handled
+        scrape = httpx.get(f"http://127.0.0.1:{port}/metrics", trust_env=False, timeout=10)
+        assert samples(scrape.text)[("hipcoach_updates_handled_total", (("outcome", "ok"),))] == 1
+        code = terminate(process)
+    assert code == 0, log.read_text()
+    with pytest.raises(httpx.ConnectError):
+        post_update(user, webhook, "/help")
+    (reply,) = user.replies(1)
+    assert "Hip Coach" in as_seen(reply)[0]
+    messages = [line["message"] for line in log_lines(log)]
+    assert "stopping: no new updates; finishing the turns in flight" in messages
+    assert messages[-1] == "stopped cleanly"
+    assert_private(log, token, SECRET)
+
+
+def post_update(user: EmulatedUser, url: str, text: str) -> httpx.Response:
+    """What Telegram would POST for a command typed by `user`, with the webhook's secret."""
+    chat = {"id": user.user_id, "type": "private", "first_name": "Sam"}
+    message = {"message_id": 1, "date": 1_796_000_000, "chat": chat, "from": user.me, "text": text}
+    message["entities"] = [{"type": "bot_command", "offset": 0, "length": len(text)}]
+    headers = {"X-Telegram-Bot-Api-Secret-Token": SECRET}
+    return httpx.post(url, json={"update_id": 1, "message": message}, headers=headers, trust_env=False)
