@@ -128,8 +128,10 @@ class WebhookHandler(tornado.web.RequestHandler):
             self.set_status(400)
             return
         # Answered once the turn is committed: an update a crash cuts short gets no 200, so Telegram
-        # delivers it again (a queued update would be lost). Application.stop() waits for the task.
-        await asyncio.shield(self.telegram.create_task(self.telegram.process_update(update), update=update))
+        # delivers it again (a queued update would be lost). Turns still run as many at a time as
+        # queued ones did (the update processor); Application.stop() waits for the task.
+        turn = self.telegram.update_processor.process_update(update, self.telegram.process_update(update))
+        await asyncio.shield(self.telegram.create_task(turn, update=update))
 
 
 async def start_receiving(
