@@ -17,6 +17,9 @@ from flows import Message
 log = logging.getLogger(__name__)
 
 
+OUTBOX_CLAIM = 20  # outbox rows claimed at a time
+
+
 class Sender(Protocol):
     async def send(self, user_id: int, messages: list[Message]) -> None:
         """Deliver messages to a user (Telegram, the terminal, or a recording fake)."""
@@ -89,7 +92,8 @@ class Dispatcher:
         delivered = 0
         storage = self.coach.storage
         while True:
-            queued = await storage.pending_outbox(self.batch, user_id, self.coach.clock())  # ours alone
+            # Small claims: replicas share the sending, and a crash strands few rows until the lease lapses.
+            queued = await storage.pending_outbox(OUTBOX_CLAIM, user_id, self.coach.clock())  # ours alone
             succeeded = 0
             for item in queued:  # every claimed row is settled, delivered or given back
                 messages = [Message.from_json(m) for m in item.payload]
@@ -102,7 +106,7 @@ class Dispatcher:
                 succeeded += ok
             delivered += succeeded
             # A failed delivery waits for the next round rather than being hammered now.
-            if len(queued) < self.batch or not succeeded or self.stopping:
+            if len(queued) < OUTBOX_CLAIM or not succeeded or self.stopping:
                 return delivered
 
     async def _deliver(self, user_id: int, messages: list[Message]) -> bool:
