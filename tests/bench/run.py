@@ -4,17 +4,20 @@ Measures, in one run on this machine, each figure as the median over repeated ru
 
 turn_ratio         a check-in typed as one sentence, through the real application, adapter, coach and
                    SqlStorage (SQLite) to the replies recorded by the offline Bot API, against a bare
-                   python-telegram-bot echo handler on the same offline harness (time per turn).
+                   python-telegram-bot echo handler on the same offline harness (time per turn);
+                   rate limiters lifted. turn_headroom: what that turn time allows, over 30 messages/s.
 users_scale_ratio  the same turn with the large population stored against the small one (SQLite).
 pickle_scale_ratio the same two sizes for a ConversationHandler + PicklePersistence bot answering the
                    first onboarding question, persisted after every turn as our commit is.
 due_select_ratio   selecting and claiming 1,000 due prompts (due_prompts, then Coach.handle_prompt for
                    each: claim, turn, outbox row, commit) among the large population against the
-                   10,000 one; SQLite and PostgreSQL.
-dispatch_per_s     prompts per second through Dispatcher.run_due and TelegramSender with no rate limiter.
-limit_use          the real AIORateLimiter from build_application: messages per second achieved over a
-                   window of prompts (60 s of them in the full run), as a share of 30/s, in real time;
-limit_exceeded     whole seconds of that window in which more than 30 messages went out.
+                   10,000 one; SQLite and PostgreSQL. prune_ratio: the round's retention sweep, likewise.
+dispatch_per_s     prompts per second through Dispatcher.run_due and the application's sender, limits
+                   lifted.
+limit_use          the real limiters of build_application (AIORateLimiter and the send-slot limiter):
+                   messages per second achieved over a window of prompts all due at once (60 s of them
+                   in the full run), as a share of 30/s, in real time (nothing simulated);
+limit_exceeded     wall-clock seconds of that window in which more than 30 messages went out.
 rss_ratio          resident memory of a bot process (tests/bench/rss_probe.py) after serving check-ins,
                    large population against small.
 
@@ -224,6 +227,12 @@ async def bench_turns(plan: Plan, work: Path, profiles: Profiles) -> list[Figure
             2.0,
             note=f"check-in turn {ms['small']} ms ({replies['small']} replies) vs echo {ms['echo']} ms",
             extra={"turn_ms": ms["small"], "echo_ms": ms["echo"], "replies": replies["small"]},
+        ),
+        Figure(
+            "turn_headroom",
+            [1000 / value * replies["large"] / TELEGRAM_LIMIT for value in per_turn["large"]],
+            note=f"messages/s the turn path alone could answer with (one process, {plan.large_users:,} "
+            f"users, {replies['large']} messages a turn) as a multiple of Telegram's 30/s; no target",
         ),
         Figure(
             "users_scale_ratio",
@@ -613,7 +622,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object with every figure")
     parser.add_argument("--only", default=",".join(PHASES), help=f"phases to run, of {','.join(PHASES)}")
     parser.add_argument("--no-postgres", action="store_true", help="skip the PostgreSQL figures")
-    parser.add_argument("--profile", default="", help="phases to profile with pyinstrument (bench extra)")
+    parser.add_argument(
+        "--profile",
+        default="",
+        help="timed parts to profile with pyinstrument (bench extra), of turns, pickle, due-sqlite, "
+        "due-postgresql, prune-due-sqlite, prune-due-postgresql, dispatch-sqlite, dispatch-postgresql, "
+        "limit; text reports go to the cache directory",
+    )
     args = parser.parse_args(argv)
     phases = [phase for phase in args.only.split(",") if phase]
     unknown = set(phases) - set(PHASES)

@@ -7,8 +7,9 @@ their own definitions afterwards. The result is cached, keyed by the migration h
 `LAYOUT` (bump it when the generated rows change); runs work on copies and never touch the cache.
 
 Who is in a population of `users` (ids 1..users):
-- `due` of them, spread evenly over the ids, sit idle with a session prompt due in the hour before
-  `DUE_END`, one every `DUE_STEP`: `due_clock(k)` makes exactly the first k of them due;
+- `due` of them, spread evenly over the ids, sit idle with a session prompt due in the hour from
+  `DUE_START`, one every `DUE_STEP` in a shuffled order: `due_clock(k)` makes exactly k of them due,
+  scattered over the id range;
 - everyone else has just done a session and is asked how it went (state `checkin_pain`), so a typed
   sentence is a full check-in turn;
 - everyone has three pending prompts (session, weekly summary, goal re-rating; the future ones
@@ -41,11 +42,12 @@ from bot.bootstrap import load_content
 from bot.db import head_revision, make_engine, upgrade
 from flows import Choice, Command, State, Text, step
 
-LAYOUT = "v2"
+LAYOUT = "v3"
 ONBOARDED = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday
 DUE_START = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
 DUE_STEP = timedelta(microseconds=450_000)
 MAX_DUE = 8_000  # one hour of due prompts at DUE_STEP
+SHUFFLE = 7919  # a prime: coprime with any number of due users not divisible by it
 TURN_NOW = datetime(2026, 12, 7, 18, 40, tzinfo=UTC)  # after the 18:00 session
 FUTURE = datetime(2026, 12, 9, 7, 0, tzinfo=UTC)  # future prompts: within a week from here
 WEEK_S = 7 * 24 * 3600
@@ -92,6 +94,12 @@ class Population:
     def stride(self) -> int:
         return self.users // self.due if self.due else 0
 
+    @property
+    def shuffle(self) -> int:
+        """Due users come due in a shuffled order (slot * inverse(SHUFFLE) mod due), so each thousand
+        due together is spread over the whole id range, at every size, as random users would be."""
+        return pow(SHUFFLE, -1, self.due) if self.due > 1 else 0
+
     def key(self) -> str:
         return f"{head_revision()}-{self.users}-{self.due}-{LAYOUT}"
 
@@ -137,7 +145,7 @@ def _sqlite_time(moment: datetime) -> int:
 
 
 SQLITE_TIME = "strftime('%Y-%m-%d %H:%M:%S', {secs}, 'unixepoch') || printf('.%06d', {micros})"
-SQLITE_DUE_US = "((n - 1) / :stride) * :step_us"
+SQLITE_DUE_US = "((((n - 1) / :stride) * :shuffle) % :due) * :step_us"
 
 
 def _sqlite_rows(population: Population) -> list[tuple[str, str, dict[str, Any]]]:
@@ -158,6 +166,7 @@ def _sqlite_rows(population: Population) -> list[tuple[str, str, dict[str, Any]]
         "due": population.due,
         "stride": population.stride or 1,
         "step_us": DUE_STEP // timedelta(microseconds=1),
+        "shuffle": population.shuffle,
         "onboarded": _sqlite_time(ONBOARDED),
         "due_start": _sqlite_time(DUE_START),
         "future": _sqlite_time(FUTURE),
@@ -230,14 +239,20 @@ def _fill_sqlite(path: Path, population: Population) -> None:
         connection.close()
 
 
+def _outdated(key: list[str]) -> bool:
+    """Whether a cache key (head, users, due, layout) was made for another schema or layout."""
+    return len(key) != 4 or key[0] != head_revision() or key[3] != LAYOUT.lower()
+
+
 def sqlite_template(population: Population, log: Any = print) -> Path:
     """The cached SQLite file for a population, built first if needed."""
     root = cache_dir()
     path = root / f"sqlite-{population.key()}.db"
     if path.exists():
         return path
-    for stale in root.glob(f"sqlite-*-{population.users}-{population.due}-*.db*"):
-        stale.unlink()  # an older schema or layout of the same size
+    for stale in root.glob("sqlite-*.db*"):
+        if _outdated(stale.name.split(".")[0].split("-")[1:]):
+            stale.unlink()  # made for an older schema or layout
     started = time.perf_counter()
     building = path.with_suffix(".building")
     for leftover in root.glob(building.name + "*"):
@@ -275,7 +290,8 @@ def _pg_rows(population: Population) -> list[tuple[str, tuple[Any, ...]]]:
     series = f"FROM generate_series(1, {population.users}::bigint) AS n"
     onboarded = _pg_time(ONBOARDED)
     step_us = DUE_STEP // timedelta(microseconds=1)
-    due_at = f"{_pg_time(DUE_START)} + ((n - 1) / {stride}) * {step_us} * interval '1 microsecond'"
+    order = f"((((n - 1) / {stride}) * {population.shuffle}) % {max(population.due, 1)})"
+    due_at = f"{_pg_time(DUE_START)} + {order} * {step_us} * interval '1 microsecond'"
 
     def future(prime: int) -> str:
         return f"{_pg_time(FUTURE)} + ((n * {prime}) % {WEEK_S}) * interval '1 second'"
@@ -378,9 +394,9 @@ async def pg_template(server_url: str, population: Population, log: Any = print)
         names = {row[0] for row in await admin.fetch("SELECT datname FROM pg_database")}
         if name in names:
             return name
-        prefix = f"_{population.users}_{population.due}_"
         for stale in names:
-            if stale.startswith(("tpl_", "building_")) and prefix in stale:
+            parts = stale.split("_")
+            if parts[0] == "building" or (parts[0] == "tpl" and _outdated(parts[1:])):
                 await admin.execute(f'DROP DATABASE "{stale}" WITH (FORCE)')
         started = time.perf_counter()
         building = "building" + name.removeprefix("tpl")
