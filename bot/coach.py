@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot import attachments
-from bot.storage import Storage
+from bot.storage import Decide, Storage
 from content.schema import Content
 from flows import Due, Event, Message, Outcome, State, render, render_all, step
 from flows.values import Context, NotifyCoach, Reply
@@ -86,25 +86,11 @@ class Coach:
     ) -> list[Message]:
         """Run one turn; on any failure the user's stored state is untouched and they get an apology."""
         now = self.clock()
-        context = self.context_for(user_id, handle)
-
-        def decide(state: State) -> Outcome:
-            return step(state, event, now, self.content, context)
-
         try:
-            outcome = await self.storage.transact(user_id, now, decide)
+            outcome = await self.storage.transact(user_id, now, self._decider(user_id, event, now, handle))
         except Exception as error:
-            # The exception's message can quote SQL parameters (answers), so only its type and
-            # where it happened are logged.
-            where = "".join(traceback.format_tb(error.__traceback__))
-            log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
-            return [render(Reply("error_sorry"), self.content)]
-        log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
-        await self._notify_coach(outcome)
-        messages = render_all(outcome.replies, self.content)
-        if any(m.attachment for m in messages):
-            messages = await attachments.fill(messages, user_id, self)
-        return messages
+            return self._failed(error, user_id, ref)
+        return await self._carry_out(outcome, user_id, ref)
 
     async def handle_update(
         self, user_id: int, event: Event, update_id: int, handle: str | None = None
@@ -115,33 +101,44 @@ class Coach:
         and then calls `delivered`); if the caller dies before that, the dispatcher sends them later.
         """
         now = self.clock()
-        context = self.context_for(user_id, handle)
-
-        def decide(state: State) -> Outcome:
-            return step(state, event, now, self.content, context)
 
         def render_payload(outcome: Outcome) -> list[dict[str, Any]]:
             return [message.to_json() for message in render_all(outcome.replies, self.content)]
 
         ref = f"update:{update_id}"
+        decide = self._decider(user_id, event, now, handle)
         started = time.perf_counter()
         try:
             handled = await self.storage.transact_update(user_id, update_id, now, decide, render_payload)
         except Exception as error:
             self.observer.turn(False, time.perf_counter() - started)
-            where = "".join(traceback.format_tb(error.__traceback__))
-            log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
-            return Answer([render(Reply("error_sorry"), self.content)], None)
+            return Answer(self._failed(error, user_id, ref), None)
         self.observer.turn(True, time.perf_counter() - started)
         if handled is None:
             log.info("redelivered update ignored user=%s ref=%s", user_id, ref)
             return None
-        log.info("turn user=%s ref=%s state=%s", user_id, ref, handled.outcome.state.name)
-        await self._notify_coach(handled.outcome)
-        messages = render_all(handled.outcome.replies, self.content)
+        return Answer(await self._carry_out(handled.outcome, user_id, ref), handled.outbox_id)
+
+    def _decider(self, user_id: int, event: Event, now: datetime, handle: str | None) -> Decide:
+        """The pure decision for this turn, waiting for the state storage loads under its lock."""
+        context = self.context_for(user_id, handle)
+        return lambda state: step(state, event, now, self.content, context)
+
+    def _failed(self, error: Exception, user_id: int, ref: str) -> list[Message]:
+        """Log a failed turn and apologise; nothing of the turn was stored."""
+        # The exception's message can quote SQL parameters (answers): only its type and place are logged.
+        where = "".join(traceback.format_tb(error.__traceback__))
+        log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
+        return [render(Reply("error_sorry"), self.content)]
+
+    async def _carry_out(self, outcome: Outcome, user_id: int, ref: str) -> list[Message]:
+        """After the commit: notify the coach if agreed, render the replies, make attached files."""
+        log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
+        await self._notify_coach(outcome)
+        messages = render_all(outcome.replies, self.content)
         if any(m.attachment for m in messages):
             messages = await attachments.fill(messages, user_id, self)
-        return Answer(messages, handled.outbox_id)
+        return messages
 
     async def delivered(self, answer: Answer) -> None:
         """Mark an answer's queued replies as sent."""
