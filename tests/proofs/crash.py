@@ -31,9 +31,7 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -47,7 +45,7 @@ from flows import Command, State, step
 from flows.machine import STATES
 from tests.proofs import harness
 from tests.proofs.fake_telegram import FakeTelegram, serving
-from tests.proofs.harness import ProofFailed, log
+from tests.proofs.harness import log
 
 CHECK_IN = harness.Text("pain 2, about right, smooth")
 ANSWERS = {**harness.ANSWERS, "checkin_pain": CHECK_IN}
@@ -286,23 +284,14 @@ def verdict(counts: dict[str, int], strict: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="hipcoach-crash-"))
-    try:
-        counts = asyncio.run(prove(args, workdir))
-    except ProofFailed as error:
-        print(f"proof could not run: {error}; logs in {workdir}", file=sys.stderr)
-        return 2
-    except BaseException:
-        print(f"logs kept in {workdir}", file=sys.stderr)
-        raise
-    broken = verdict(counts, args.strict)
     why = "Telegram had the message when the bot died, before it could commit 'sent' (README, Proofs)"
-    harness.report(counts, broken, sum(counts[name] for name in AT_LEAST_ONCE), why)
-    if broken:
-        print(f"logs kept in {workdir}")
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_proof(
+        "crash",
+        lambda workdir: prove(args, workdir),
+        lambda counts: verdict(counts, args.strict),
+        lambda counts: sum(counts[name] for name in AT_LEAST_ONCE),
+        why,
+    )
 
 
 if __name__ == "__main__":

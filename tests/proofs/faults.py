@@ -27,9 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter, defaultdict
 from pathlib import Path
@@ -39,7 +37,7 @@ from sqlalchemy import text
 from bot.db import make_engine
 from tests.proofs import harness
 from tests.proofs.fake_telegram import SEND_METHODS, FakeTelegram, Faults, serving
-from tests.proofs.harness import ProofFailed, log
+from tests.proofs.harness import log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -211,23 +209,14 @@ def verdict(counts: dict[str, int], strict: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="hipcoach-faults-"))
-    try:
-        counts = asyncio.run(prove(args, workdir))
-    except ProofFailed as error:
-        print(f"proof could not run: {error}; logs in {workdir}", file=sys.stderr)
-        return 2
-    except BaseException:
-        print(f"logs kept in {workdir}", file=sys.stderr)
-        raise
-    broken = verdict(counts, args.strict)
     why = "Telegram delivered the message but its answer never reached the bot (README, Proofs)"
-    harness.report(counts, broken, sum(counts[name] for name in AT_LEAST_ONCE), why)
-    if broken:
-        print(f"logs kept in {workdir}")
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_proof(
+        "faults",
+        lambda workdir: prove(args, workdir),
+        lambda counts: verdict(counts, args.strict),
+        lambda counts: sum(counts[name] for name in AT_LEAST_ONCE),
+        why,
+    )
 
 
 if __name__ == "__main__":

@@ -611,6 +611,35 @@ def report(counts: dict[str, int], broken: list[str], at_least_once: int = 0, wh
         print("\nPROMISES KEPT", flush=True)
 
 
+def run_proof(
+    name: str,
+    prove: Callable[[Path], Any],
+    verdict: Callable[[dict[str, int]], list[str]],
+    at_least_once: Callable[[dict[str, int]], int] = lambda counts: 0,
+    why: str = "",
+) -> int:
+    """Run `prove(workdir)` (a coroutine), print its counts and verdict; 0 kept, 1 broken, 2 could not run.
+
+    The work directory (logs) is removed when the promises hold and kept otherwise.
+    """
+    workdir = Path(tempfile.mkdtemp(prefix=f"hipcoach-{name}-"))
+    try:
+        counts = asyncio.run(prove(workdir))
+    except ProofFailed as error:
+        print(f"proof could not run: {error}; logs in {workdir}", file=sys.stderr)
+        return 2
+    except BaseException:
+        print(f"logs kept in {workdir}", file=sys.stderr)
+        raise
+    broken = verdict(counts)
+    report(counts, broken, at_least_once(counts), why)
+    if broken:
+        print(f"logs kept in {workdir}")
+        return 1
+    shutil.rmtree(workdir, ignore_errors=True)
+    return 0
+
+
 def content() -> Content:
     return load_content()
 

@@ -27,9 +27,7 @@ import argparse
 import asyncio
 import contextlib
 import random
-import shutil
 import sys
-import tempfile
 import time
 from collections import Counter
 from pathlib import Path
@@ -39,7 +37,7 @@ import httpx
 from bot.db import make_engine
 from tests.proofs import harness
 from tests.proofs.fake_telegram import FakeTelegram, serving
-from tests.proofs.harness import ProofFailed, log
+from tests.proofs.harness import log
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -227,22 +225,9 @@ def verdict(counts: dict[str, int], args: argparse.Namespace) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    workdir = Path(tempfile.mkdtemp(prefix="hipcoach-replicas-"))
-    try:
-        counts = asyncio.run(prove(args, workdir))
-    except ProofFailed as error:
-        print(f"proof could not run: {error}", file=sys.stderr)
-        return 2
-    except BaseException:
-        print(f"logs kept in {workdir}", file=sys.stderr)
-        raise
-    broken = verdict(counts, args)
-    harness.report(counts, broken)
-    if broken:
-        print(f"logs kept in {workdir}")
-        return 1
-    shutil.rmtree(workdir, ignore_errors=True)
-    return 0
+    return harness.run_proof(
+        "replicas", lambda workdir: prove(args, workdir), lambda counts: verdict(counts, args)
+    )
 
 
 if __name__ == "__main__":
