@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot import attachments
+from bot.outbox import Progress, RowProgress
 from bot.storage import Decide, Storage
 from content.schema import Content
 from flows import Due, Event, Message, Outcome, State, render, render_all, step
@@ -19,6 +20,7 @@ from flows.values import Context, NotifyCoach, Reply
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
+GIVE_UP_AFTER = 5  # tries of an outbox row that keeps failing for sure, before it is marked failed
 
 
 class Notifier(Protocol):
@@ -41,6 +43,13 @@ class Observer(Protocol):
     def turn(self, ok: bool, seconds: float) -> None: ...
     def prompt_due(self) -> None: ...
     def delivered(self, ok: bool) -> None: ...
+    def unconfirmed(self) -> None: ...
+
+
+class Sender(Protocol):
+    async def send(self, user_id: int, messages: list[Message], progress: Progress | None = None) -> None:
+        """Deliver the parts after `progress.first`, reporting each (Telegram, the terminal, a fake)."""
+        ...
 
 
 class Unobserved:
@@ -53,6 +62,9 @@ class Unobserved:
         pass
 
     def delivered(self, ok: bool) -> None:
+        pass
+
+    def unconfirmed(self) -> None:
         pass
 
 
@@ -140,10 +152,33 @@ class Coach:
             messages = await attachments.fill(messages, user_id, self)
         return messages
 
-    async def delivered(self, answer: Answer) -> None:
-        """Mark an answer's queued replies as sent."""
-        if answer.outbox_id is not None:
-            await self.storage.outbox_done(answer.outbox_id, self.clock(), True, 1)
+    async def deliver(
+        self,
+        user_id: int,
+        messages: list[Message],
+        outbox_id: int | None,
+        sender: Sender,
+        first_part: int = 0,
+    ) -> bool:
+        """Send an outbox row's messages from `first_part` on, then mark it sent or give it back to retry.
+
+        Without a row (the user was just forgotten) the messages are sent once, with nothing to mark.
+        """
+        progress = RowProgress(self.storage.outbox, outbox_id, first_part) if outbox_id else None
+        try:
+            await sender.send(user_id, messages, progress)
+        except Exception as error:
+            log.warning(
+                "delivery failed user=%s outbox=%s error=%s", user_id, outbox_id, type(error).__name__
+            )
+            ok = False
+        else:
+            ok = True
+        if progress is not None:
+            for _ in range(progress.unconfirmed_parts):
+                self.observer.unconfirmed()
+            await self.storage.outbox.done(progress.outbox_id, self.clock(), ok, GIVE_UP_AFTER)
+        return ok
 
     async def _notify_coach(self, outcome: Outcome) -> None:
         notes = [effect.text for effect in outcome.effects if isinstance(effect, NotifyCoach)]

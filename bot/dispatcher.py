@@ -8,10 +8,10 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import timedelta
-from typing import Protocol
 
 from bot import attachments
-from bot.coach import Coach
+from bot.coach import Coach, Sender
+from bot.outbox import Progress, Queued, Untracked
 from flows import Message
 
 log = logging.getLogger(__name__)
@@ -20,20 +20,18 @@ log = logging.getLogger(__name__)
 OUTBOX_CLAIM = 20  # outbox rows claimed at a time
 
 
-class Sender(Protocol):
-    async def send(self, user_id: int, messages: list[Message]) -> None:
-        """Deliver messages to a user (Telegram, the terminal, or a recording fake)."""
-        ...
-
-
 class CollectingSender:
-    """A sender that keeps what it was given: the terminal's outbox, and the tests' recording fake."""
+    """A sender that keeps what it was given (one part per message): the terminal's and the tests' outbox."""
 
     def __init__(self) -> None:
         self.sent: dict[int, list[Message]] = {}
 
-    async def send(self, user_id: int, messages: list[Message]) -> None:
-        self.sent.setdefault(user_id, []).extend(messages)
+    async def send(self, user_id: int, messages: list[Message], progress: Progress | None = None) -> None:
+        progress = progress or Untracked()
+        for part in range(progress.first, len(messages)):
+            await progress.sending(part)
+            self.sent.setdefault(user_id, []).append(messages[part])
+            await progress.sent(part, last=part == len(messages) - 1)
 
 
 class Dispatcher:
@@ -44,14 +42,12 @@ class Dispatcher:
         coach: Coach,
         sender: Sender,
         batch: int = 200,
-        give_up_after: int = 5,
         retention: timedelta | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coach = coach
         self.sender = sender
         self.batch = batch
-        self.give_up_after = give_up_after
         self.retention = retention
         self.monotonic = monotonic
         self.heartbeat: float | None = None  # monotonic time of the loop's last progress
@@ -90,32 +86,29 @@ class Dispatcher:
     async def flush(self, user_id: int | None = None) -> int:
         """Send queued messages in order; returns how many outbox rows were delivered."""
         delivered = 0
-        storage = self.coach.storage
+        outbox = self.coach.storage.outbox
         while True:
             # Small claims: replicas share the sending, and a crash strands few rows until the lease lapses.
-            queued = await storage.pending_outbox(OUTBOX_CLAIM, user_id, self.coach.clock())  # ours alone
+            queued = await outbox.claim(OUTBOX_CLAIM, self.coach.clock(), user_id)  # ours alone
             succeeded = 0
             for item in queued:  # every claimed row is settled, delivered or given back
-                messages = [Message.from_json(m) for m in item.payload]
-                if any(m.attachment for m in messages):
-                    messages = await attachments.fill(messages, item.user_id, self.coach)
-                ok = await self._deliver(item.user_id, messages)
-                await storage.outbox_done(item.id, self.coach.clock(), ok, self.give_up_after)
-                self.coach.observer.delivered(ok)
+                if item.lapsed_in_flight:
+                    self.coach.observer.unconfirmed()
+                succeeded += await self.deliver(item)
                 self.beat()
-                succeeded += ok
             delivered += succeeded
             # A failed delivery waits for the next round rather than being hammered now.
             if len(queued) < OUTBOX_CLAIM or not succeeded or self.stopping:
                 return delivered
 
-    async def _deliver(self, user_id: int, messages: list[Message]) -> bool:
-        try:
-            await self.sender.send(user_id, messages)
-        except Exception as error:
-            log.warning("delivery failed user=%s error=%s", user_id, type(error).__name__)
-            return False
-        return True
+    async def deliver(self, item: Queued) -> bool:
+        """Send one claimed row from its first unsettled part, then mark it sent or give it back."""
+        messages = [Message.from_json(m) for m in item.payload]
+        if any(m.attachment for m in messages):
+            messages = await attachments.fill(messages, item.user_id, self.coach)
+        ok = await self.coach.deliver(item.user_id, messages, item.id, self.sender, item.first_part)
+        self.coach.observer.delivered(ok)
+        return ok
 
     async def prune(self) -> int:
         """Forget users inactive for longer than the retention setting, if there is one."""

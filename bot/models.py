@@ -134,6 +134,8 @@ class Outbox(Base):
     """Messages committed with the turn that decided them, claimed by one sender, marked when sent.
 
     status: pending -> sending (claimed at `claimed_at`) -> sent, or back to pending, or failed.
+    Parts (one Bot API call each) are settled in order: `parts_done` of them are sent or unconfirmed,
+    `part_in_flight` is the one whose request may be under way (see bot/outbox.py).
     """
 
     __tablename__ = "outbox"
@@ -146,6 +148,9 @@ class Outbox(Base):
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     sent_at: Mapped[datetime | None] = mapped_column()
     claimed_at: Mapped[datetime | None] = mapped_column()
+    parts_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    part_in_flight: Mapped[int | None] = mapped_column(Integer)
+    unconfirmed: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class GoalRating(Base):

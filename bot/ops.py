@@ -56,6 +56,11 @@ class Metrics:
         self.prompts_failed = Counter(
             "hipcoach_prompts_failed", "Failed deliveries of queued messages (tried again later)", registry=r
         )
+        self.sends_unconfirmed = Counter(
+            "hipcoach_sends_unconfirmed",
+            "Messages that got no answer from Telegram (timeout, crash): maybe delivered, never repeated",
+            registry=r,
+        )
         self.outbox_depth = Gauge(
             "hipcoach_outbox_depth", "Outbox rows not yet delivered (pending or being sent)", registry=r
         )
@@ -74,6 +79,9 @@ class Metrics:
 
     def delivered(self, ok: bool) -> None:
         (self.prompts_sent if ok else self.prompts_failed).inc()
+
+    def unconfirmed(self) -> None:
+        self.sends_unconfirmed.inc()
 
     async def refresh(self, engine: AsyncEngine, timeout: float = DATABASE_TIMEOUT) -> None:
         """Read the gauges from the database (two cheap counts); on failure they keep their last values."""

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -25,6 +25,7 @@ from bot.models import (
     ScreeningAnswer,
     User,
 )
+from bot.outbox import OUTBOX_LEASE, SqlOutbox
 from flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -50,22 +51,9 @@ PromptDecide = Callable[[str, datetime], Decide]
 
 Render = Callable[[Outcome], list[dict[str, Any]]]
 
-# Long enough for a rate-limited sender to work through a claimed batch; a crashed sender's
-# messages go out again after it.
-OUTBOX_LEASE = timedelta(minutes=10)
-
 
 class _UserBusy(Exception):
     """The user's row is locked by a turn in progress."""
-
-
-@dataclass(frozen=True)
-class Queued:
-    """Messages waiting in the outbox for one user."""
-
-    id: int
-    user_id: int
-    payload: list[dict[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -85,6 +73,8 @@ class Delivery:
 
 
 class Storage(Protocol):
+    outbox: SqlOutbox
+
     async def transact(self, user_id: int, now: datetime, decide: Decide) -> Outcome:
         """Load the user's state, decide, and commit the outcome's state and effects atomically."""
         ...
@@ -101,8 +91,8 @@ class SqlStorage:
 
     def __init__(self, engine: AsyncEngine, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine
-        self.outbox_lease = outbox_lease
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        self.outbox = SqlOutbox(self.sessions, outbox_lease)
 
     async def transact(self, user_id: int, now: datetime, decide: Decide) -> Outcome:
         async with self.sessions.begin() as session:
@@ -197,41 +187,6 @@ class SqlStorage:
                     Outbox(user_id=user.id, payload=render(outcome), created_at=now, status="pending")
                 )
             return Delivery(user.id, outcome)
-
-    async def pending_outbox(
-        self, limit: int, user_id: int | None = None, now: datetime | None = None
-    ) -> list[Queued]:
-        """Claim committed messages not yet delivered, oldest first, for this caller alone.
-
-        A claim not settled by `outbox_done` within the lease (its sender died) lapses and the
-        messages are claimed again.
-        """
-        now = now or datetime.now(UTC)
-        claimable = or_(
-            Outbox.status == "pending",
-            and_(Outbox.status == "sending", Outbox.claimed_at < now - self.outbox_lease),
-        )
-        query = select(Outbox).where(claimable).order_by(Outbox.id).limit(limit)
-        if user_id is not None:
-            query = query.where(Outbox.user_id == user_id)
-        async with self.sessions.begin() as session:
-            rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
-            for row in rows:
-                row.status, row.claimed_at = "sending", now
-            return [Queued(r.id, r.user_id, r.payload) for r in rows]
-
-    async def outbox_done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
-        """Mark a claimed message sent, or count a failed try and give it back (until `give_up_after`)."""
-        async with self.sessions.begin() as session:
-            row = await session.get(Outbox, outbox_id, with_for_update=True)
-            if row is None:
-                return
-            row.claimed_at = None
-            if delivered:
-                row.status, row.sent_at = "sent", now
-                return
-            row.attempts += 1
-            row.status = "failed" if row.attempts >= give_up_after else "pending"
 
     async def _turn(self, session: AsyncSession, user: User, now: datetime, decide: Decide) -> Outcome:
         row = await session.get(DialogueState, user.id)

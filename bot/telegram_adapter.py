@@ -70,8 +70,7 @@ class TelegramAdapter:
         answer = await self.coach.handle_update(user.id, event, update.update_id, user.username)
         if answer is None:
             return  # a redelivered update: answered the first time
-        await self.sender.send(user.id, answer.messages)
-        await self.coach.delivered(answer)
+        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender)
 
     async def _settle_press(self, update: Update) -> None:
         """Answer the button press and take the keyboard off its message, so it cannot be pressed again."""

@@ -10,11 +10,13 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+import httpx
 from telegram import Bot, InputFile
 from telegram.constants import ParseMode
-from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter
+from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.outbox import Progress, Untracked
 from bot.rate_limit import SendLimiter
 from bot.telegram_format import outgoing
 from flows import Message
@@ -39,6 +41,30 @@ class RetryPolicy:
     def backoff(self, retry: int) -> float:
         """Seconds to wait before network retry number `retry` (1, 2, ...): doubling, capped."""
         return min(self.first_backoff * 2 ** (retry - 1), self.max_backoff)
+
+
+class UnknownOutcome(Exception):
+    """A request went out and no answer came: Telegram may or may not have acted on it."""
+
+    def __init__(self, kind: str) -> None:
+        super().__init__(kind)
+        self.kind = kind
+
+
+# Failures that happen before any byte of the request reaches Telegram: a retry cannot double it.
+NOT_SENT = (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout)
+
+
+def never_arrived(error: NetworkError) -> bool:
+    """True when Telegram surely did not act on the request: it answered with an error, or was never reached.
+
+    python-telegram-bot raises an error answer (5xx) without a cause, and a transport failure from the
+    httpx exception behind it; a timeout with no cause came from a request layer that cannot say.
+    """
+    cause = error.__cause__
+    if cause is None:
+        return not isinstance(error, TimedOut)
+    return isinstance(cause, NOT_SENT)
 
 
 def retry_after_seconds(error: RetryAfter) -> float:
@@ -66,26 +92,44 @@ class TelegramSender:
         self.policy = policy or RetryPolicy()
         self.limiter = limiter  # Telegram's send rate, shared with the other replicas
 
-    async def send(self, user_id: int, messages: Sequence[Message]) -> None:
+    async def send(self, user_id: int, messages: Sequence[Message], progress: Progress | None = None) -> None:
         """Deliver to a user's private chat; if they blocked the bot, mark them inactive and send no more."""
         try:
-            await self.send_to_chat(user_id, messages)
+            await self.send_to_chat(user_id, messages, progress)
         except Forbidden:
             log.info("user blocked the bot user=%s", user_id)
             await self.deactivate(user_id)
 
-    async def send_to_chat(self, chat_id: int, messages: Sequence[Message]) -> None:
-        """Send every message in order, each split to fit and escaped; Forbidden is raised to the caller."""
+    async def send_to_chat(
+        self, chat_id: int, messages: Sequence[Message], progress: Progress | None = None
+    ) -> None:
+        """Send every part not yet settled, in order; Forbidden and lasting failures go to the caller.
+
+        A part whose answer never came is reported unconfirmed and not sent again (see bot/outbox.py).
+        """
+        progress = progress or Untracked()
+        parts = self._parts(chat_id, messages)
+        for part in range(progress.first, len(parts)):
+            try:
+                await self.call(parts[part], limited=True, before=lambda part=part: progress.sending(part))
+            except UnknownOutcome as error:
+                log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, part, error.kind)
+                await progress.unconfirmed(part)
+            else:
+                await progress.sent(part, last=part == len(parts) - 1)
+
+    def _parts(self, chat_id: int, messages: Sequence[Message]) -> list[Callable[[], Awaitable[object]]]:
+        """One Bot API request per part: each message's text, split to fit and escaped, then its files."""
+        parts: list[Callable[[], Awaitable[object]]] = []
         for message in messages:
             for text, markup in outgoing(message):
-                await self.call(
+                parts.append(
                     lambda text=text, markup=markup: self.bot.send_message(
                         chat_id, text, parse_mode=ParseMode.HTML, reply_markup=markup
-                    ),
-                    limited=True,
+                    )
                 )
-            for file in message.files:
-                await self.call(lambda file=file: self._send_file(chat_id, file), limited=True)
+            parts += [lambda file=file: self._send_file(chat_id, file) for file in message.files]
+        return parts
 
     async def _send_file(self, chat_id: int, file: File) -> object:
         upload = InputFile(file.data, filename=file.name)
@@ -93,16 +137,25 @@ class TelegramSender:
             return await self.bot.send_photo(chat_id, photo=upload)
         return await self.bot.send_document(chat_id, document=upload)
 
-    async def call(self, request: Callable[[], Awaitable[T]], limited: bool = False) -> T:
+    async def call(
+        self,
+        request: Callable[[], Awaitable[T]],
+        limited: bool = False,
+        before: Callable[[], Awaitable[None]] | None = None,
+    ) -> T:
         """Run one Bot API request: wait out rate limits, retry network errors with backoff, both bounded.
 
-        A `limited` request (a message sent) first waits for a slot of the shared send rate, each try.
+        A `limited` request (a message sent) first waits for a slot of the shared send rate, each try,
+        and is never repeated once its outcome is unknown: that raises UnknownOutcome. `before` runs
+        right before each try.
         """
         waits = retries = 0
         while True:
             try:
                 if limited and self.limiter is not None:
                     await self.limiter.acquire()
+                if before is not None:
+                    await before()
                 return await request()
             except RetryAfter as error:
                 waits += 1
@@ -114,6 +167,8 @@ class TelegramSender:
             except BadRequest:
                 raise  # a NetworkError subclass, but retrying the same request cannot help
             except NetworkError as error:
+                if limited and not never_arrived(error):
+                    raise UnknownOutcome(type(error.__cause__ or error).__name__) from error
                 retries += 1
                 if retries > self.policy.network_retries:
                     raise

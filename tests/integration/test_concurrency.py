@@ -11,7 +11,7 @@ from bot.db import make_engine
 from bot.dispatcher import CollectingSender, Dispatcher
 from bot.models import Outbox, Prompt, User
 from bot.storage import SqlStorage
-from flows.values import Outcome, SchedulePrompt, State
+from flows.values import Message, Outcome, SchedulePrompt, State
 from tests.integration.test_dispatcher import MONDAY_MORNING, USER, Clock, onboard_with_schedule
 from tests.postgres import only_postgresql
 
@@ -103,11 +103,34 @@ async def test_queued_messages_are_claimed_by_one_sender_until_the_claim_lapses(
     async with storage.sessions.begin() as session:
         session.add(Outbox(user_id=USER, payload=[], created_at=MONDAY_MORNING, status="pending"))
 
-    [claimed] = await storage.pending_outbox(10, now=MONDAY_MORNING)
-    assert await storage.pending_outbox(10, now=MONDAY_MORNING + storage.outbox_lease) == []
-    later = MONDAY_MORNING + storage.outbox_lease + timedelta(seconds=1)
-    [reclaimed] = await storage.pending_outbox(10, now=later)
+    outbox = storage.outbox
+    [claimed] = await outbox.claim(10, MONDAY_MORNING)
+    assert await outbox.claim(10, MONDAY_MORNING + outbox.lease) == []
+    later = MONDAY_MORNING + outbox.lease + timedelta(seconds=1)
+    [reclaimed] = await outbox.claim(10, later)
     assert reclaimed.id == claimed.id
 
-    await storage.outbox_done(claimed.id, later, delivered=True, give_up_after=5)
-    assert await storage.pending_outbox(10, now=later + 2 * storage.outbox_lease) == []
+    await outbox.done(claimed.id, later, delivered=True, give_up_after=5)
+    assert await outbox.claim(10, later + 2 * outbox.lease) == []
+
+
+async def test_a_part_in_flight_when_its_sender_died_is_counted_unconfirmed_and_never_sent_again(
+    storage, content
+):
+    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    payload = [Message(text).to_json() for text in ("one", "two", "three")]
+    async with storage.sessions.begin() as session:
+        session.add(Outbox(user_id=USER, payload=payload, created_at=MONDAY_MORNING, status="pending"))
+    outbox = storage.outbox
+    [claimed] = await outbox.claim(10, MONDAY_MORNING)
+    await outbox.sending(claimed.id, 0)
+    await outbox.sent(claimed.id, 0)
+    await outbox.sending(claimed.id, 1)  # ... and the sender is killed before Telegram answers
+
+    clock = Clock(MONDAY_MORNING + outbox.lease + timedelta(seconds=1))
+    sender = CollectingSender()
+    assert await Dispatcher(Coach(storage, content, clock), sender).flush() == 1
+    assert [m.text for m in sender.sent[USER]] == ["three"]
+    async with storage.sessions() as session:
+        row = await session.get(Outbox, claimed.id)
+    assert (row.status, row.parts_done, row.part_in_flight, row.unconfirmed) == ("sent", 2, None, 1)

@@ -139,11 +139,11 @@ async def test_a_failed_delivery_stays_queued_and_goes_out_next_round(storage, c
     class FlakySender(CollectingSender):
         failures = 1
 
-        async def send(self, user_id, messages):
+        async def send(self, user_id, messages, progress=None):
             if self.failures:
                 self.failures -= 1
                 raise ConnectionError("telegram unreachable")
-            await super().send(user_id, messages)
+            await super().send(user_id, messages, progress)
 
     coach = Coach(storage, content, clock)
     await onboard_with_schedule(coach)

@@ -9,7 +9,7 @@ run's faults do not depend on timing:
 - `5xx`: 500, 502 or 503 (nothing was delivered);
 - `lost`: the request is swallowed: no delivery, and no answer before the client's read timeout;
 - `late`: Telegram delivers the message, but its answer comes after the client's read timeout, so the
-  bot cannot know it was delivered (the Bot API's at-least-once corner);
+  bot cannot know it was delivered (to the bot, `lost` and `late` look the same);
 - `403`: every call to a chat in `blocked` fails with "bot was blocked by the user".
 
 Run it alone to poke at it: `python -m tests.proofs.fake_telegram --port 8081`.
@@ -85,6 +85,7 @@ class Call:
     chat_id: int | None
     outcome: str  # "ok", or a fault kind
     at: float  # time.time() on arrival
+    text: str = ""  # a message's text or a file's caption
 
 
 @dataclass(frozen=True)
@@ -121,7 +122,7 @@ class FakeTelegram:
         attempt = self.attempts[call_key]
         self.attempts[call_key] += 1
         outcome = self.faults.decide(method, chat_id, key, attempt)
-        self.calls.append(Call(method, chat_id, outcome, self.clock()))
+        self.calls.append(Call(method, chat_id, outcome, self.clock(), str(params.get("text", ""))))
         if outcome == "403":
             return 403, _error(403, "Forbidden: bot was blocked by the user"), 0.0
         if outcome == "429":

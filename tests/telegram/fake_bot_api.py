@@ -6,7 +6,8 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from telegram.error import TimedOut
+import httpx
+from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from tests.telegram.bot_api_spec import BotApiSpec
@@ -38,6 +39,7 @@ class FakeBotApi:
     calls: list[Call] = field(default_factory=list)
     violations: list[str] = field(default_factory=list)
     blocked_chats: set[int] = field(default_factory=set)
+    # (method, HTTP status, or 0 for a read timeout, -1 for no connection, 200 to answer as usual; body)
     failures: list[tuple[str, int, dict[str, Any] | None]] = field(default_factory=list)
     delivered: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
 
@@ -53,9 +55,20 @@ class FakeBotApi:
         """The next call of `method` fails with this HTTP status and description."""
         self.failures.append((method, status, {"description": description}))
 
-    def time_out_next(self, method: str, times: int = 1) -> None:
-        """The next `times` calls of `method` time out."""
-        self.failures += [(method, 0, None)] * times
+    def time_out_next(self, method: str, times: int = 1, delivered: bool = False) -> None:
+        """The next `times` calls of `method` get no answer in time (a read timeout, as httpx raises it).
+
+        With `delivered`, Telegram acted on each of them all the same: the answer was what got lost.
+        """
+        self.failures += [(method, 0, {"delivered": delivered})] * times
+
+    def answer_next(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` are answered as usual (to script a failure after them)."""
+        self.failures += [(method, 200, None)] * times
+
+    def refuse_connection_next(self, method: str, times: int = 1) -> None:
+        """The next `times` calls of `method` cannot connect: nothing reaches Telegram."""
+        self.failures += [(method, -1, None)] * times
 
     def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         """Record and check the call, then answer it as Telegram would (or as scripted)."""
@@ -64,9 +77,15 @@ class FakeBotApi:
         for index, (failing, status, body) in enumerate(self.failures):
             if failing == method:
                 del self.failures[index]
-                if body is None:
-                    raise TimedOut()
-                return status, {"ok": False, "error_code": status, **body}
+                if status == 200:
+                    break
+                if status == -1:
+                    raise NetworkError("httpx.ConnectError") from httpx.ConnectError("refused")
+                if status == 0:
+                    if body and body["delivered"]:
+                        self._result(method, params)
+                    raise TimedOut() from httpx.ReadTimeout("no answer")
+                return status, {"ok": False, "error_code": status, **(body or {})}
         if method == "sendMessage" and params.get("chat_id") in self.blocked_chats:
             return 403, {
                 "ok": False,

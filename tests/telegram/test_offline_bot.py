@@ -6,9 +6,10 @@ import logging
 
 import pytest
 
+from bot.dispatcher import Dispatcher
 from bot.telegram import COMMANDS
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
-from tests.telegram.offline_chat import USER_ID, texts
+from tests.telegram.offline_chat import USER_ID, Seen, texts
 from tests.telegram.script import onboarding
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")  # RetryAfter's own
@@ -143,11 +144,34 @@ async def test_a_rate_limit_is_waited_out_as_telegram_asks_and_the_message_sent(
     assert replies[-1].values() == ["consent:yes", "consent:no"]
 
 
-async def test_network_timeouts_are_retried_with_growing_waits(offline_bot):
-    offline_bot.api.time_out_next("sendMessage", times=3)
+async def test_a_send_that_cannot_connect_is_retried_with_growing_waits(offline_bot):
+    offline_bot.api.refuse_connection_next("sendMessage", times=3)
     replies = await offline_bot.chat.send("/start")
     assert offline_bot.sleeps.waits == [1.0, 2.0, 4.0]
     assert len(replies) == 3
+
+
+async def outbox_rows(bot) -> list[dict]:
+    return (await bot.coach.storage.rows_about(USER_ID))["outbox"]
+
+
+async def test_a_message_whose_answer_was_lost_is_not_sent_again_and_the_rest_follow(offline_bot):
+    offline_bot.api.time_out_next("sendMessage", delivered=True)
+    replies = await offline_bot.chat.send("/start")
+    assert len(replies) == 3  # each once: Telegram had the first, so no second copy
+    assert len(offline_bot.api.of("sendMessage")) == 3 and offline_bot.sleeps.waits == []
+    [row] = await outbox_rows(offline_bot)
+    assert (row["status"], row["unconfirmed"]) == ("sent", 1)
+
+
+async def test_a_message_that_timed_out_before_reaching_telegram_is_missed_rather_than_risk_a_double(
+    offline_bot,
+):
+    offline_bot.api.time_out_next("sendMessage", delivered=False)
+    replies = await offline_bot.chat.send("/start")
+    assert len(replies) == 2 and len(offline_bot.api.of("sendMessage")) == 3
+    [row] = await outbox_rows(offline_bot)
+    assert (row["status"], row["unconfirmed"]) == ("sent", 1)
 
 
 async def test_waiting_out_rate_limits_is_bounded(offline_bot, caplog):
@@ -156,17 +180,36 @@ async def test_waiting_out_rate_limits_is_bounded(offline_bot, caplog):
     with caplog.at_level(logging.INFO):
         assert await offline_bot.chat.send("/start") == []
     assert offline_bot.sleeps.waits == [1.0] * 5
-    assert "update failed update=1000 error=RetryAfter" in caplog.text
+    assert f"delivery failed user={USER_ID} outbox=1 error=RetryAfter" in caplog.text
+    assert (await outbox_rows(offline_bot))[0]["status"] == "pending"  # the dispatcher tries again later
 
 
-async def test_a_failure_to_deliver_is_logged_with_the_update_id_and_error_kind_only(offline_bot, caplog):
-    offline_bot.api.time_out_next("sendMessage", times=10)
+async def test_replies_that_cannot_be_delivered_go_back_to_the_outbox_and_the_log_has_no_text(
+    offline_bot, caplog
+):
+    offline_bot.api.refuse_connection_next("sendMessage", times=5)
     with caplog.at_level(logging.INFO):
         replies = await offline_bot.chat.send("my back hurts when I lift my daughter")
     assert replies == []
-    assert len(offline_bot.sleeps.waits) == 4  # bounded: four retries, then it gives up
-    assert "update failed update=1000 error=TimedOut" in caplog.text
+    assert len(offline_bot.sleeps.waits) == 4  # bounded: four retries, then it gives up for now
+    assert f"delivery failed user={USER_ID} outbox=1 error=NetworkError" in caplog.text
     assert "daughter" not in caplog.text
+    [row] = await outbox_rows(offline_bot)
+    assert (row["status"], row["attempts"], row["parts_done"]) == ("pending", 1, 0)
+
+
+async def test_the_dispatcher_sends_what_the_webhook_could_not_from_the_part_it_stopped_at(offline_bot):
+    offline_bot.api.answer_next("sendMessage")
+    offline_bot.api.refuse_connection_next("sendMessage", times=5)  # the second of three replies fails
+    welcome = await offline_bot.chat.send("/start")
+    [row] = await outbox_rows(offline_bot)
+    assert (row["status"], row["parts_done"]) == ("pending", 1)
+    sender = offline_bot.chat.application.bot_data["sender"]
+    assert await Dispatcher(offline_bot.coach, sender).flush() == 1
+    rest = [Seen.from_params(*sent) for sent in offline_bot.api.delivered[len(welcome) :]]
+    assert len(welcome) == 1 and len(rest) == 2
+    assert rest[-1].values() == ["consent:yes", "consent:no"]
+    assert (await outbox_rows(offline_bot))[0]["status"] == "sent"
 
 
 async def test_dynamic_text_is_escaped_for_html(offline_bot):

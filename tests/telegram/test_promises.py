@@ -41,7 +41,7 @@ async def test_replies_lost_in_a_crash_between_commit_and_send_go_out_after_the_
     sender = CollectingSender()
     assert await Dispatcher(coach, sender).run_due() == 0  # still claimed by the process that died
     start = coach.clock()
-    coach.clock = lambda: start + coach.storage.outbox_lease + timedelta(seconds=1)
+    coach.clock = lambda: start + coach.storage.outbox.lease + timedelta(seconds=1)
     dispatcher = Dispatcher(coach, sender)
     assert await dispatcher.flush() == 1
     assert "Hip Coach" in sender.sent[USER_ID][0].text
