@@ -196,7 +196,11 @@ async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Noti
     ensure_sqlite_directory(settings.database_url)
     engine = make_engine(settings.database_url)
     if settings.upgrade_on_start:
-        await upgrade(engine)
+        try:
+            await upgrade(engine)
+        except BaseException:  # failed, or cancelled by a signal during startup: no connection left open
+            await engine.dispose()
+            raise
     staff = Staff(notifier=notifier, admin_ids=settings.admin_ids)
     return Coach(SqlStorage(engine), coach_content, clock, staff)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -11,9 +13,10 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+READ_ONLY = "hipcoach_read_only"  # execution option: the connection only reads (see `reading`)
 
 
 def make_engine(url: str, **options: Any) -> AsyncEngine:
@@ -26,7 +29,8 @@ def make_engine(url: str, **options: Any) -> AsyncEngine:
 
 def _serialise_sqlite(engine: AsyncEngine) -> None:
     # pysqlite's own transaction handling defers the lock; BEGIN IMMEDIATE makes each turn
-    # one serialised unit, so two processes never interleave a user's turn.
+    # one serialised unit, so two processes never interleave a user's turn. A READ_ONLY connection
+    # begins deferred: it reads a snapshot (WAL) and never waits for a writer.
     @event.listens_for(engine.sync_engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
@@ -38,7 +42,15 @@ def _serialise_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _begin(connection: Connection) -> None:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+
+
+@asynccontextmanager
+async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection that only reads: on SQLite it takes no write lock, so no writer can hold it up."""
+    async with engine.connect() as connection:
+        yield await connection.execution_options(**{READ_ONLY: True})
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

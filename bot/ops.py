@@ -25,6 +25,7 @@ from sqlalchemy import func, select, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 from tornado.httpserver import HTTPServer
 
+from bot.db import reading
 from bot.models import Outbox, User
 
 log = logging.getLogger(__name__)
@@ -89,7 +90,7 @@ class Metrics:
         async def count() -> tuple[int, int]:
             undelivered = select(func.count()).where(Outbox.status.in_(("pending", "sending")))
             blocked = select(func.count()).where(User.active.is_(False))
-            async with engine.connect() as connection:
+            async with reading(engine) as connection:  # on SQLite, no wait behind a long write
                 return (await connection.scalar(undelivered) or 0, await connection.scalar(blocked) or 0)
 
         try:
@@ -126,7 +127,7 @@ class Health:
 
     async def _database(self) -> str:
         async def select_one() -> None:
-            async with self.engine.connect() as connection:
+            async with reading(self.engine) as connection:  # on SQLite, no wait behind a long write
                 await connection.execute(text("SELECT 1"))
 
         try:

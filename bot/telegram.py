@@ -8,8 +8,9 @@ import json
 import logging
 import secrets
 import signal
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Coroutine, Iterator
+from contextlib import AsyncExitStack, contextmanager
+from typing import Any
 from urllib.parse import urlsplit
 
 import tornado.web
@@ -56,7 +57,9 @@ def build_application(
 ) -> Application:
     """A PTB application whose one handler hands every update to the coach; requests injectable for tests."""
     builder = Application.builder().token(settings.telegram_token or "").base_url(settings.telegram_api_url)
-    builder = builder.rate_limiter(AIORateLimiter())
+    # The overall rate is our limiter's alone (HIPCOACH_SEND_RATE, shared by every replica); PTB's limiter
+    # keeps only its per-group limit (20 a minute) for the one-line answer in a group chat.
+    builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=0))
     if request is not None:
         builder = builder.request(request)
     if updates_request is not None:
@@ -135,13 +138,13 @@ class WebhookHandler(tornado.web.RequestHandler):
 
 
 async def start_receiving(
-    application: Application, settings: bootstrap.Settings, ops_routes: ops.Routes
-) -> list[HTTPServer]:
+    application: Application, settings: bootstrap.Settings, ops_routes: ops.Routes, servers: list[HTTPServer]
+) -> None:
     """Long polling, or a webhook server that checks Telegram's secret token on every request.
 
     /healthz and /metrics are served on the webhook's port, and on the metrics port if one is set.
+    Each server is added to `servers` as soon as it listens.
     """
-    servers = []
     if settings.metrics_port is not None:
         servers.append(await ops.serve(ops_routes, settings.webhook_listen, settings.metrics_port))
     if not settings.webhook_url:
@@ -149,7 +152,7 @@ async def start_receiving(
         assert updater is not None
         await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
         log.info("polling for updates")
-        return servers
+        return
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
     path = "/" + urlsplit(settings.webhook_url).path.strip("/")
     rules: ops.Routes = [(path, WebhookHandler, {"telegram": application, "secret": secret}), *ops_routes]
@@ -161,38 +164,66 @@ async def start_receiving(
         )
     )
     log.info("webhook set")
-    return servers
 
 
-async def serve_telegram(settings: bootstrap.Settings) -> int:
-    """Serve the coach on Telegram until SIGINT or SIGTERM, then finish what is in flight and stop."""
-    coach = await bootstrap.build_coach(settings)
-    metrics = ops.Metrics()
-    coach.observer = metrics
-    application = build_application(settings, coach)
-    try:
-        async with application:
-            await announce_commands(application, coach)
-            await application.start()
-            stop = asyncio.Event()
-            dispatcher = Dispatcher(coach, application.bot_data["sender"], retention=settings.retention)
-            prompts = asyncio.create_task(dispatcher.run_forever(stop, DISPATCH_INTERVAL))
-            health = ops.Health(coach.storage.engine, dispatcher.since_heartbeat, STALE_AFTER)
-            servers: list[HTTPServer] = []
-            with stop_on_signals(stop):
-                try:
-                    servers = await start_receiving(
-                        application, settings, ops.routes(metrics, health, coach.storage.engine)
-                    )
-                    await stop.wait()
-                    log.info("stopping: no new updates; finishing the turns in flight")
-                finally:
-                    stop.set()
-                    await finish(application, servers, prompts)
-    finally:
-        await coach.storage.engine.dispose()
+async def serve_telegram(
+    settings: bootstrap.Settings,
+    *,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+) -> int:
+    """Serve the coach on Telegram until SIGINT or SIGTERM, then finish what is in flight and stop.
+
+    The signals are caught from the start: one that comes during startup cuts it short, and whatever
+    had started is stopped and released as it would be after serving. Requests are injectable for tests.
+    """
+    stop = asyncio.Event()
+    with stop_on_signals(stop):
+        async with AsyncExitStack() as started:
+            startup = start_serving(settings, stop, started, request=request, updates_request=updates_request)
+            if await unless_stopped(stop, startup):
+                await stop.wait()
+                log.info("stopping: no new updates; finishing the turns in flight")
+            else:
+                log.info("stopping: the signal came during startup")
     log.info("stopped cleanly")
     return 0
+
+
+async def start_serving(
+    settings: bootstrap.Settings, stop: asyncio.Event, started: AsyncExitStack, **requests: BaseRequest | None
+) -> None:
+    """Start coach, bot, dispatcher and servers, each one's release pushed on `started` once it exists."""
+    coach = await bootstrap.build_coach(settings)
+    started.push_async_callback(coach.storage.engine.dispose)
+    metrics = ops.Metrics()
+    coach.observer = metrics
+    application = await started.enter_async_context(build_application(settings, coach, **requests))
+    await announce_commands(application, coach)
+    dispatcher = Dispatcher(coach, application.bot_data["sender"], retention=settings.retention)
+    prompts = asyncio.create_task(dispatcher.run_forever(stop, DISPATCH_INTERVAL))
+    servers: list[HTTPServer] = []
+    started.push_async_callback(finish, application, servers, prompts)
+    started.callback(stop.set)  # before finish (last in, first out): the dispatcher ends after its round
+    await application.start()
+    health = ops.Health(coach.storage.engine, dispatcher.since_heartbeat, STALE_AFTER)
+    await start_receiving(application, settings, ops.routes(metrics, health, coach.storage.engine), servers)
+
+
+async def unless_stopped(stop: asyncio.Event, startup: Coroutine[Any, Any, None]) -> bool:
+    """Run `startup`, cancelled if `stop` is set first; True if it ran to the end. Its errors are raised."""
+    task = asyncio.create_task(startup)
+    stopped = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait((task, stopped), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopped.cancel()
+        task.cancel()  # nothing if it has ended
+        await asyncio.wait((task,))
+    if task.cancelled():
+        return False
+    task.result()
+    return True
 
 
 async def finish(application: Application, servers: list[HTTPServer], prompts: asyncio.Task) -> None:
@@ -202,6 +233,7 @@ async def finish(application: Application, servers: list[HTTPServer], prompts: a
     if application.updater is not None and application.updater.running:
         await application.updater.stop()
     # Every update already received is handled and answered; the dispatcher ends after its prompt.
-    await asyncio.gather(application.stop(), prompts)
+    stopping = [application.stop()] if application.running else []  # not running: startup cut short
+    await asyncio.gather(*stopping, prompts)
     for server in servers:
         await server.close_all_connections()

@@ -17,8 +17,8 @@ Promises counted:
 - the messages Telegram received never exceed the shared send rate in any second.
 
 The send rate is lifted from Telegram's 30 messages/s to 80 for the run (HIPCOACH_SEND_RATE), shared
-by the three replicas; each replica on its own could send 30/s (python-telegram-bot's own limiter),
-90/s together, so the shared limit is the one that binds. Exits 1 if any promise is broken.
+by the three replicas, each of which could send all 80 on its own: the shared limit is the only one
+that binds. Exits 1 if any promise is broken.
 """
 
 from __future__ import annotations

@@ -7,11 +7,12 @@ import json
 import logging
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, closing, contextmanager
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -20,24 +21,28 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.error import BadRequest
 from tornado.httpserver import HTTPServer
 
-from bot import ops
-from bot.bootstrap import ConfigError, settings_from_env
+from bot import bootstrap, ops
+from bot.bootstrap import ConfigError, Settings, settings_from_env
 from bot.db import make_engine
 from bot.dispatcher import CollectingSender, Dispatcher
-from bot.telegram import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish
+from bot.telegram import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish, serve_telegram
 from flows import Choice
 from tests.telegram.bot_api_emulator import EmulatedUser, as_seen, free_port, stop
-from tests.telegram.fake_bot_api import FakeBotApi
+from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 from tests.telegram.offline_chat import USER_ID
 from tests.telegram.script import onboarding
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
 SECRET = "ops_test-secret"
+TOKEN = "123456:ops-offline-token"
+BASE_URL = "https://api.telegram.org/bot"
 UP_TIMEOUT = 30  # seconds a starting bot may take to answer /healthz
 STOP_TIMEOUT = 20  # seconds a stopping bot may take to exit
+HELD_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for the database: far below SQLite's busy timeout (10 s)
 
 
 class Ticks:
@@ -134,6 +139,21 @@ async def test_healthz_fails_until_the_dispatcher_has_run_and_when_it_makes_no_p
     assert stale.json() == {"database": "ok", "dispatcher": f"stale: no progress for {STALE_AFTER + 1:.0f} s"}
 
 
+async def test_healthz_answers_at_once_while_another_connection_holds_the_sqlite_write_lock(
+    engine, database_url
+):
+    path = database_url.removeprefix("sqlite+aiosqlite:///")
+    health = ops.Health(engine, lambda: 1.0, STALE_AFTER, timeout=HELD_LOCK_TIMEOUT)
+    with closing(sqlite3.connect(path, isolation_level=None)) as writer:
+        writer.execute("BEGIN IMMEDIATE")  # a long write, in another connection (or process)
+        with closing(sqlite3.connect(path, timeout=0)) as other, pytest.raises(sqlite3.OperationalError):
+            other.execute("BEGIN IMMEDIATE")  # the write lock is held
+        async with ops_server(ops.Metrics(), health, engine) as url:
+            response = await get(f"{url}/healthz")
+        writer.rollback()
+    assert (response.status_code, response.json()) == (200, {"database": "ok", "dispatcher": "ok"})
+
+
 # /metrics
 
 
@@ -195,6 +215,14 @@ async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apo
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "error"}) == 1
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "ok"}) == 0
     assert [reply.text for reply in replies] == [offline_bot.coach.content.message("error_sorry").strip()]
+
+
+async def test_metrics_count_each_message_sent_without_an_answer(offline_bot):
+    metrics = ops.Metrics()
+    offline_bot.coach.observer = metrics
+    offline_bot.api.time_out_next("sendMessage", times=2, delivered=True)
+    await offline_bot.chat.send("/start")
+    assert metrics.registry.get_sample_value("hipcoach_sends_unconfirmed_total") == 2
 
 
 # JSON log lines
@@ -322,6 +350,123 @@ def replied_to(api: FakeBotApi) -> set[int]:
 async def shut(server: HTTPServer) -> None:
     server.stop()
     await server.close_all_connections()
+
+
+# SIGTERM during startup: in this process, with each startup step in turn held up
+
+
+class HeldRequest(OfflineRequest):
+    """The offline Bot API, on which one method never answers: a startup step that hangs."""
+
+    def __init__(self, api: FakeBotApi, method: str, reached: asyncio.Event) -> None:
+        super().__init__(api, BASE_URL)
+        self.method = method
+        self.reached = reached
+
+    async def do_request(
+        self, url: str, method: str, request_data: Any = None, *args: Any, **kwargs: Any
+    ) -> Any:
+        if url.rsplit("/", 1)[-1] == self.method:
+            self.reached.set()
+            await asyncio.Event().wait()
+        return await super().do_request(url, method, request_data, *args, **kwargs)
+
+
+@contextmanager
+def sigterm_noted() -> Iterator[list[int]]:
+    """SIGTERM noted here when nobody else handles it, instead of ending the test run."""
+    noted: list[int] = []
+    previous = signal.signal(signal.SIGTERM, lambda signum, frame: noted.append(signum))
+    try:
+        yield noted
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def sqlite_write_lock_is_free(path: str) -> bool:
+    with closing(sqlite3.connect(path, timeout=0, isolation_level=None)) as probe:
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError:
+            return False
+        probe.execute("ROLLBACK")
+        return True
+
+
+@pytest.mark.parametrize(
+    "step, webhook",
+    [
+        ("migrations", True),
+        ("getMe", True),  # Application.initialize
+        ("setMyCommands", True),
+        ("setWebhook", True),  # the webhook server already listens
+        ("deleteWebhook", False),  # polling's start, the metrics server already listening
+    ],
+)
+async def test_sigterm_during_startup_stops_cleanly_and_leaves_nothing_running(
+    step, webhook, database_url, bot_api_spec, monkeypatch, caplog
+):
+    reached = asyncio.Event()
+    engines: list[AsyncEngine] = []
+    monkeypatch.setattr(bootstrap, "make_engine", lambda url: engines.append(make_engine(url)) or engines[-1])
+
+    async def held_upgrade(engine: AsyncEngine) -> None:
+        async with engine.begin():  # SQLite's write lock, as a real migration takes it
+            reached.set()
+            await asyncio.Event().wait()
+
+    if step == "migrations":
+        monkeypatch.setattr(bootstrap, "upgrade", held_upgrade)
+    request = HeldRequest(FakeBotApi(bot_api_spec), step, reached)
+    port = free_port()
+    where = {"webhook_url": f"http://127.0.0.1:{port}/telegram", "webhook_port": port}
+    settings = Settings(
+        database_url=database_url,
+        telegram_token=TOKEN,
+        telegram_api_url=BASE_URL,
+        webhook_secret=SECRET,
+        **(where if webhook else {"metrics_port": port}),
+    )
+    before = asyncio.all_tasks()
+    caplog.set_level(logging.INFO, logger="bot.telegram")
+    with sigterm_noted() as unhandled:
+        serving = asyncio.create_task(serve_telegram(settings, request=request, updates_request=request))
+        await asyncio.wait(
+            [serving, asyncio.create_task(reached.wait())], return_when=asyncio.FIRST_COMPLETED
+        )
+        assert reached.is_set(), serving.result()
+        os.kill(os.getpid(), signal.SIGTERM)
+        code = await asyncio.wait_for(serving, STOP_TIMEOUT)
+    assert (code, unhandled) == (0, [])
+    assert "stopping: the signal came during startup" in caplog.messages
+    assert asyncio.all_tasks() - before == set()  # no dispatcher, no update fetcher, no poller
+    assert [(engine.pool.checkedout(), engine.pool.checkedin()) for engine in engines] == [(0, 0)]
+    assert sqlite_write_lock_is_free(database_url.removeprefix("sqlite+aiosqlite:///"))
+    with pytest.raises(httpx.ConnectError):
+        await get(f"http://127.0.0.1:{port}/healthz")
+
+
+async def test_a_startup_that_fails_releases_what_it_started_and_raises(database_url, bot_api_spec):
+    api = FakeBotApi(bot_api_spec)
+    api.fail_next("setWebhook", 400, "Bad Request: bad webhook: HTTPS url must be provided for webhook")
+    request = OfflineRequest(api, BASE_URL)
+    port = free_port()
+    settings = Settings(
+        database_url=database_url,
+        telegram_token=TOKEN,
+        telegram_api_url=BASE_URL,
+        webhook_url=f"http://127.0.0.1:{port}/telegram",
+        webhook_port=port,
+        webhook_secret=SECRET,
+    )
+    before = asyncio.all_tasks()
+    with pytest.raises(BadRequest):
+        await asyncio.wait_for(
+            serve_telegram(settings, request=request, updates_request=request), STOP_TIMEOUT
+        )
+    assert asyncio.all_tasks() - before == set()
+    with pytest.raises(httpx.ConnectError):
+        await get(f"http://127.0.0.1:{port}/healthz")
 
 
 # The program: polling with a metrics port, a webhook, and SIGTERM

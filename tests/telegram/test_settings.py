@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import subprocess
 import sys
+from collections.abc import AsyncIterator, Iterable
+from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
-from bot.bootstrap import ConfigError, settings_from_env, with_overrides
+from bot.bootstrap import ConfigError, build_coach, settings_from_env, with_overrides
+from bot.rate_limit import LocalSendLimiter
+from bot.telegram import build_application
+from bot.telegram_sender import TelegramSender
+from flows import Message
+from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 
 BASE = {"HOME": "/nonexistent"}
 
@@ -84,3 +93,100 @@ def test_a_bad_webhook_secret_is_refused_with_a_clear_message(tmp_path):
     result = run(["run", "--webhook-url", "https://coach.example/hook"], env, tmp_path)
     assert result.returncode == 2
     assert "HIPCOACH_WEBHOOK_SECRET" in result.stderr
+
+
+# The send rate: HIPCOACH_SEND_RATE is the one overall limit, and it may be above 30 a second
+
+SEND_RATE = 100  # above the 30 a second PTB's AIORateLimiter held each process to by default
+GROUP_ID = -100123
+API_URL = "https://api.telegram.org/bot"
+SECOND = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)  # the start of a second: no slot is refused for lateness
+
+
+class LoopClock:
+    """The event loop's clock, stopped and moved by hand: PTB's AIORateLimiter keeps time by it."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.now = self.loop.time()
+
+    def __enter__(self) -> LoopClock:
+        self.loop.time = lambda: self.now  # type: ignore[method-assign]
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        del self.loop.time
+
+
+async def no_wait(seconds: float) -> None:
+    raise AssertionError(f"the send-rate limiter asked to wait {seconds} s")
+
+
+@pytest.fixture
+async def rated_sender(database_url, bot_api_spec) -> AsyncIterator[tuple[TelegramSender, FakeBotApi]]:
+    """The application's sender with HIPCOACH_SEND_RATE=100, on the offline Bot API; its limiter's clock
+    stopped at the start of one second."""
+    env = {
+        **BASE,
+        "HIPCOACH_DATABASE_URL": database_url,
+        "HIPCOACH_AUTO_MIGRATE": "0",
+        "HIPCOACH_SEND_RATE": str(SEND_RATE),
+        "TELEGRAM_BOT_TOKEN": "123456:rate-test-token",
+    }
+    settings = settings_from_env(env)
+    coach = await build_coach(settings)
+    api = FakeBotApi(bot_api_spec)
+    request = OfflineRequest(api, API_URL)
+    application = build_application(settings, coach, request=request, updates_request=request)
+    sender: TelegramSender = application.bot_data["sender"]
+    assert getattr(sender.limiter, "rate", None) == SEND_RATE
+    sender.limiter = LocalSendLimiter(SEND_RATE, clock=lambda: SECOND, sleep=no_wait)
+    try:
+        async with application:
+            yield sender, api
+    finally:
+        await coach.storage.engine.dispose()
+
+
+async def send_each(sender: TelegramSender, chat_ids: Iterable[int]) -> None:
+    for chat_id in chat_ids:
+        await sender.send_to_chat(chat_id, [Message("hello")])
+
+
+async def run_while_time_stands_still(task: asyncio.Task[Any]) -> None:
+    """Let `task` get as far as it can without the loop's clock moving (no real I/O: nothing else waits)."""
+    for _ in range(10_000):
+        if task.done():
+            task.result()
+            return
+        await asyncio.sleep(0)
+
+
+async def cancelled(task: asyncio.Task[Any]) -> None:
+    task.cancel()
+    await asyncio.wait([task])
+
+
+async def test_one_process_sends_as_many_messages_in_a_second_as_the_send_rate_allows(rated_sender):
+    sender, api = rated_sender
+    with LoopClock():
+        sending = asyncio.create_task(send_each(sender, range(1, SEND_RATE + 1)))  # private chats
+        try:
+            await run_while_time_stands_still(sending)
+        finally:
+            await cancelled(sending)
+    assert len(api.delivered) == SEND_RATE
+
+
+async def test_a_group_chat_still_gets_at_most_20_answers_a_minute(rated_sender):
+    sender, api = rated_sender
+    with LoopClock() as clock:
+        sending = asyncio.create_task(send_each(sender, [GROUP_ID] * 21))
+        try:
+            await run_while_time_stands_still(sending)
+            held_at = len(api.delivered)
+            clock.now += 60 / 20
+            await run_while_time_stands_still(sending)
+        finally:
+            await cancelled(sending)
+    assert (held_at, len(api.delivered)) == (20, 21)
