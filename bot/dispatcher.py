@@ -65,8 +65,30 @@ class Dispatcher:
         return self.stop is not None and self.stop.is_set()
 
     async def run_due(self, user_id: int | None = None) -> int:
-        """Deliver what a crash left queued, then every prompt due by now (one user's, if given)."""
-        sent = await self.flush(user_id)
+        """Deliver what a crash left queued, then every prompt due by now (one user's, if given).
+
+        Due prompts become outbox rows while the rows before them are being sent, so sending does
+        not wait for a whole batch of turns. Returns how many outbox rows were delivered.
+        """
+        sent, failed = await self._flush(user_id)
+        queued = asyncio.Event()
+        producing = asyncio.create_task(self._queue_due(user_id, queued))
+        try:
+            while not producing.done():
+                woken = asyncio.create_task(queued.wait())
+                await asyncio.wait((producing, woken), return_when=asyncio.FIRST_COMPLETED)
+                woken.cancel()
+                queued.clear()
+                if not failed:  # once nothing went through, the rest waits for the next round
+                    delivered, failed = await self._flush(user_id)
+                    sent += delivered
+        finally:
+            await asyncio.wait((producing,))
+        producing.result()
+        return sent if failed else sent + (await self._flush(user_id))[0]
+
+    async def _queue_due(self, user_id: int | None, queued: asyncio.Event) -> None:
+        """Run the turn of every prompt due by now; `queued` is set each time one queues messages."""
         tried: set[int] = set()
         while True:
             ids = await self.coach.storage.due_prompts(self.coach.clock(), self.batch, user_id)
@@ -76,15 +98,19 @@ class Dispatcher:
                     break
                 tried.add(prompt_id)
                 self.coach.observer.prompt_due()
-                await self.coach.handle_prompt(prompt_id)
+                if await self.coach.handle_prompt(prompt_id):
+                    queued.set()
                 self.beat()
-            sent += await self.flush(user_id)
             # A prompt whose turn failed stays pending for the next round, not this one.
             if len(ids) < self.batch or not fresh or self.stopping:
-                return sent
+                return
 
     async def flush(self, user_id: int | None = None) -> int:
         """Send queued messages in order; returns how many outbox rows were delivered."""
+        return (await self._flush(user_id))[0]
+
+    async def _flush(self, user_id: int | None) -> tuple[int, bool]:
+        """Send queued rows until none is left or none goes through; (rows delivered, whether stuck)."""
         delivered = 0
         outbox = self.coach.storage.outbox
         while True:
@@ -97,9 +123,12 @@ class Dispatcher:
                 succeeded += await self.deliver(item)
                 self.beat()
             delivered += succeeded
-            # A failed delivery waits for the next round rather than being hammered now.
-            if len(queued) < OUTBOX_CLAIM or not succeeded or self.stopping:
-                return delivered
+            # When nothing goes through (Telegram unreachable), the rest waits for the next round
+            # rather than being hammered now.
+            if queued and not succeeded:
+                return delivered, True
+            if len(queued) < OUTBOX_CLAIM or self.stopping:
+                return delivered, False
 
     async def deliver(self, item: Queued) -> bool:
         """Send one claimed row from its first unsettled part, then mark it sent or give it back."""

@@ -30,7 +30,7 @@ def clock():
     return Clock(MONDAY_MORNING)
 
 
-async def onboard_with_schedule(coach: Coach) -> None:
+async def onboard_with_schedule(coach: Coach, user: int = USER) -> None:
     script = [
         "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no", "kneeling_ok:yes",
         "knee_issues:no", "equipment:none", "goal_activity:0", "goal_rating:7", "session:done",
@@ -39,9 +39,9 @@ async def onboard_with_schedule(coach: Coach) -> None:
         "schedule_summary_day:6",
         "schedule_confirm:yes",
     ]  # fmt: skip
-    await coach.handle(USER, Text("hi"))
+    await coach.handle(user, Text("hi"))
     for value in script:
-        await coach.handle(USER, Choice(value))
+        await coach.handle(user, Choice(value))
 
 
 async def prompts(storage: SqlStorage) -> list[tuple[str, datetime, str]]:
@@ -155,6 +155,32 @@ async def test_a_failed_delivery_stays_queued_and_goes_out_next_round(storage, c
     async with storage.sessions() as session:
         statuses = (await session.scalars(select(Outbox.status))).all()
     assert statuses == ["sent"]
+
+
+async def test_sending_starts_while_later_due_prompts_still_wait_for_their_turns(storage, content, clock):
+    coach = Coach(storage, content, clock)
+    for user in (USER, USER + 1):
+        await onboard_with_schedule(coach, user)
+    clock.now = datetime(2026, 12, 7, 18, 0, 30, tzinfo=UTC)
+    first_sent = asyncio.Event()
+
+    class SignallingSender(CollectingSender):
+        async def send(self, user_id, messages, progress=None):
+            await super().send(user_id, messages, progress)
+            first_sent.set()
+
+    take_turn, turns = coach.handle_prompt, []
+
+    async def second_turn_waits_for_a_send(prompt_id: int) -> bool:
+        turns.append(prompt_id)
+        if len(turns) == 2:
+            await first_sent.wait()  # would never happen if sending waited for every turn first
+        return await take_turn(prompt_id)
+
+    coach.handle_prompt = second_turn_waits_for_a_send
+    sender = SignallingSender()
+    assert await asyncio.wait_for(Dispatcher(coach, sender).run_due(), timeout=30) == 2
+    assert sorted(sender.sent) == [USER, USER + 1]
 
 
 async def test_check_ins_and_morning_answers_are_stored(storage, content, clock):

@@ -621,7 +621,7 @@ def report(counts: dict[str, int], broken: list[str], unconfirmed: int = 0, why:
         print("\nBROKEN: " + "; ".join(broken), flush=True)
     elif unconfirmed:
         print(
-            f"\nPROMISES KEPT; {unconfirmed} messages may not have arrived, at the at-most-once limit: {why}"
+            f"\nPROMISES KEPT; {unconfirmed} messages not delivered, at the at-most-once limit: {why}"
         )
     else:
         print("\nPROMISES KEPT", flush=True)
