@@ -31,7 +31,6 @@ class CollectingSender:
         for part in range(progress.first, len(messages)):
             await progress.sending(part)
             self.sent.setdefault(user_id, []).append(messages[part])
-            await progress.sent(part, last=part == len(messages) - 1)
 
 
 class Dispatcher:

@@ -1,9 +1,11 @@
 """The outbox: messages committed with the turn that decided them, sent part by part, none sent twice.
 
-A row's messages go out as numbered parts (one Bot API call each). Before a part's request the row
-notes the part as in flight; after Telegram's answer it counts the part as sent. A part whose answer
-never came (a read timeout, or the sender killed mid-request) may or may not have reached the user:
-it is counted as unconfirmed and never sent again, and delivery carries on with the next part.
+A row's messages go out as numbered parts (one Bot API call each). Right before a part's request
+the row notes that part as in flight and every earlier one as settled (one write a part); `done`
+settles the last. A part whose answer never came (a read timeout, or the sender killed during the
+request) may or may not have reached the user: it is counted unconfirmed and never sent again, and
+delivery carries on with the next part. A sender killed after Telegram answered but before its next
+write leaves a delivered part noted in flight: it is counted unconfirmed too, and not sent again.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import and_, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy import and_, case, or_, select, update
+from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
 from bot.models import Outbox
 
@@ -26,12 +28,11 @@ OUTBOX_LEASE = timedelta(minutes=10)
 
 
 class Progress(Protocol):
-    """Where one delivery stands; a sender reports each part before and after its request."""
+    """Where one delivery stands; a sender reports each part before its request, and any left unanswered."""
 
     first: int  # parts settled before this delivery began: start after them
 
     async def sending(self, part: int) -> None: ...
-    async def sent(self, part: int, last: bool) -> None: ...
     async def unconfirmed(self, part: int) -> None: ...
 
 
@@ -41,9 +42,6 @@ class Untracked:
     first = 0
 
     async def sending(self, part: int) -> None:
-        pass
-
-    async def sent(self, part: int, last: bool) -> None:
         pass
 
     async def unconfirmed(self, part: int) -> None:
@@ -64,8 +62,9 @@ class Queued:
 class SqlOutbox:
     """The outbox table: claims with leases (SKIP LOCKED), per-part progress, and the final mark."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], lease: timedelta = OUTBOX_LEASE) -> None:
-        self.sessions = sessions
+    def __init__(self, engine: AsyncEngine, lease: timedelta = OUTBOX_LEASE) -> None:
+        self.engine = engine
+        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.lease = lease
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
@@ -95,12 +94,8 @@ class SqlOutbox:
         return Queued(row.id, row.user_id, row.payload, row.parts_done, lapsed)
 
     async def sending(self, outbox_id: int, part: int) -> None:
-        """Note that `part`'s request is about to go out: if we die now, its fate is unknown."""
-        await self._set(outbox_id, part_in_flight=part)
-
-    async def sent(self, outbox_id: int, part: int) -> None:
-        """Telegram answered `part`: it is delivered."""
-        await self._set(outbox_id, parts_done=part + 1, part_in_flight=None)
+        """`part`'s request is about to go out and every part before it is settled."""
+        await self._set(outbox_id, parts_done=part, part_in_flight=part)
 
     async def unconfirmed(self, outbox_id: int, part: int) -> None:
         """`part` got no answer: it may have reached the user, so it is settled without a repeat."""
@@ -109,21 +104,18 @@ class SqlOutbox:
         )
 
     async def _set(self, outbox_id: int, **values: Any) -> None:
-        async with self.sessions.begin() as session:
-            await session.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
+        async with self.engine.begin() as connection:  # a plain UPDATE: no ORM session needed
+            await connection.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
 
     async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
         """Mark a claimed row sent, or count a failed try and give it back (until `give_up_after`)."""
-        async with self.sessions.begin() as session:
-            row = await session.get(Outbox, outbox_id, with_for_update=True)
-            if row is None:
-                return
-            row.claimed_at, row.part_in_flight = None, None
-            if delivered:
-                row.status, row.sent_at = "sent", now
-                return
-            row.attempts += 1
-            row.status = "failed" if row.attempts >= give_up_after else "pending"
+        if delivered:
+            await self._set(outbox_id, status="sent", sent_at=now, claimed_at=None, part_in_flight=None)
+            return
+        gave_up = case((Outbox.attempts + 1 >= give_up_after, "failed"), else_="pending")
+        await self._set(
+            outbox_id, status=gave_up, attempts=Outbox.attempts + 1, claimed_at=None, part_in_flight=None
+        )
 
 
 class RowProgress:
@@ -137,10 +129,6 @@ class RowProgress:
 
     async def sending(self, part: int) -> None:
         await self.outbox.sending(self.outbox_id, part)
-
-    async def sent(self, part: int, last: bool) -> None:
-        if not last:  # the last part is settled by `done`, in one write with the row's status
-            await self.outbox.sent(self.outbox_id, part)
 
     async def unconfirmed(self, part: int) -> None:
         self.unconfirmed_parts += 1

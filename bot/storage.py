@@ -92,7 +92,7 @@ class SqlStorage:
     def __init__(self, engine: AsyncEngine, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self.outbox = SqlOutbox(self.sessions, outbox_lease)
+        self.outbox = SqlOutbox(engine, outbox_lease)
 
     async def transact(self, user_id: int, now: datetime, decide: Decide) -> Outcome:
         async with self.sessions.begin() as session:

@@ -115,8 +115,6 @@ class TelegramSender:
             except UnknownOutcome as error:
                 log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, part, error.kind)
                 await progress.unconfirmed(part)
-            else:
-                await progress.sent(part, last=part == len(parts) - 1)
 
     def _parts(self, chat_id: int, messages: Sequence[Message]) -> list[Callable[[], Awaitable[object]]]:
         """One Bot API request per part: each message's text, split to fit and escaped, then its files."""

@@ -114,6 +114,21 @@ async def test_queued_messages_are_claimed_by_one_sender_until_the_claim_lapses(
     assert await outbox.claim(10, later + 2 * outbox.lease) == []
 
 
+async def test_a_row_that_keeps_failing_is_given_back_until_its_last_try_and_then_marked_failed(storage):
+    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    async with storage.sessions.begin() as session:
+        session.add(Outbox(user_id=USER, payload=[], created_at=MONDAY_MORNING, status="pending"))
+    outbox, statuses = storage.outbox, []
+    for _ in range(3):
+        [claimed] = await outbox.claim(10, MONDAY_MORNING)
+        await outbox.done(claimed.id, MONDAY_MORNING, delivered=False, give_up_after=3)
+        async with storage.sessions() as session:
+            row = await session.get(Outbox, claimed.id)
+            statuses.append((row.status, row.attempts, row.claimed_at))
+    assert statuses == [("pending", 1, None), ("pending", 2, None), ("failed", 3, None)]
+    assert await outbox.claim(10, MONDAY_MORNING) == []
+
+
 async def test_a_part_in_flight_when_its_sender_died_is_counted_unconfirmed_and_never_sent_again(
     storage, content
 ):
@@ -124,8 +139,7 @@ async def test_a_part_in_flight_when_its_sender_died_is_counted_unconfirmed_and_
     outbox = storage.outbox
     [claimed] = await outbox.claim(10, MONDAY_MORNING)
     await outbox.sending(claimed.id, 0)
-    await outbox.sent(claimed.id, 0)
-    await outbox.sending(claimed.id, 1)  # ... and the sender is killed before Telegram answers
+    await outbox.sending(claimed.id, 1)  # part 0 went out; then the sender is killed during part 1
 
     clock = Clock(MONDAY_MORNING + outbox.lease + timedelta(seconds=1))
     sender = CollectingSender()

@@ -61,9 +61,6 @@ class NotedProgress:
     async def sending(self, part: int) -> None:
         pass
 
-    async def sent(self, part: int, last: bool) -> None:
-        pass
-
     async def unconfirmed(self, part: int) -> None:
         self.unconfirmed_parts.append(part)
 
