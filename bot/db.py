@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -51,6 +52,26 @@ async def reading(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
     """A connection that only reads: on SQLite it takes no write lock, so no writer can hold it up."""
     async with engine.connect() as connection:
         yield await connection.execution_options(**{READ_ONLY: True})
+
+
+class WriteGate:
+    """One write transaction of this process at a time, in the order they ask (SQLite only).
+
+    SQLite has a single writer. Without the gate, the writers of one process meet at the file lock
+    and retry on SQLite's busy timer, whose sleeps grow to 100 ms: a writer that commits and begins
+    again at once (the dispatcher taking due prompts' turns) starves the others (the sends' marks).
+    """
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def __call__(self) -> AsyncIterator[None]:
+        if self._lock is None:
+            yield
+            return
+        async with self._lock:
+            yield
 
 
 def alembic_config(connection: Connection | None = None) -> Config:

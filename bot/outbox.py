@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
 
+from bot.db import WriteGate
 from bot.models import Outbox
 
 log = logging.getLogger(__name__)
@@ -62,10 +63,13 @@ class Queued:
 class SqlOutbox:
     """The outbox table: claims with leases (SKIP LOCKED), per-part progress, and the final mark."""
 
-    def __init__(self, engine: AsyncEngine, lease: timedelta = OUTBOX_LEASE) -> None:
+    def __init__(
+        self, engine: AsyncEngine, lease: timedelta = OUTBOX_LEASE, writing: WriteGate | None = None
+    ) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.lease = lease
+        self.writing = writing or WriteGate(engine)
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
         """Claim committed messages not yet delivered, oldest first, for this caller alone.
@@ -80,7 +84,7 @@ class SqlOutbox:
         query = select(Outbox).where(claimable).order_by(Outbox.id).limit(limit)
         if user_id is not None:
             query = query.where(Outbox.user_id == user_id)
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             rows = (await session.scalars(query.with_for_update(skip_locked=True))).all()
             return [self._claim_row(row, now) for row in rows]
 
@@ -104,7 +108,7 @@ class SqlOutbox:
         )
 
     async def _set(self, outbox_id: int, **values: Any) -> None:
-        async with self.engine.begin() as connection:  # a plain UPDATE: no ORM session needed
+        async with self.writing(), self.engine.begin() as connection:  # a plain UPDATE: no ORM session
             await connection.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
 
     async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:

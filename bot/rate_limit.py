@@ -1,19 +1,27 @@
 """Telegram's global send rate, shared by every replica: at most `rate` messages in any one second.
 
-On PostgreSQL every replica counts its sends in one table, a row per second (`send_slots`):
+On PostgreSQL every replica counts its sends in one table, a row per second (`send_slots`).
 
-    INSERT INTO send_slots (second, used) VALUES (:second, 1)
-    ON CONFLICT (second) DO UPDATE SET used = send_slots.used + 1 WHERE send_slots.used < :rate
+The slots of a second are spread over its first nine tenths, slot k (from 1) at (k - 1) / rate of
+them, and a sender takes the first free slot whose moment has come, or one of the `CATCH_UP` before
+it: a sender held up a moment catches up a little, and slots that passed unused before that are
+skipped. So sends are evenly spaced, hardly more than `rate` in any sliding second; counting whole
+seconds alone would let one second's sends bunch at its end and the next second's at its start,
+twice the rate within one sliding second.
+
+    INSERT INTO send_slots (second, used) VALUES (:second, :earliest)
+    ON CONFLICT (second) DO UPDATE SET used = GREATEST(send_slots.used, :earliest - 1) + 1
+    WHERE GREATEST(send_slots.used, :earliest - 1) + 1 <= :rate
     RETURNING used
 
-A row back is a slot in this second; none means the second is full, and the sender waits for the
-next one. The row lock taken by the upsert makes the count exact across replicas. The second comes
-from the replica's clock (kept right by NTP, as due prompts already need). The first sender of each
+A row back is the slot taken; none means the second is full, and the sender waits for the next
+one. The row lock taken by the upsert makes the count exact across replicas. The second comes from
+the replica's clock (kept right by NTP, as due prompts already need). The sender that opens a
 second deletes rows older than a minute.
 
 Telegram counts a message when it arrives, a little after its slot was granted. So that a send
 granted late in one second does not arrive in the next one and push that second over the rate, no
-slot is granted in a second's last tenth (`GUARD`): a sender asking then waits for the next second.
+slot lies in a second's last tenth (`GUARD`): a sender asking then waits for the next second.
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
 """
@@ -25,7 +33,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
-from sqlalchemy import delete
+from sqlalchemy import delete, func, literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
@@ -37,7 +45,9 @@ Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_RATE = 30  # messages per second: Telegram's limit for a bot's messages to different chats
 MAX_WAITS = 60  # seconds (waits for the next second) before a sender gives up; the outbox tries again
 KEEP = timedelta(minutes=1)  # how long counted seconds stay in the table
-GUARD = timedelta(milliseconds=100)  # the end of each second, in which no slot is granted
+GUARD = timedelta(milliseconds=100)  # the end of each second, in which no slot lies
+SPREAD = timedelta(seconds=1) - GUARD  # the part of each second its slots are spread over
+CATCH_UP = 2  # slots a held-up sender may still take after their moment passed
 
 
 class SendRateTimeout(RuntimeError):
@@ -74,13 +84,22 @@ class _PerSecondLimiter:
         for _ in range(self.max_waits + 1):
             now = self.clock()
             second = second_of(now)
-            if now - second < timedelta(seconds=1) - GUARD and await self._take(second):
+            spacing = SPREAD / self.rate
+            earliest = max((now - second) // spacing + 1 - CATCH_UP, 1)
+            slot = await self._take(second, earliest) if now - second < SPREAD else None
+            if slot is not None:
+                await self._wait_until(second + spacing * (slot - 1))
                 return second
-            await self.sleep(max((second + timedelta(seconds=1) - self.clock()).total_seconds(), 0.0))
+            await self._wait_until(second + timedelta(seconds=1))
         raise SendRateTimeout(f"no send slot after waiting {self.max_waits} times for the next second")
 
-    async def _take(self, second: datetime) -> bool:
-        """Count one send in `second` unless it already has `rate`; True if counted."""
+    async def _wait_until(self, moment: datetime) -> None:
+        wait = (moment - self.clock()).total_seconds()
+        if wait > 0:
+            await self.sleep(wait)
+
+    async def _take(self, second: datetime, earliest: int) -> int | None:
+        """Take the first free slot of `second` from number `earliest` on: its number, or None if full."""
         raise NotImplementedError
 
 
@@ -94,14 +113,15 @@ class LocalSendLimiter(_PerSecondLimiter):
         self.second: datetime | None = None
         self.used = 0
 
-    async def _take(self, second: datetime) -> bool:
+    async def _take(self, second: datetime, earliest: int) -> int | None:
         # No await between the check and the count: the event loop runs one sender at a time here.
         if second != self.second:
             self.second, self.used = second, 0
-        if self.used >= self.rate:
-            return False
-        self.used += 1
-        return True
+        slot = max(self.used, earliest - 1) + 1
+        if slot > self.rate:
+            return None
+        self.used = slot
+        return slot
 
 
 class SqlSendLimiter(_PerSecondLimiter):
@@ -118,19 +138,22 @@ class SqlSendLimiter(_PerSecondLimiter):
         super().__init__(rate, clock, sleep, max_waits)
         self.engine = engine
 
-    async def _take(self, second: datetime) -> bool:
-        """Count one send in `second` unless it is full; the first send of a second prunes old rows."""
-        slot = postgresql.insert(SendSlot).values(second=second, used=1)
-        slot = slot.on_conflict_do_update(
-            index_elements=[SendSlot.second],
-            set_={"used": SendSlot.used + 1},
-            where=SendSlot.used < self.rate,
-        ).returning(SendSlot.used)
+    async def _take(self, second: datetime, earliest: int) -> int | None:
+        """Take the first free slot from `earliest` on; the sender that opens a second prunes old rows."""
+        taken = func.greatest(SendSlot.used, earliest - 1) + 1
+        slot = (
+            postgresql.insert(SendSlot)
+            .values(second=second, used=earliest)
+            .on_conflict_do_update(
+                index_elements=[SendSlot.second], set_={"used": taken}, where=taken <= self.rate
+            )
+            .returning(SendSlot.used, literal_column("xmax = 0").label("opened"))  # xmax 0: a new row
+        )
         async with self.engine.begin() as connection:
-            used = await connection.scalar(slot)
-            if used == 1:
+            row = (await connection.execute(slot)).first()
+            if row is not None and row.opened:
                 await connection.execute(delete(SendSlot).where(SendSlot.second < second - KEEP))
-        return used is not None
+        return None if row is None else row.used
 
 
 _LOCAL: dict[str, LocalSendLimiter] = {}

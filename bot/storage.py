@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
@@ -11,6 +12,7 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
+from bot.db import READ_ONLY, WriteGate
 from bot.models import (
     USER_TABLES,
     CheckIn,
@@ -92,10 +94,18 @@ class SqlStorage:
     def __init__(self, engine: AsyncEngine, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
-        self.outbox = SqlOutbox(engine, outbox_lease)
+        self.writing = WriteGate(engine)
+        self.outbox = SqlOutbox(engine, outbox_lease, self.writing)
+
+    @asynccontextmanager
+    async def _reading(self) -> AsyncIterator[AsyncSession]:
+        """A session that only reads: on SQLite it begins deferred, taking no write lock."""
+        async with self.sessions() as session:
+            await session.connection(execution_options={READ_ONLY: True})
+            yield session
 
     async def transact(self, user_id: int, now: datetime, decide: Decide) -> Outcome:
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             await self._ensure_user(session, user_id, now)
             user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
             assert user is not None
@@ -112,7 +122,7 @@ class SqlStorage:
         claimed by the caller, who sends them at once; if it dies first, the claim lapses and the
         dispatcher sends them.
         """
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             if await session.get(ProcessedUpdate, update_id) is not None:
                 return None
             await self._ensure_user(session, user_id, now)
@@ -136,7 +146,7 @@ class SqlStorage:
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
         """Ids of pending prompts due by `now` (of one user, if given), oldest first."""
-        async with self.sessions() as session:
+        async with self._reading() as session:
             query = (
                 select(Prompt.id)
                 .where(Prompt.status == "pending", Prompt.due_at <= now)
@@ -163,7 +173,7 @@ class SqlStorage:
     async def _claim_prompt(
         self, prompt_id: int, now: datetime, decide: PromptDecide, render: Render
     ) -> Delivery | None:
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             claim = select(Prompt).where(Prompt.id == prompt_id, Prompt.status == "pending")
             prompt = await session.scalar(claim.with_for_update(skip_locked=True))
             if prompt is None:
@@ -202,12 +212,12 @@ class SqlStorage:
         return outcome
 
     async def load_state(self, user_id: int) -> State:
-        async with self.sessions() as session:
+        async with self._reading() as session:
             row = await session.get(DialogueState, user_id)
             return State.from_json({"name": row.name, "data": row.data} if row else None)
 
     async def mark_inactive(self, user_id: int) -> None:
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             await session.execute(update(User).where(User.id == user_id).values(active=False))
 
     async def _ensure_user(self, session: AsyncSession, user_id: int, now: datetime) -> None:
@@ -285,7 +295,7 @@ class SqlStorage:
     async def aggregate_stats(self, now: datetime) -> dict[str, Any]:
         """Counts across all users for admins: nothing about any one person."""
         week = now - timedelta(days=7)
-        async with self.sessions() as session:
+        async with self._reading() as session:
             users = await session.scalar(select(func.count()).select_from(User))
             active = await session.scalar(select(func.count()).where(User.last_seen_at >= week))
             sessions = await session.scalar(select(func.count()).where(CheckIn.checked_in_at >= week))
@@ -310,7 +320,7 @@ class SqlStorage:
 
     async def forget_inactive(self, cutoff: datetime) -> int:
         """Delete every user not seen since `cutoff` (the retention setting); returns how many."""
-        async with self.sessions.begin() as session:
+        async with self.writing(), self.sessions.begin() as session:
             ids = (await session.scalars(select(User.id).where(User.last_seen_at < cutoff))).all()
             for user_id in ids:
                 await self._forget(session, user_id)
@@ -319,7 +329,7 @@ class SqlStorage:
     async def rows_about(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
         """Every stored row about a user, table by table (for export and for checking deletion)."""
         result: dict[str, list[dict[str, Any]]] = {}
-        async with self.sessions() as session:
+        async with self._reading() as session:
             for table in [User, *USER_TABLES]:
                 column = table.id if table is User else table.user_id
                 rows = (await session.scalars(select(table).where(column == user_id))).all()

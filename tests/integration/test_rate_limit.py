@@ -64,9 +64,10 @@ async def test_on_postgresql_the_count_lives_in_the_database_and_old_seconds_are
     time = FakeTime()
     limiter = limiter_for(storage.engine, 2, time.clock, time.sleep)
     first = [await limiter.acquire() for _ in range(3)]
-    assert first == [START.replace(microsecond=0)] * 2 + [START.replace(microsecond=0) + timedelta(seconds=1)]
+    second = START.replace(microsecond=0)
+    assert first == [second, second, second + timedelta(seconds=1)]
 
-    time.now += timedelta(minutes=5)
+    time.now = time.now.replace(microsecond=0) + timedelta(minutes=5)
     await limiter.acquire()
 
     async with storage.sessions() as session:
@@ -156,3 +157,29 @@ async def test_sqlite_senders_of_one_process_share_one_limiter(tmp_path):
     finally:
         for engine in engines:
             await engine.dispose()
+
+
+async def test_the_slots_of_a_second_are_spread_over_it_so_no_sliding_second_gets_twice_the_rate():
+    start = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)
+    time = FakeTime(start)
+    limiter = LocalSendLimiter(5, time.clock, time.sleep)
+    sent_at = []
+    for _ in range(10):
+        await limiter.acquire()
+        sent_at.append((time.now - start).total_seconds())
+    assert sent_at == pytest.approx([0, 0.18, 0.36, 0.54, 0.72, 1, 1.18, 1.36, 1.54, 1.72])
+    assert max(sum(1 for t in sent_at if a <= t < a + 1) for a in sent_at) == 5
+
+
+async def test_a_sender_held_up_catches_up_two_slots_and_skips_the_rest_instead_of_a_burst():
+    start = datetime(2026, 12, 7, 18, 0, 0, tzinfo=UTC)
+    time = FakeTime(start)
+    limiter = LocalSendLimiter(10, time.clock, time.sleep)  # a slot every 0.09 s
+    await limiter.acquire()
+    time.now = start + timedelta(seconds=0.5)  # held up half a second (a slow database, say)
+    sent_at = []
+    for _ in range(5):
+        await limiter.acquire()
+        sent_at.append(round((time.now - start).total_seconds(), 2))
+    # Slot 6 (0.45 s) has come; slots 4 and 5 are caught up, 2 and 3 skipped; 7 and 8 at their moments.
+    assert sent_at == [0.5, 0.5, 0.5, 0.54, 0.63]

@@ -1,7 +1,10 @@
+import asyncio
+
 import pytest
+from sqlalchemy import text
 
 from bot.coach import Coach
-from bot.db import make_engine
+from bot.db import WriteGate, make_engine
 from bot.storage import SqlStorage
 from flows import Choice, Command, Text
 from tests.conftest import NOW
@@ -90,3 +93,28 @@ async def test_restart_clears_stored_screening_answers(storage, content):
     rows = await storage.rows_about(12)
     assert rows["screening_answers"] == []
     assert rows["dialogue_states"][0]["name"] == "red_flags_urgent"
+
+
+async def test_a_writer_that_begins_again_at_once_does_not_starve_another_of_the_same_process(tmp_path):
+    engine = make_engine(f"sqlite+aiosqlite:///{tmp_path / 'gate.db'}")
+    gate, order = WriteGate(engine), []
+
+    async def busy_writer() -> None:  # like the dispatcher taking one due prompt's turn after another
+        for _ in range(30):
+            async with gate(), engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE IF NOT EXISTS t (x)"))
+                for _ in range(5):
+                    await connection.execute(text("INSERT INTO t VALUES (1)"))
+                order.append("busy")
+
+    async def one_write() -> None:  # like a send's in-flight note
+        await asyncio.sleep(0)
+        async with gate(), engine.begin() as connection:
+            await connection.execute(text("INSERT INTO t VALUES (2)"))
+            order.append("other")
+
+    try:
+        await asyncio.gather(busy_writer(), one_write())
+    finally:
+        await engine.dispose()
+    assert order.index("other") <= 2  # its turn comes after the transaction under way, not after all 30

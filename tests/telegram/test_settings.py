@@ -7,7 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -118,14 +118,25 @@ class LoopClock:
         del self.loop.time
 
 
-async def no_wait(seconds: float) -> None:
-    raise AssertionError(f"the send-rate limiter asked to wait {seconds} s")
+class LimiterTime:
+    """The send-rate limiter's own clock, from the start of a second: it moves only when the limiter waits."""
+
+    def __init__(self) -> None:
+        self.now = SECOND
+
+    def clock(self) -> datetime:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.now += timedelta(seconds=seconds)
 
 
 @pytest.fixture
-async def rated_sender(database_url, bot_api_spec) -> AsyncIterator[tuple[TelegramSender, FakeBotApi]]:
+async def rated_sender(
+    database_url, bot_api_spec
+) -> AsyncIterator[tuple[TelegramSender, FakeBotApi, LimiterTime]]:
     """The application's sender with HIPCOACH_SEND_RATE=100, on the offline Bot API; its limiter's clock
-    stopped at the start of one second."""
+    starts at the start of one second and moves only as the limiter spaces the sends."""
     env = {
         **BASE,
         "HIPCOACH_DATABASE_URL": database_url,
@@ -140,10 +151,11 @@ async def rated_sender(database_url, bot_api_spec) -> AsyncIterator[tuple[Telegr
     application = build_application(settings, coach, request=request, updates_request=request)
     sender: TelegramSender = application.bot_data["sender"]
     assert getattr(sender.limiter, "rate", None) == SEND_RATE
-    sender.limiter = LocalSendLimiter(SEND_RATE, clock=lambda: SECOND, sleep=no_wait)
+    time = LimiterTime()
+    sender.limiter = LocalSendLimiter(SEND_RATE, clock=time.clock, sleep=time.sleep)
     try:
         async with application:
-            yield sender, api
+            yield sender, api, time
     finally:
         await coach.storage.engine.dispose()
 
@@ -168,7 +180,7 @@ async def cancelled(task: asyncio.Task[Any]) -> None:
 
 
 async def test_one_process_sends_as_many_messages_in_a_second_as_the_send_rate_allows(rated_sender):
-    sender, api = rated_sender
+    sender, api, time = rated_sender
     with LoopClock():
         sending = asyncio.create_task(send_each(sender, range(1, SEND_RATE + 1)))  # private chats
         try:
@@ -176,10 +188,11 @@ async def test_one_process_sends_as_many_messages_in_a_second_as_the_send_rate_a
         finally:
             await cancelled(sending)
     assert len(api.delivered) == SEND_RATE
+    assert time.now < SECOND + timedelta(seconds=1)  # spread over the second, all within it
 
 
 async def test_a_group_chat_still_gets_at_most_20_answers_a_minute(rated_sender):
-    sender, api = rated_sender
+    sender, api, _ = rated_sender
     with LoopClock() as clock:
         sending = asyncio.create_task(send_each(sender, [GROUP_ID] * 21))
         try:
