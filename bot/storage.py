@@ -111,7 +111,8 @@ class SqlStorage:
             assert user is not None
             user.last_seen_at = now
             user.active = True
-            return await self._turn(session, user, now, decide)
+            outcome, _ = await self._turn(session, user, now, decide)
+            return outcome
 
     async def transact_update(
         self, user_id: int, update_id: int, now: datetime, decide: Decide, render: Render
@@ -123,17 +124,16 @@ class SqlStorage:
         dispatcher sends them.
         """
         async with self.writing(), self.sessions.begin() as session:
-            if await session.get(ProcessedUpdate, update_id) is not None:
-                return None
             await self._ensure_user(session, user_id, now)
             user = await session.scalar(select(User).where(User.id == user_id).with_for_update())
             assert user is not None
-            if await session.get(ProcessedUpdate, update_id) is not None:  # raced and lost
+            # Read under the user's lock: a copy of this update handled by another replica is committed.
+            if await session.get(ProcessedUpdate, update_id) is not None:
                 return None
             user.last_seen_at = now
             user.active = True
-            outcome = await self._turn(session, user, now, decide)
-            if await session.scalar(select(User.id).where(User.id == user_id)) is None:
+            outcome, kept = await self._turn(session, user, now, decide)
+            if not kept:
                 return Handled(outcome, None)  # the user was forgotten: nothing of theirs is kept
             session.add(ProcessedUpdate(update_id=update_id, user_id=user_id, processed_at=now))
             if not outcome.replies:
@@ -189,7 +189,7 @@ class SqlStorage:
             if not user.active:
                 return None
             await session.flush()  # claimed before the turn may plan this kind of prompt anew
-            outcome = await self._turn(session, user, now, decide(prompt.kind, prompt.due_at))
+            outcome, _ = await self._turn(session, user, now, decide(prompt.kind, prompt.due_at))
             if outcome.replies:
                 prompt.status = "sent"
             if outcome.replies:
@@ -198,18 +198,21 @@ class SqlStorage:
                 )
             return Delivery(user.id, outcome)
 
-    async def _turn(self, session: AsyncSession, user: User, now: datetime, decide: Decide) -> Outcome:
+    async def _turn(
+        self, session: AsyncSession, user: User, now: datetime, decide: Decide
+    ) -> tuple[Outcome, bool]:
+        """Decide and write the outcome; also whether the user is still kept (False: forgotten)."""
         row = await session.get(DialogueState, user.id)
         state = State.from_json({"name": row.name, "data": row.data} if row else None)
         outcome = decide(state)
         nothing_to_keep = row is None and outcome.state == State() and not outcome.effects
         if nothing_to_keep or any(isinstance(effect, ForgetUser) for effect in outcome.effects):
             await self._forget(session, user.id)  # nobody we know: keep no trace of them
-            return outcome
+            return outcome, False
         for effect in outcome.effects:
             await self._apply(session, user, effect, now)
         await self._save_state(session, user.id, outcome.state, now)
-        return outcome
+        return outcome, True
 
     async def load_state(self, user_id: int) -> State:
         async with self._reading() as session:
