@@ -41,12 +41,14 @@ class Dispatcher:
         coach: Coach,
         sender: Sender,
         batch: int = 200,
+        claim: int = OUTBOX_CLAIM,
         retention: timedelta | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
         self.coach = coach
         self.sender = sender
         self.batch = batch
+        self.claim = claim  # outbox rows claimed at a time, and queued before the sending is woken
         self.retention = retention
         self.monotonic = monotonic
         self.heartbeat: float | None = None  # monotonic time of the loop's last progress
@@ -66,8 +68,9 @@ class Dispatcher:
     async def run_due(self, user_id: int | None = None) -> int:
         """Deliver what a crash left queued, then every prompt due by now (one user's, if given).
 
-        Due prompts become outbox rows while the rows before them are being sent, so sending does
-        not wait for a whole batch of turns. Returns how many outbox rows were delivered.
+        Due prompts become outbox rows while the rows before them are being sent, a claim's worth
+        (`claim` rows) at a time, so sending does not wait for a whole batch of turns. Returns how
+        many outbox rows were delivered.
         """
         sent, failed = await self._flush(user_id)
         queued = asyncio.Event()
@@ -87,8 +90,9 @@ class Dispatcher:
         return sent if failed else sent + (await self._flush(user_id))[0]
 
     async def _queue_due(self, user_id: int | None, queued: asyncio.Event) -> None:
-        """Run the turn of every prompt due by now; `queued` is set each time one queues messages."""
+        """Run the turn of every prompt due by now; `queued` is set each time a claim's worth is queued."""
         tried: set[int] = set()
+        unannounced = 0  # rows queued since `queued` was last set: the sending claims them together
         while True:
             ids = await self.coach.storage.due_prompts(self.coach.clock(), self.batch, user_id)
             fresh = [i for i in ids if i not in tried]
@@ -97,8 +101,10 @@ class Dispatcher:
                     break
                 tried.add(prompt_id)
                 self.coach.observer.prompt_due()
-                if await self.coach.handle_prompt(prompt_id):
+                unannounced += await self.coach.handle_prompt(prompt_id)
+                if unannounced >= self.claim:
                     queued.set()
+                    unannounced = 0
                 self.beat()
             # A prompt whose turn failed stays pending for the next round, not this one.
             if len(ids) < self.batch or not fresh or self.stopping:
@@ -114,7 +120,7 @@ class Dispatcher:
         outbox = self.coach.storage.outbox
         while True:
             # Small claims: replicas share the sending, and a crash strands few rows until the lease lapses.
-            queued = await outbox.claim(OUTBOX_CLAIM, self.coach.clock(), user_id)  # ours alone
+            queued = await outbox.claim(self.claim, self.coach.clock(), user_id)  # ours alone
             succeeded = 0
             for item in queued:  # every claimed row is settled, delivered or given back
                 if item.lapsed_in_flight:
@@ -126,7 +132,7 @@ class Dispatcher:
             # rather than being hammered now.
             if queued and not succeeded:
                 return delivered, True
-            if len(queued) < OUTBOX_CLAIM or self.stopping:
+            if len(queued) < self.claim or self.stopping:
                 return delivered, False
 
     async def deliver(self, item: Queued) -> bool:

@@ -179,7 +179,8 @@ async def test_sending_starts_while_later_due_prompts_still_wait_for_their_turns
 
     coach.handle_prompt = second_turn_waits_for_a_send
     sender = SignallingSender()
-    assert await asyncio.wait_for(Dispatcher(coach, sender).run_due(), timeout=30) == 2
+    dispatcher = Dispatcher(coach, sender, claim=1)  # the sending is woken for every row queued
+    assert await asyncio.wait_for(dispatcher.run_due(), timeout=30) == 2
     assert sorted(sender.sent) == [USER, USER + 1]
 
 
