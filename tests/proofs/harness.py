@@ -620,9 +620,7 @@ def report(counts: dict[str, int], broken: list[str], unconfirmed: int = 0, why:
     if broken:
         print("\nBROKEN: " + "; ".join(broken), flush=True)
     elif unconfirmed:
-        print(
-            f"\nPROMISES KEPT; {unconfirmed} messages not delivered, at the at-most-once limit: {why}"
-        )
+        print(f"\nPROMISES KEPT; {unconfirmed} messages not delivered, at the at-most-once limit: {why}")
     else:
         print("\nPROMISES KEPT", flush=True)
 
