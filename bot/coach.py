@@ -164,7 +164,7 @@ class Coach:
 
         Without a row (the user was just forgotten) the messages are sent once, with nothing to mark.
         """
-        progress = RowProgress(self.storage.outbox, outbox_id, first_part) if outbox_id else None
+        progress = None if outbox_id is None else RowProgress(self.storage.outbox, outbox_id, first_part)
         try:
             await sender.send(user_id, messages, progress)
         except Exception as error:

@@ -16,7 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from sqlalchemy import and_, case, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.db import WriteGate
 from bot.models import Outbox
@@ -64,12 +64,15 @@ class SqlOutbox:
     """The outbox table: claims with leases (SKIP LOCKED), per-part progress, and the final mark."""
 
     def __init__(
-        self, engine: AsyncEngine, lease: timedelta = OUTBOX_LEASE, writing: WriteGate | None = None
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        writing: WriteGate,
+        lease: timedelta = OUTBOX_LEASE,
     ) -> None:
-        self.engine = engine
-        self.sessions = async_sessionmaker(engine, expire_on_commit=False)
+        """`sessions` and `writing` are the storage's own: one writer at a time covers both."""
+        self.sessions = sessions
+        self.writing = writing
         self.lease = lease
-        self.writing = writing or WriteGate(engine)
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
         """Claim committed messages not yet delivered, oldest first, for this caller alone.
@@ -108,8 +111,8 @@ class SqlOutbox:
         )
 
     async def _set(self, outbox_id: int, **values: Any) -> None:
-        async with self.writing(), self.engine.begin() as connection:  # a plain UPDATE: no ORM session
-            await connection.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
+        async with self.writing(), self.sessions.begin() as session:
+            await session.execute(update(Outbox).where(Outbox.id == outbox_id).values(**values))
 
     async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
         """Mark a claimed row sent, or count a failed try and give it back (until `give_up_after`)."""

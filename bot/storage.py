@@ -95,7 +95,7 @@ class SqlStorage:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.writing = WriteGate(engine)
-        self.outbox = SqlOutbox(engine, outbox_lease, self.writing)
+        self.outbox = SqlOutbox(self.sessions, self.writing, outbox_lease)
 
     @asynccontextmanager
     async def _reading(self) -> AsyncIterator[AsyncSession]:

@@ -287,8 +287,7 @@ BROKEN_IF_NONZERO = (
 
 
 def verdict(counts: dict[str, int], strict: bool) -> list[str]:
-    names = BROKEN_IF_NONZERO + (AT_MOST_ONCE if strict else ())
-    broken = [f"{name}: {counts[name]}" for name in names if counts[name]]
+    broken = harness.nonzero(counts, BROKEN_IF_NONZERO + (AT_MOST_ONCE if strict else ()))
     if counts["kill -9 (each followed by a restart)"] < 20:
         broken.append("fewer than 20 kills")
     if counts["users in a valid state"] != counts["users"]:

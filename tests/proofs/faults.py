@@ -207,8 +207,7 @@ AT_MOST_ONCE = (
 
 
 def verdict(counts: dict[str, int], strict: bool) -> list[str]:
-    names = BROKEN_IF_NONZERO + (AT_MOST_ONCE if strict else ())
-    broken = [f"{name}: {counts[name]}" for name in names if counts[name]]
+    broken = harness.nonzero(counts, BROKEN_IF_NONZERO + (AT_MOST_ONCE if strict else ()))
     if counts["sends the bot recorded as unconfirmed"] != counts["sends left unanswered (lost + late)"]:
         broken.append("an unanswered send the bot did not record as unconfirmed (or the other way round)")
     if counts["blocked users marked inactive"] != counts["users who blocked the bot (403)"]:

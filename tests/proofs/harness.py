@@ -611,6 +611,11 @@ async def migrate(url: str) -> None:
         await engine.dispose()
 
 
+def nonzero(counts: dict[str, int], names: tuple[str, ...]) -> list[str]:
+    """`name: count` for each of `names` whose count is not zero: the broken promises among them."""
+    return [f"{name}: {counts[name]}" for name in names if counts[name]]
+
+
 def report(counts: dict[str, int], broken: list[str], unconfirmed: int = 0, why: str = "") -> None:
     """The counts, one a line, and the verdict; messages `unconfirmed` and not repeated are named apart."""
     width = max(map(len, counts))
