@@ -21,16 +21,19 @@ from prometheus_client import (
     Histogram,
     generate_latest,
 )
-from sqlalchemy import func, select, text
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy import delete, func, insert, select, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tornado.httpserver import HTTPServer
 
 from bot.db import reading
-from bot.models import Outbox, User
+from bot.models import Outbox, SendSlot, User
 
 log = logging.getLogger(__name__)
 
 DATABASE_TIMEOUT = 2.0  # seconds a health check or a metrics scrape waits for the database
+PROBE_SECOND = datetime(1970, 1, 1, tzinfo=UTC)  # the health check's send slot: never a real second
+SQLITE_BUSY = 5  # another connection holds SQLite's write lock
 
 
 class Metrics:
@@ -107,7 +110,7 @@ class Metrics:
 
 
 class Health:
-    """Is the database reachable, and has the dispatcher made progress recently?"""
+    """Can the database be read and written, and has the dispatcher made progress recently?"""
 
     def __init__(
         self,
@@ -136,6 +139,12 @@ class Health:
             return f"no answer within {self.timeout:g} s"
         except Exception as error:  # the message may quote the URL and its password: the type only
             return f"unreachable: {type(error).__name__}"
+        try:
+            await asyncio.wait_for(write_probe(self.engine), self.timeout)
+        except TimeoutError:
+            return f"no write within {self.timeout:g} s"
+        except Exception as error:
+            return f"not writable: {type(error).__name__}"
         return "ok"
 
     def _dispatcher(self) -> str:
@@ -145,6 +154,41 @@ class Health:
         if age > self.stale_after:
             return f"stale: no progress for {age:.0f} s"
         return "ok"
+
+
+async def write_probe(engine: AsyncEngine) -> None:
+    """Commit a write that leaves nothing behind: a send slot added and removed; raises if it cannot.
+
+    A database that answers reads may still refuse every turn's commit (a full disk, a read-only
+    file or server), so the health check writes for real: a rolled-back write never reaches the
+    disk on SQLite. On SQLite it does not wait for the write lock: while another connection holds
+    it, someone is writing, and that is enough (a long write must not turn /healthz to 503).
+    """
+    async with reading(engine) as connection:
+        sqlite = engine.dialect.name == "sqlite"
+        waits = await connection.scalar(text("PRAGMA busy_timeout")) if sqlite else None
+        if sqlite:
+            await connection.exec_driver_sql("PRAGMA busy_timeout=0")
+        try:
+            await connection.execute(insert(SendSlot).values(second=PROBE_SECOND, used=0))
+            await connection.execute(delete(SendSlot).where(SendSlot.second == PROBE_SECOND))
+            await connection.commit()
+        except OperationalError as error:
+            if getattr(error.orig, "sqlite_errorcode", None) != SQLITE_BUSY:
+                raise
+        finally:
+            if sqlite:
+                await _restore_busy_timeout(connection, int(waits or 0))
+
+
+async def _restore_busy_timeout(connection: AsyncConnection, milliseconds: int) -> None:
+    """Give the pooled connection its busy timeout back, or drop it from the pool."""
+    try:
+        await connection.rollback()
+        await connection.exec_driver_sql(f"PRAGMA busy_timeout={milliseconds}")
+    except BaseException:
+        await connection.invalidate()
+        raise
 
 
 # Log lines

@@ -42,6 +42,7 @@ TOKEN = "123456:ops-offline-token"
 BASE_URL = "https://api.telegram.org/bot"
 UP_TIMEOUT = 30  # seconds a starting bot may take to answer /healthz
 STOP_TIMEOUT = 20  # seconds a stopping bot may take to exit
+SQLITE_BUSY_TIMEOUT_MS = 10000  # bot/db.py sets it on every connection
 HELD_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for the database: far below SQLite's busy timeout (10 s)
 
 
@@ -152,6 +153,27 @@ async def test_healthz_answers_at_once_while_another_connection_holds_the_sqlite
             response = await get(f"{url}/healthz")
         writer.rollback()
     assert (response.status_code, response.json()) == (200, {"database": "ok", "dispatcher": "ok"})
+
+
+async def test_healthz_fails_when_the_database_answers_reads_but_refuses_writes(database_url):
+    path = database_url.removeprefix("sqlite+aiosqlite:///")
+    read_only = make_engine(f"sqlite+aiosqlite:///file:{path}?mode=ro&uri=true")  # even for root
+    health = ops.Health(read_only, lambda: 1.0, STALE_AFTER)
+    try:
+        async with ops_server(ops.Metrics(), health, read_only) as url:
+            response = await get(f"{url}/healthz")
+    finally:
+        await read_only.dispose()
+    assert response.status_code == 503
+    assert response.json() == {"database": "not writable: OperationalError", "dispatcher": "ok"}
+
+
+async def test_healthz_leaves_no_trace_and_the_pooled_connection_waits_for_the_lock_again(engine):
+    health = ops.Health(engine, lambda: 1.0, STALE_AFTER)
+    assert await health.check() == {"database": "ok", "dispatcher": "ok"}
+    async with engine.connect() as connection:
+        assert (await connection.exec_driver_sql("SELECT count(*) FROM send_slots")).scalar() == 0
+        assert (await connection.exec_driver_sql("PRAGMA busy_timeout")).scalar() == SQLITE_BUSY_TIMEOUT_MS
 
 
 # /metrics
