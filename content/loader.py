@@ -12,6 +12,8 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from content.feedback_schema import FeedbackVocabulary
+from content.keyframes_check import keyframe_problems
+from content.keyframes_schema import Keyframes
 from content.schedule_schema import ScheduleSettings
 from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
 
@@ -66,6 +68,7 @@ class _Reader:
         progression = self._single("progression.yaml", ProgressionRules)
         schedule = self._single("schedule.yaml", ScheduleSettings)
         feedback = self._single("feedback.yaml", FeedbackVocabulary)
+        keyframes = self._single("keyframes.yaml", Keyframes)
         messages = {locale: self._messages(locale) for locale in LOCALES}
         if self.problems:
             return None
@@ -77,6 +80,7 @@ class _Reader:
             progression=progression,
             schedule=schedule,
             feedback=feedback,
+            keyframes=keyframes,
             messages=messages,
         )
 
@@ -148,6 +152,8 @@ def cross_check(content: Content) -> list[Problem]:
     problems += _check_equipment(content)
     problems += _check_starting_point(content)
     problems += _check_alternatives(content)
+    found = keyframe_problems(content.keyframes, content.exercises)
+    problems += [Problem("keyframes.yaml", field, reason) for field, reason in found]
     return problems
 
 

@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from content.feedback_schema import FeedbackVocabulary
+from content.keyframes_schema import Keyframes
 from content.schedule_schema import ScheduleSettings
 
 Id = str
@@ -157,6 +158,7 @@ class Content(Strict):
     progression: ProgressionRules
     schedule: ScheduleSettings
     feedback: FeedbackVocabulary
+    keyframes: Keyframes
     messages: dict[str, dict[str, str]] = Field(description="locale -> key -> template")
 
     def message(self, key: str, locale: str = "en") -> str:
