@@ -94,6 +94,12 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "weekly_sessions": ("done", "planned"),
     "weekly_streak": ("count",),
     "weekly_fresh_start": (),
+    # seeing the movement
+    "exercises_list": ("ladder",),
+    "exercise_animation": ("name", "tempo"),
+    "button_show_exercise": ("name",),
+    "button_show_current": ("name",),
+    "button_see_movement": (),
     # data the user owns
     "export_ready": (),
     "delete_question": (),
@@ -196,6 +202,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "command_today": (),
     "command_checkin": (),
     "command_progress": (),
+    "command_exercises": (),
     "command_schedule": (),
     "command_pause": (),
     "command_resume": (),

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from content.schema import Content
-from flows import machine, summary
+from flows import machine, moves, summary
 from flows.answers import STALE, read_answer
 from flows.feedback import signals_red_flag
 from flows.prompts import prompt
@@ -50,6 +50,8 @@ def step(
         return _due(name, data, event, now, content)
     if event == Choice("coach:open"):
         event = Command("coach")
+    if isinstance(event, Choice) and event.value.startswith(f"{moves.SHOW}:"):
+        event = Command(moves.SHOW, event.value.partition(":")[2])
     if isinstance(event, Command):
         return _command(name, data, event, now, content, context)
     if name == INITIAL:
@@ -121,6 +123,9 @@ def _command(
         lead = [Reply("help")] if command == "help" else []
         return _run(INITIAL, data, content, now, "begin", lead=lead)
     data.pop("confirm", None)
+    if command in ("exercises", moves.SHOW):
+        shown = moves.replies(event.args, name in TRAINING, data, content)
+        return _reask(name, data, content, now, extra=shown)
     if command == "start":
         return _reask(name, data, content, now, "welcome_back")
     if command == "help":

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Any
 
 from content.schema import Content
-from flows import cards
+from flows import cards, moves
 from flows import schedule as clock
 from flows.screens import SCREENS
 from flows.values import Button, Reply
@@ -48,9 +48,10 @@ def _equipment(data: dict[str, Any], content: Content, now: datetime) -> tuple[d
 
 
 def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
-    params = cards.card_params(content.exercises[data["position"]["exercise"]], content)
+    exercise = data["position"]["exercise"]
+    params = cards.card_params(content.exercises[exercise], content)
     row = tuple(Button(label, f"session:{value}") for value, label in SCREENS["session"].answers)
-    return params, (row,)
+    return params, (row, moves.card_button(exercise))
 
 
 def _scale(question: str) -> Any:

@@ -57,9 +57,11 @@ def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start
     outputs = chat(tmp_path, [*SCREENING, *answers, "nothing", "Skip this"])
     card = outputs[-1][-1]
     assert card["text"].startswith(start)
-    assert card["buttons"] == [
-        [{"label": "Done", "value": "session:done"}, {"label": "Not now", "value": "session:later"}]
+    assert card["buttons"][0] == [
+        {"label": "Done", "value": "session:done"},
+        {"label": "Not now", "value": "session:later"},
     ]
+    assert card["buttons"][1][0]["value"].startswith("show:")
     reason = outputs[-1][-2]["text"]
     assert start.lower() in reason.lower()
     assert reason.startswith("Because")

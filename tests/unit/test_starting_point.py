@@ -54,7 +54,9 @@ def test_the_start_is_explained_in_one_sentence_that_names_the_reason(content):
     assert "Glute bridge" in reason or "glute bridge" in reason.lower()
 
 
-def test_the_first_exercise_card_shows_why_setup_steps_cues_and_dose_with_done_and_not_now_buttons(content):
+def test_the_first_exercise_card_shows_why_setup_steps_cues_and_dose_with_done_not_now_and_movement_buttons(
+    content,
+):
     chat = EngineChat(content)
     chat.screen(load_pain=False, kneeling_ok=True, knee_issues=False)
     card = chat.last[-1]
@@ -62,4 +64,5 @@ def test_the_first_exercise_card_shows_why_setup_steps_cues_and_dose_with_done_a
     for part in (exercise.why, exercise.setup, exercise.steps[0], exercise.cues[0]):
         assert part in card.text
     assert f"{exercise.dose.sets} sets" in card.text
-    assert card.buttons == ((("Done", "session:done"), ("Not now", "session:later")),)
+    assert card.buttons[0] == (("Done", "session:done"), ("Not now", "session:later"))
+    assert card.buttons[1] == (("▶ See the movement", "show:kneeling_hip_thrust"),)
