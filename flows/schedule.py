@@ -43,6 +43,7 @@ _CLOCK = re.compile(
 _BARE = re.compile(r"\W*(\d{1,4})\W*")
 _OFFSET = re.compile(r"(?:(?<![a-z])(?:utc|gmt)\s*|^)([+-])\s*(\d{1,2})(?:[:.h]?(\d{2}))?(?![\d:])")
 _MAX_DAYS_AHEAD = 15  # a week, plus a day a zone skipped (Pacific/Apia, 2011-12-30), plus slack
+ZONE_ANSWER_MAX = 200  # characters of a reply read for a zone: a place or offset comes early
 
 
 def _fold(text: str) -> str:
@@ -156,8 +157,9 @@ def _valid_time(hours: int, minutes: int, suffix: str | None) -> time | None:
 
 
 @cache
-def _zone_index() -> tuple[dict[str, str], dict[str, str]]:
-    """Every zone by its lower-cased name, and place zones by their last part ('new york')."""
+def _zone_index() -> tuple[dict[str, str], dict[str, str], int]:
+    """Every zone by its lower-cased name, place zones by their last part ('new york'), and the
+    longest place name in words."""
     names = available_timezones() - _NOT_ZONES
     exact = {name.lower(): name for name in names}
     places: dict[str, str] = {}
@@ -165,7 +167,7 @@ def _zone_index() -> tuple[dict[str, str], dict[str, str]]:
         area, _, place = name.rpartition("/")
         if area.split("/")[0] in _PLACE_AREAS:
             places.setdefault(" ".join(_WORD.findall(place.lower())), name)
-    return exact, places
+    return exact, places, max(len(place.split()) for place in places)
 
 
 def find_zone(text: str, settings: ScheduleSettings) -> str | None:
@@ -174,11 +176,13 @@ def find_zone(text: str, settings: ScheduleSettings) -> str | None:
     Aliases come first (so content settles "gb" or "est"); then a full name in any case
     ("europe/london"); then an offset ("UTC+2", "gmt -5", "+05:30", "-3": whole hours become
     Etc/GMT-2 style, minutes need an `offset_zones` entry, beyond UTC-12..UTC+14 is None); then
-    the longest place name or alias anywhere in the text ("I live in Sao Paulo").
+    the longest place name or alias anywhere in the text ("I live in Sao Paulo"). Only the first
+    ZONE_ANSWER_MAX characters are read, and phrases are looked up by word n-grams no longer than
+    the longest name, so the time is linear in the reply, however long.
     """
-    folded = " ".join(_fold(text).split())
+    folded = " ".join(_fold(text[:ZONE_ANSWER_MAX]).split())
     words = _WORD.findall(folded)
-    exact, places = _zone_index()
+    exact, places, longest_place = _zone_index()
     aliases = settings.zone_aliases
     if (whole := " ".join(words)) in aliases:
         return aliases[whole]
@@ -190,7 +194,8 @@ def find_zone(text: str, settings: ScheduleSettings) -> str | None:
     if zone := next((z for z in named if z), None):
         return zone
     ignored = set(settings.zone_ignore_words)
-    for size in range(len(words), 0, -1):
+    longest = max([longest_place, *(len(alias.split()) for alias in aliases)])
+    for size in range(min(longest, len(words)), 0, -1):
         for i in range(len(words) - size + 1):
             phrase = " ".join(words[i : i + size])
             if phrase in aliases:

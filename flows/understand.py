@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import TypeVar
 
 from content.schema import Screening
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\bbut\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 NEGATION_WINDOW = 3  # words before a phrase that can negate it ("I do not have any numbness")
+T = TypeVar("T")
+Book = dict[tuple[str, ...], list[tuple[T, str]]]
 
 
 def normalise(text: str) -> str:
@@ -23,10 +26,22 @@ def clauses(text: str) -> list[list[str]]:
     return [normalise(part).split() for part in _CLAUSE_BREAK.split(lowered) if normalise(part)]
 
 
-def _find(words: Sequence[str], phrase: str) -> list[int]:
-    target = phrase.split()
-    size = len(target)
-    return [i for i in range(len(words) - size + 1) if list(words[i : i + size]) == target]
+def _book(entries: Iterable[tuple[T, str]]) -> Book[T]:
+    """Phrases by their normalised words, each with what it answers and its text as written."""
+    book: Book[T] = {}
+    for answer, phrase in entries:
+        if key := tuple(normalise(phrase).split()):
+            book.setdefault(key, []).append((answer, phrase))
+    return book
+
+
+def _matches(words: Sequence[str], book: Book[T]) -> Iterator[tuple[int, T, str]]:
+    """(start, answer, phrase) for every phrase of the book in the words: linear in the words."""
+    longest = max(map(len, book), default=0)
+    for start in range(len(words)):
+        for size in range(1, min(longest, len(words) - start) + 1):
+            for answer, phrase in book.get(tuple(words[start : start + size]), ()):
+                yield start, answer, phrase
 
 
 def _negated(words: Sequence[str], start: int, negations: frozenset[str]) -> bool:
@@ -40,14 +55,13 @@ def read_yes_no(text: str, yes: Iterable[str], no: Iterable[str], negations: Ite
     other side. A tie (nothing matched, or both equally) is no answer: we ask again rather than guess.
     """
     negators = frozenset(negations)
+    book = _book([*((True, phrase) for phrase in yes), *((False, phrase) for phrase in no)])
     votes = {True: 0, False: 0}
     for words in clauses(text):
-        for answer, phrases in ((True, yes), (False, no)):
-            for phrase in phrases:
-                for start in _find(words, normalise(phrase)):
-                    flipped = phrase not in negators and _negated(words, start, negators)
-                    side = (not answer) if flipped else answer
-                    votes[side] = max(votes[side], len(phrase.split()))
+        for start, answer, phrase in _matches(words, book):
+            flipped = phrase not in negators and _negated(words, start, negators)
+            side = (not answer) if flipped else answer
+            votes[side] = max(votes[side], len(phrase.split()))
     if votes[True] == votes[False]:
         return None
     return votes[True] > votes[False]
@@ -69,34 +83,34 @@ def read_question(text: str, question_id: str, screening: Screening) -> bool | N
 def read_equipment(text: str, screening: Screening) -> list[str] | None:
     """Equipment ids named in the text, [] for 'none', None when the text names nothing we know."""
     words = normalise(text).split()
-    named = []
-    for item in screening.equipment:
-        for synonym in item.synonyms:
-            hits = _find(words, normalise(synonym))
-            if any(not _negated(words, i, frozenset(screening.negations)) for i in hits):
-                named.append(item.id)
-                break
-    if named:
+    negators = frozenset(screening.negations)
+    book = _book((item.id, synonym) for item in screening.equipment for synonym in item.synonyms)
+    found = {item for start, item, _ in _matches(words, book) if not _negated(words, start, negators)}
+    if named := [item.id for item in screening.equipment if item.id in found]:
         return named
-    if any(_find(words, normalise(p)) for p in screening.none_phrases):
+    if _says(words, screening.none_phrases):
         return []
     return None
 
 
 def says_done(text: str, screening: Screening) -> bool:
-    words = normalise(text).split()
-    return any(_find(words, normalise(p)) for p in screening.done_phrases)
+    return _says(normalise(text).split(), screening.done_phrases)
+
+
+def _says(words: Sequence[str], phrases: Iterable[str]) -> bool:
+    return next(_matches(words, _book((None, phrase) for phrase in phrases)), None) is not None
 
 
 def read_one_of(text: str, options: Mapping[str, Iterable[str]], negations: Iterable[str]) -> str | None:
     """The option whose phrase matches the text at greatest length (not after a negation), if any."""
     negators = frozenset(negations)
-    best: tuple[int, str] | None = None
-    for words in clauses(text):
-        for option, phrases in options.items():
-            for phrase in phrases:
-                hits = [i for i in _find(words, normalise(phrase)) if not _negated(words, i, negators)]
-                size = len(phrase.split())
-                if hits and (best is None or size > best[0]):
-                    best = (size, option)
-    return best[1] if best else None
+    order = {option: n for n, option in enumerate(options)}
+    book = _book((option, phrase) for option, phrases in options.items() for phrase in phrases)
+    best: tuple[int, int, int, str] | None = None  # longest phrase; ties: earliest clause, then option
+    for clause, words in enumerate(clauses(text)):
+        for start, option, phrase in _matches(words, book):
+            if _negated(words, start, negators):
+                continue
+            found = (len(phrase.split()), -clause, -order[option], option)
+            best = found if best is None or found > best else best
+    return best[3] if best else None

@@ -280,6 +280,12 @@ def test_impossible_or_unknown_zones_read_as_none(text):
     assert find_zone(text, SETTINGS) is None
 
 
+def test_a_long_reply_is_read_for_a_zone_only_as_far_as_its_first_200_characters():
+    chatter = " and some more words about my week" * 100
+    assert find_zone("I live in Sao Paulo" + chatter, SETTINGS) == "America/Sao_Paulo"
+    assert find_zone(chatter + " I live in Sao Paulo", SETTINGS) is None
+
+
 # --- local and UTC ------------------------------------------------------------------------------
 
 
