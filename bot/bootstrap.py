@@ -151,7 +151,7 @@ def check_settings(settings: Settings) -> Settings:
 
 
 def _port(text: str) -> int:
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit()) or len(text) > len("65535"):  # '²' is a digit to isdigit
         raise ConfigError("HIPCOACH_WEBHOOK_PORT must be a port number (1-65535)")
     return int(text)
 

@@ -19,9 +19,20 @@ def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Ev
     if line.startswith("/") and len(line) > 1:
         name, _, args = line[1:].partition(" ")
         return Command(name.split("@")[0], args.strip())
-    if numbered and line.isdigit() and 1 <= int(line) <= len(buttons):
-        return Choice(buttons[int(line) - 1][1])
+    if numbered and (number := button_number(line, len(buttons))):
+        return Choice(buttons[number - 1][1])
     return Text(line)
+
+
+def button_number(line: str, count: int) -> int | None:
+    """The button a typed number presses (1 is the first), or None.
+
+    ASCII digits only: '²' passes str.isdigit() but int() refuses it; and no more digits than the
+    count has, so a line of thousands of digits is never handed to int().
+    """
+    if not (line.isascii() and line.isdigit()) or len(line) > len(str(count)):
+        return None
+    return int(line) if 1 <= int(line) <= count else None
 
 
 def numbered(messages: list[Message]) -> list[tuple[str, str]]:

@@ -52,13 +52,15 @@ def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content
     if reader == "equipment":
         return _equipment_choice(value, data, content)
     if name == "checkin_pain":
-        return {"pain": int(value)} if value.isdigit() and int(value) <= 10 else None
+        return {"pain": int(value)} if value.isascii() and value.isdigit() and int(value) <= 10 else None
     if reader == "score":
-        return {"score": int(value)} if value.isdigit() and int(value) <= 10 else None
+        return {"score": int(value)} if value.isascii() and value.isdigit() and int(value) <= 10 else None
     if reader == "activity":
         return _activity_choice(value, content)
     if reader == "day":
-        return {"summary_day": int(value)} if value.isdigit() and int(value) <= 6 else None
+        return (
+            {"summary_day": int(value)} if value.isascii() and value.isdigit() and int(value) <= 6 else None
+        )
     if reader == "checkin":
         field = name.removeprefix("checkin_")
         return {field: value} if value in _allowed(name) else None
@@ -79,7 +81,8 @@ def _activity_choice(value: str, content: Content) -> dict[str, Any] | None:
     if value == "skip":
         return {"skip": True}
     examples = content.screening.goal_examples
-    return {"activity": examples[int(value)]} if value.isdigit() and int(value) < len(examples) else None
+    chosen = value.isascii() and value.isdigit() and int(value) < len(examples)  # "²" is a digit, not 2
+    return {"activity": examples[int(value)]} if chosen else None
 
 
 def _allowed(name: str) -> set[str]:

@@ -93,3 +93,23 @@ def test_users_sharing_a_database_do_not_see_each_other(tmp_path):
     chat(tmp_path, ["hi", "yes"], user=1)
     outputs = chat(tmp_path, ["hi"], user=2)
     assert "Hip Coach" in texts(outputs[0])
+
+
+def human_chat(tmp_path, lines: list[str], user: int = 1001) -> subprocess.CompletedProcess[str]:
+    """The terminal chat as a person sees it: numbered buttons, prompts, a goodbye at the end of input."""
+    db = f"sqlite:///{tmp_path / 'chat.db'}"
+    return subprocess.run(
+        [*hipcoach(), "chat", "--user", str(user), "--db", db],
+        input="".join(line + "\n" for line in lines),
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=clean_env(tmp_path),
+    )
+
+
+def test_a_superscript_digit_typed_in_the_terminal_chat_is_read_as_text_not_a_crash(tmp_path):
+    result = human_chat(tmp_path, ["²", "1²"])
+    assert result.returncode == 0
+    assert "Traceback" not in result.stderr
+    assert result.stdout.count("Sorry, I didn't catch that.") == 2

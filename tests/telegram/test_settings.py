@@ -60,6 +60,8 @@ def test_the_command_line_overrides_the_environment_and_none_keeps_it():
         {"HIPCOACH_WEBHOOK_SECRET": "x" * 257},
         {"HIPCOACH_WEBHOOK_PORT": "eighty"},
         {"HIPCOACH_WEBHOOK_PORT": "70000"},
+        {"HIPCOACH_WEBHOOK_PORT": "²"},  # a digit to str.isdigit(), not to int()
+        {"HIPCOACH_WEBHOOK_PORT": "9" * 5000},  # more digits than int() converts
     ],
 )
 def test_a_setting_that_cannot_work_is_refused(env):
