@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import dataclasses
 import io
@@ -18,7 +19,7 @@ async def fill(messages: list[Message], user_id: int, coach: Coach) -> list[Mess
     """Replace each message's attachment name with what it names."""
     filled = []
     for message in messages:
-        maker = MAKERS.get(message.attachment or "")
+        maker = MAKERS.get((message.attachment or "").partition(":")[0])
         filled.append(await maker(message, user_id, coach) if maker else message)
     return filled
 
@@ -69,4 +70,13 @@ async def progress_chart(message: Message, user_id: int, coach: Coach) -> Messag
     return dataclasses.replace(message, files=(File("progress.png", png, "photo"),))
 
 
-MAKERS = {"export": export, "stats": stats, "progress_chart": progress_chart}
+async def animation(message: Message, user_id: int, coach: Coach) -> Message:
+    """An exercise's animation ('animation:<exercise id>'), drawn once and kept under its content hash."""
+    exercise_id = (message.attachment or "").partition(":")[2]
+    if exercise_id not in coach.content.exercises:  # a button from content since changed
+        return message
+    file = await asyncio.to_thread(coach.animations.file, exercise_id, coach.content, coach.animation_kind)
+    return dataclasses.replace(message, files=(file,))
+
+
+MAKERS = {"export": export, "stats": stats, "progress_chart": progress_chart, "animation": animation}

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import content
 import flows
+from bot.animation_files import AnimationCache
 from bot.coach import Clock, Coach, Notifier, Staff
 from bot.db import make_engine, upgrade
 from bot.ops import JsonFormatter
@@ -202,7 +203,9 @@ async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Noti
             await engine.dispose()
             raise
     staff = Staff(notifier=notifier, admin_ids=settings.admin_ids)
-    return Coach(SqlStorage(engine), coach_content, clock, staff)
+    coach = Coach(SqlStorage(engine), coach_content, clock, staff)
+    coach.animations = AnimationCache(settings.files_dir / "animations")
+    return coach
 
 
 async def rehearsal_clock(coach: Coach, user_id: int, text: str) -> Clock:

@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from bot import attachments
+from bot.animation_files import AnimationCache
 from bot.outbox import Progress, RowProgress
 from bot.storage import Decide, Storage
 from content.schema import Content
@@ -85,6 +86,8 @@ class Coach:
         self.clock = clock
         self.staff = staff or Staff()
         self.observer: Observer = Unobserved()
+        self.animations = AnimationCache()  # bootstrap gives it a directory to keep the files in
+        self.animation_kind = "gif"  # the Telegram shell sends MP4
 
     def context_for(self, user_id: int, handle: str | None) -> Context:
         return Context(

@@ -181,6 +181,15 @@ class SendSlot(Base):
     used: Mapped[int] = mapped_column(Integer)
 
 
+class AnimationFile(Base):
+    """Telegram's file id for an animation already uploaded, by file name (which holds a content hash)."""
+
+    __tablename__ = "animation_files"
+    name: Mapped[str] = mapped_column(String(200), primary_key=True)
+    file_id: Mapped[str] = mapped_column(String(200))
+    sent_at: Mapped[datetime] = mapped_column()
+
+
 USER_TABLES = [
     DialogueState,
     ScreeningAnswer,

@@ -21,6 +21,7 @@ from telegram.request import BaseRequest
 from tornado.httpserver import HTTPServer
 
 from bot import bootstrap, ops, rate_limit
+from bot.animation_store import FileIds, MemoryFileIds, SqlFileIds
 from bot.coach import Coach, Staff
 from bot.dispatcher import Dispatcher
 from bot.telegram_adapter import TelegramAdapter, on_error
@@ -33,6 +34,7 @@ COMMANDS = (
     "today",
     "checkin",
     "progress",
+    "exercises",
     "schedule",
     "pause",
     "resume",
@@ -67,7 +69,10 @@ def build_application(
     application = builder.build()
     # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
     limiter = rate_limit.limiter_for(getattr(coach.storage, "engine", None), settings.send_rate)
-    sender = TelegramSender(application.bot, coach.storage.mark_inactive, sleep, limiter=limiter)
+    sender = TelegramSender(
+        application.bot, coach.storage.mark_inactive, sleep, limiter=limiter, file_ids=_file_ids(coach)
+    )
+    coach.animation_kind = "mp4"  # what sendAnimation takes best; the terminal shows GIFs
     application.bot_data["sender"] = sender
     if settings.coach_chat_id is not None:
         coach.staff = Staff(TelegramNotifier(sender, settings.coach_chat_id), coach.staff.admin_ids)
@@ -82,6 +87,14 @@ def build_application(
     application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(on_error)
     return application
+
+
+def _file_ids(coach: Coach) -> FileIds:
+    """Animation file ids in the database when the storage has one, shared by every replica."""
+    storage = coach.storage
+    if hasattr(storage, "sessions") and hasattr(storage, "writing"):
+        return SqlFileIds(storage.sessions, storage.writing)
+    return MemoryFileIds()
 
 
 async def announce_commands(application: Application, coach: Coach) -> None:

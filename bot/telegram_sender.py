@@ -16,6 +16,7 @@ from telegram.constants import ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
+from bot.animation_store import FileIds
 from bot.outbox import Progress, Untracked
 from bot.rate_limit import SendLimiter
 from bot.telegram_format import outgoing
@@ -85,8 +86,10 @@ class TelegramSender:
         sleep: Sleep = asyncio.sleep,
         policy: RetryPolicy | None = None,
         limiter: SendLimiter | None = None,
+        file_ids: FileIds | None = None,
     ) -> None:
         self.bot = bot
+        self.file_ids = file_ids  # animations already uploaded: sent again by Telegram's file id
         self.deactivate = deactivate
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
@@ -133,7 +136,29 @@ class TelegramSender:
         upload = InputFile(file.data, filename=file.name)
         if file.kind == "photo":
             return await self.bot.send_photo(chat_id, photo=upload)
+        if file.kind == "animation":
+            return await self._send_animation(chat_id, file)
         return await self.bot.send_document(chat_id, document=upload)
+
+    async def _send_animation(self, chat_id: int, file: File) -> object:
+        """By the file id Telegram gave the first upload of this file, else uploaded and its id kept.
+
+        A refused file id (BadRequest: nothing was sent) falls back to an upload in the same part.
+        """
+        known = await self.file_ids.get(file.name) if self.file_ids else None
+        if known is not None:
+            try:
+                return await self.bot.send_animation(chat_id, animation=known)
+            except BadRequest as error:
+                log.warning("animation file id refused name=%s error=%s", file.name, error.message)
+        sent = await self.bot.send_animation(chat_id, animation=InputFile(file.data, filename=file.name))
+        media = sent.animation or sent.document or sent.video
+        if self.file_ids is not None and media is not None:
+            try:
+                await self.file_ids.put(file.name, media.file_id)
+            except Exception as error:  # the animation was sent: a lost id only costs a later upload
+                log.warning("animation file id not kept name=%s error=%s", file.name, type(error).__name__)
+        return sent
 
     async def call(
         self,

@@ -107,11 +107,21 @@ class FakeBotApi:
         if method in ("sendPhoto", "sendDocument"):
             chat = {"id": params["chat_id"], "type": "private"}
             return {"message_id": 900 + len(self.calls), "date": DATE, "chat": chat, "from": BOT_USER}
+        if method == "sendAnimation":
+            chat = {"id": params["chat_id"], "type": "private"}
+            sent = {"message_id": 900 + len(self.calls), "date": DATE, "chat": chat, "from": BOT_USER}
+            return {**sent, "animation": _animation(params["animation"])}
         return True
 
     def of(self, method: str) -> list[Call]:
         """Every call of `method`, in order."""
         return [call for call in self.calls if call.method == method]
+
+
+def _animation(sent: Any) -> dict[str, Any]:
+    """Telegram's Animation for an upload (a new file id) or for a file id sent again."""
+    file_id = sent if isinstance(sent, str) else f"anim-{len(sent.data)}-{sent.filename}"
+    return {"file_id": file_id, "file_unique_id": f"u-{file_id}", "width": 240, "height": 230, "duration": 6}
 
 
 def _markup(params: dict[str, Any]) -> dict[str, Any]:
