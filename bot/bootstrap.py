@@ -18,6 +18,7 @@ from bot.animation_files import AnimationCache
 from bot.coach import Clock, Coach, Notifier, Staff
 from bot.db import make_engine, upgrade
 from bot.ops import JsonFormatter
+from bot.private_files import private_sqlite_file
 from bot.storage import SqlStorage
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
@@ -186,9 +187,11 @@ def configure_logging(settings: Settings) -> None:
 
 
 def ensure_sqlite_directory(url: str) -> None:
+    """A SQLite database's folder (0700 if made here) and file (0600), whatever the umask."""
     prefix = "sqlite+aiosqlite:///"
-    if url.startswith(prefix) and url != prefix + ":memory:":
-        Path(url.removeprefix(prefix)).parent.mkdir(parents=True, exist_ok=True)
+    path = url.removeprefix(prefix)
+    if url.startswith(prefix) and path != ":memory:" and not path.startswith("file:") and "?" not in path:
+        private_sqlite_file(Path(path))
 
 
 async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Notifier | None = None) -> Coach:

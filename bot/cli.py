@@ -49,7 +49,9 @@ def build_parser() -> argparse.ArgumentParser:
         "prompts due by then are delivered first",
     )
 
-    feedback = commands.add_parser("feedback", help="show how a check-in sentence is read, as JSON")
+    feedback = commands.add_parser(
+        "feedback", help="show how a check-in sentence is read, as JSON ('-': one text a line from stdin)"
+    )
     feedback.add_argument("text", nargs="+")
 
     db = commands.add_parser("db", help="database schema")
@@ -70,12 +72,18 @@ def build_parser() -> argparse.ArgumentParser:
     content_commands = content_parser.add_subparsers(dest="content_command", required=True)
     check = content_commands.add_parser("check", help="validate a content directory")
     check.add_argument("directory", nargs="?", type=Path, default=None)
+    drawing = content_commands.add_parser(
+        "draw", help="write every exercise's animation (GIF) and a page to review them side by side"
+    )
+    drawing.add_argument("directory", nargs="?", type=Path, default=None, help="default: docs/exercises")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     command = args.command or "run"
+    if command == "content" and args.content_command == "draw":
+        return draw_content(args.directory)
     if command == "content":
         return check_content(args.directory)
     if command == "flows":
@@ -121,11 +129,26 @@ def check_content(directory: Path | None) -> int:
     return 0
 
 
-def show_feedback(text: str) -> int:
-    from flows.feedback import read_feedback
+def draw_content(directory: Path | None) -> int:
+    from bot.exercise_docs import DEFAULT_DIR, draw
 
-    reading = read_feedback(text, bootstrap.load_content().feedback)
-    print(json.dumps(reading.to_json()))
+    for path in draw(bootstrap.load_content(), directory or DEFAULT_DIR):
+        print(path)
+    return 0
+
+
+def show_feedback(text: str) -> int:
+    """One JSON reading (safety tier and signs, then the check-in fields) per text; '-' reads stdin."""
+    from flows.feedback import read_feedback
+    from flows.safety import screen
+
+    content = bootstrap.load_content()
+    texts = (line.rstrip("\n") for line in sys.stdin) if text == "-" else iter([text])
+    for line in texts:
+        safety = screen(line, content.safety)
+        reading = {**read_feedback(line, content.feedback).to_json(), **safety.to_json()}
+        reading["red_flag"] = safety.tier == "urgent"
+        print(json.dumps(reading), flush=True)
     return 0
 
 

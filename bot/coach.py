@@ -16,7 +16,7 @@ from bot.outbox import Progress, RowProgress
 from bot.storage import Decide, Storage
 from content.schema import Content
 from flows import Due, Event, Message, Outcome, State, render, render_all, step
-from flows.values import Context, NotifyCoach, Reply
+from flows.values import Context, ForgetUser, NotifyCoach, Reply
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,19 @@ class Sender(Protocol):
         ...
 
 
+class UserFiles(Protocol):
+    """Files a shell keeps about a user outside the database (the terminal's saved exports)."""
+
+    def forget(self, user_id: int) -> None: ...
+
+
+class NoUserFiles:
+    """The default: the shell keeps no file about anyone (Telegram sends them and keeps none)."""
+
+    def forget(self, user_id: int) -> None:
+        pass
+
+
 class Unobserved:
     """The default observer: notes nothing."""
 
@@ -86,6 +99,7 @@ class Coach:
         self.clock = clock
         self.staff = staff or Staff()
         self.observer: Observer = Unobserved()
+        self.user_files: UserFiles = NoUserFiles()  # the terminal gives its saved files
         self.animations = AnimationCache()  # bootstrap gives it a directory to keep the files in
         self.animation_kind = "gif"  # the Telegram shell sends MP4
 
@@ -147,9 +161,12 @@ class Coach:
         return [render(Reply("error_sorry"), self.content)]
 
     async def _carry_out(self, outcome: Outcome, user_id: int, ref: str) -> list[Message]:
-        """After the commit: notify the coach if agreed, render the replies, make attached files."""
+        """After the commit: notify the coach if agreed, forget files if the user was forgotten, render
+        the replies, make attached files."""
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         await self._notify_coach(outcome)
+        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            self.user_files.forget(user_id)  # the turn's commit forgot what the database held
         messages = render_all(outcome.replies, self.content)
         if any(m.attachment for m in messages):
             messages = await attachments.fill(messages, user_id, self)

@@ -1,4 +1,4 @@
-"""Tables: users, their dialogue state, screening answers, red flags and rung history."""
+"""Tables: users, their dialogue state, screening answers, safety events and rung history."""
 
 from __future__ import annotations
 
@@ -70,11 +70,15 @@ class ScreeningAnswer(Base):
     answered_at: Mapped[datetime] = mapped_column()
 
 
-class RedFlag(Base):
-    __tablename__ = "red_flags"
+class SafetyEvent(Base):
+    """A red flag: its tier, the sign ids that raised it (none for a screening answer), its state."""
+
+    __tablename__ = "safety_events"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
     tier: Mapped[str] = mapped_column(String(16))
+    signs: Mapped[list[str]] = mapped_column(JSON)
+    state: Mapped[str] = mapped_column(String(64))
     raised_at: Mapped[datetime] = mapped_column()
 
 
@@ -193,7 +197,7 @@ class AnimationFile(Base):
 USER_TABLES = [
     DialogueState,
     ScreeningAnswer,
-    RedFlag,
+    SafetyEvent,
     RungChange,
     CheckIn,
     Decision,

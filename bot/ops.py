@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tornado.httpserver import HTTPServer
 
 from bot.db import reading
-from bot.models import Outbox, SendSlot, User
+from bot.models import Outbox, SafetyEvent, SendSlot, User
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +71,12 @@ class Metrics:
         self.users_blocked = Gauge(
             "hipcoach_users_blocked", "Users who blocked the bot and are sent nothing", registry=r
         )
+        self.safety_events = Gauge(
+            "hipcoach_safety_events",
+            "Safety events stored, by tier (counts only, never text)",
+            ["tier"],
+            registry=r,
+        )
 
     # The coach's observer (bot.coach.Observer).
 
@@ -90,19 +96,27 @@ class Metrics:
     async def refresh(self, engine: AsyncEngine, timeout: float = DATABASE_TIMEOUT) -> None:
         """Read the gauges from the database (two cheap counts); on failure they keep their last values."""
 
-        async def count() -> tuple[int, int]:
+        async def count() -> tuple[int, int, list[tuple[str, int]]]:
             undelivered = select(func.count()).where(Outbox.status.in_(("pending", "sending")))
             blocked = select(func.count()).where(User.active.is_(False))
             async with reading(engine) as connection:  # on SQLite, no wait behind a long write
-                return (await connection.scalar(undelivered) or 0, await connection.scalar(blocked) or 0)
+                tiers = select(SafetyEvent.tier, func.count()).group_by(SafetyEvent.tier)
+                by_tier = [(tier, n) for tier, n in (await connection.execute(tiers)).all()]
+                return (
+                    await connection.scalar(undelivered) or 0,
+                    await connection.scalar(blocked) or 0,
+                    by_tier,
+                )
 
         try:
-            depth, blocked = await asyncio.wait_for(count(), timeout)
+            depth, blocked, by_tier = await asyncio.wait_for(count(), timeout)
         except Exception as error:  # the scrape still answers, with the last values
             log.warning("metrics not refreshed error=%s", type(error).__name__)
             return
         self.outbox_depth.set(depth)
         self.users_blocked.set(blocked)
+        for tier, events in by_tier:
+            self.safety_events.labels(tier).set(events)
 
     def exposition(self) -> bytes:
         """The registry in Prometheus's text format."""

@@ -22,8 +22,8 @@ from bot.models import (
     Outbox,
     ProcessedUpdate,
     Prompt,
-    RedFlag,
     RungChange,
+    SafetyEvent,
     ScreeningAnswer,
     User,
 )
@@ -245,8 +245,10 @@ class SqlStorage:
                 await session.merge(
                     ScreeningAnswer(user_id=user.id, question=question, value=value, answered_at=now)
                 )
-            case RecordRedFlag(tier=tier):
-                session.add(RedFlag(user_id=user.id, tier=tier, raised_at=now))
+            case RecordRedFlag(tier=tier, signs=signs, state=where):
+                session.add(
+                    SafetyEvent(user_id=user.id, tier=tier, signs=list(signs), state=where, raised_at=now)
+                )
             case SetPosition(ladder=ladder, exercise=exercise, reason=reason):
                 session.add(
                     RungChange(
@@ -302,7 +304,7 @@ class SqlStorage:
             users = await session.scalar(select(func.count()).select_from(User))
             active = await session.scalar(select(func.count()).where(User.last_seen_at >= week))
             sessions = await session.scalar(select(func.count()).where(CheckIn.checked_in_at >= week))
-            flags = await session.scalar(select(func.count()).select_from(RedFlag))
+            flags = await session.scalar(select(func.count()).select_from(SafetyEvent))
             latest = select(RungChange.user_id, func.max(RungChange.id).label("id")).group_by(
                 RungChange.user_id
             )

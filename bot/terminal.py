@@ -10,7 +10,9 @@ from typing import TextIO
 
 from bot.coach import Coach
 from bot.dispatcher import CollectingSender, Dispatcher
-from flows import Choice, Command, Event, Message, Text
+from bot.private_files import private_folder, write_private
+from flows import Choice, Command, Event, Message, State, Text
+from flows.values import File
 
 
 def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Event:
@@ -55,6 +57,37 @@ def format_human(message: Message, first_number: int = 1) -> str:
     return "\n".join(lines)
 
 
+class SavedFiles:
+    """The files the terminal saves because it cannot show them (exports, charts, animations).
+
+    One folder, 0700; each file 0600 and named for its user ('hipcoach-5-progress.png'), so that
+    users sharing the folder never overwrite each other's and /delete can remove all of one user's.
+    """
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.removed: list[Path] = []  # removed by the last /delete, not yet reported
+
+    def save(self, user_id: int, file: File) -> Path:
+        mine = self._is_users(file.name, user_id)
+        path = private_folder(self.folder) / (file.name if mine else f"hipcoach-{user_id}-{file.name}")
+        write_private(path, file.data)
+        return path
+
+    def forget(self, user_id: int) -> None:
+        """Remove every file saved for the user (the coach calls this when the user is forgotten)."""
+        if not self.folder.is_dir():
+            return
+        for path in sorted(self.folder.iterdir()):
+            if path.is_file() and self._is_users(path.name, user_id):
+                path.unlink()
+                self.removed.append(path)
+
+    @staticmethod
+    def _is_users(name: str, user_id: int) -> bool:
+        return name.startswith((f"hipcoach-{user_id}.", f"hipcoach-{user_id}-"))
+
+
 class TerminalChat:
     def __init__(
         self,
@@ -66,6 +99,8 @@ class TerminalChat:
         files_dir: Path | None = None,
     ) -> None:
         self.files_dir = files_dir or Path.cwd()
+        self.saved = SavedFiles(self.files_dir)
+        coach.user_files = self.saved
         self.coach = coach
         self.user_id = user_id
         self.json_mode = json_mode
@@ -94,7 +129,9 @@ class TerminalChat:
                 await self._deliver_due(always=False)
             await self._turn(parse_input(line, self.buttons, numbered=not self.json_mode))
         if not self.json_mode:
-            self._say("\n" + self.coach.content.message("terminal_goodbye"))
+            kept = await self.coach.storage.load_state(self.user_id) != State()
+            goodbye = "terminal_goodbye" if kept else "terminal_goodbye_nothing_kept"
+            self._say("\n" + self.coach.content.message(goodbye))
 
     async def _deliver_due(self, always: bool) -> None:
         outbox = CollectingSender()
@@ -108,16 +145,14 @@ class TerminalChat:
         self._show(messages)
 
     def _save_files(self, messages: list[Message]) -> list[Message]:
-        """Write attached files next to the database and say where; the terminal cannot show them."""
+        """Save attached files and say where (the terminal cannot show them); say which were deleted."""
         saved = []
+        message_of = self.coach.content.message
         for message in messages:
-            paths = []
-            for file in message.files:
-                self.files_dir.mkdir(parents=True, exist_ok=True)
-                path = self.files_dir / file.name
-                path.write_bytes(file.data)
-                paths.append(str(path))
-            notes = [self.coach.content.message("terminal_file_saved").format(path=p) for p in paths]
+            paths = [self.saved.save(self.user_id, file) for file in message.files]
+            notes = [message_of("terminal_file_saved").format(path=path) for path in paths]
+            notes += [message_of("terminal_file_deleted").format(path=path) for path in self.saved.removed]
+            self.saved.removed = []
             text = "\n".join([message.text, *notes])
             saved.append(dataclasses.replace(message, text=text, files=(), attachment=None))
         return saved

@@ -59,6 +59,9 @@ class FeedbackVocabulary(_Strict):
     not_pain_words: Words = Field(
         description="Next to a number, make it no pain score: '10 reps', 'effort 7'."
     )
+    scale_names: list[Word] = Field(
+        default_factory=list, description="Name another scale: 'pain 3 effort ok' is still pain 3."
+    )
     effort: EffortWords
     control: ControlWords
     locations: dict[str, Phrases] = Field(min_length=1, description="Canonical location -> synonyms.")

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ValidationError
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_check import keyframe_problems
 from content.keyframes_schema import Keyframes
+from content.safety_schema import SafetyVocabulary
 from content.schedule_schema import ScheduleSettings
 from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
 
@@ -68,6 +69,7 @@ class _Reader:
         progression = self._single("progression.yaml", ProgressionRules)
         schedule = self._single("schedule.yaml", ScheduleSettings)
         feedback = self._single("feedback.yaml", FeedbackVocabulary)
+        safety = self._single("safety.yaml", SafetyVocabulary)
         keyframes = self._single("keyframes.yaml", Keyframes)
         messages = {locale: self._messages(locale) for locale in LOCALES}
         if self.problems:
@@ -80,6 +82,7 @@ class _Reader:
             progression=progression,
             schedule=schedule,
             feedback=feedback,
+            safety=safety,
             keyframes=keyframes,
             messages=messages,
         )

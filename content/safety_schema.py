@@ -68,7 +68,9 @@ class SafetyVocabulary(_Strict):
     concepts: dict[str, Phrases] = Field(min_length=1)
     ignored_phrases: list[str] = Field(description="Read as nothing: 'wee bit', 'fell asleep' ...")
     other_people: Phrases = Field(description="A sign said of someone else is not the user's.")
-    hypothetical: Phrases = Field(description="A sign asked about ('what if ...') is asked back, not assumed.")
+    hypothetical: Phrases = Field(
+        description="A sign asked about ('what if ...') is asked back, not assumed."
+    )
     signs: list[Sign] = Field(min_length=1)
     age: AgeRule
     fuzzy: Fuzzy
@@ -77,7 +79,9 @@ class SafetyVocabulary(_Strict):
     clearance: dict[str, Phrases] = Field(
         description="Concepts of an explicit clearance: who, what they said, and what cancels it."
     )
-    assessed: dict[str, Phrases] = Field(description="Concepts of 'a clinician has seen me' after an urgent stop.")
+    assessed: dict[str, Phrases] = Field(
+        description="Concepts of 'a clinician has seen me' after an urgent stop."
+    )
 
     @model_validator(mode="after")
     def _references_exist(self) -> SafetyVocabulary:

@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_schema import Keyframes
+from content.safety_schema import SafetyVocabulary
 from content.schedule_schema import ScheduleSettings
 
 Id = str
@@ -158,6 +159,7 @@ class Content(Strict):
     progression: ProgressionRules
     schedule: ScheduleSettings
     feedback: FeedbackVocabulary
+    safety: SafetyVocabulary
     keyframes: Keyframes
     messages: dict[str, dict[str, str]] = Field(description="locale -> key -> template")
 

@@ -9,12 +9,14 @@ from content.schema import Content
 from flows import schedule as clock
 from flows.feedback import read_feedback
 from flows.prompts import prompt
+from flows.safety import read_statement
 from flows.screens import SCREENS
 from flows.understand import normalise, read_equipment, read_one_of, read_question, says_done
 from flows.values import Choice, Event, Text
 
 STALE = object()  # an answer that belongs to another question
 CHECKIN_FIELDS = ("pain", "effort", "control", "location")
+LIMITS_KEPT = 200  # characters of a clinician's limits, as the user typed them
 
 
 def read_answer(name: str, data: dict[str, Any], event: Event, content: Content, now: datetime) -> Any:
@@ -61,6 +63,8 @@ def _choice_answer(name: str, value: str, data: dict[str, Any], content: Content
         return (
             {"summary_day": int(value)} if value.isascii() and value.isdigit() and int(value) <= 6 else None
         )
+    if reader == "limits":
+        return {"limits": None} if value == "none" else None
     if reader == "checkin":
         field = name.removeprefix("checkin_")
         return {field: value} if value in _allowed(name) else None
@@ -127,6 +131,24 @@ def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -
     if reader == "yes_no":
         said = read_question(text, name, content.screening)
         return None if said is None else ("yes" if said else "no")
+    if reader in ("assessed", "clearance", "limits"):
+        return _safety_text(reader, name, text, content)
+    return None
+
+
+def _safety_text(reader: str, name: str, text: str, content: Content) -> Any:
+    """Only an explicit statement lifts a hold; a plain yes, a plan or a hope is not one."""
+    safety = content.safety
+    if reader == "limits":  # a whole reply of 'no', 'none', 'no limits' ... means none
+        question = next(q for q in content.screening.questions if q.id == name)
+        if normalise(text) in {normalise(phrase) for phrase in question.no_phrases}:
+            return {"limits": None}
+        return {"limits": " ".join(text.split())[:LIMITS_KEPT]}
+    rule = safety.assessed if reader == "assessed" else safety.clearance
+    if read_statement(text, rule, safety):
+        return "assessed" if reader == "assessed" else "yes"
+    if reader == "clearance" and read_question(text, name, content.screening) is False:
+        return "no"
     return None
 
 

@@ -9,9 +9,9 @@ from typing import Any
 from content.schema import Content
 from flows import machine, moves, summary
 from flows.answers import STALE, read_answer
-from flows.feedback import signals_red_flag
 from flows.prompts import prompt
-from flows.screens import INTERRUPTIBLE, MODALS, SCREENS, TRAINING
+from flows.safety import SafetyReading, follow_up, screen
+from flows.screens import INTERRUPTIBLE, MODALS, SAFETY_CHECK, SCREENS, TRAINING
 from flows.training import next_session_prompt, next_weekly_prompt
 from flows.understand import read_question
 from flows.values import (
@@ -25,6 +25,7 @@ from flows.values import (
     ForgetUser,
     NotifyCoach,
     Outcome,
+    RecordRedFlag,
     Reply,
     State,
     Text,
@@ -33,8 +34,9 @@ from flows.values import (
 
 # Commands that move someone around the programme once screening is behind them.
 PROGRAMME_COMMANDS = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause"}
-NO_RED_FLAG_SCAN = (INITIAL, "consent", "red_flags_urgent", "urgent_stop")
 COACH_MOMENTS = ("urgent_stop", "clinician_hold", "sticking_offer")
+HELD = ("urgent_stop", "clinician_hold")  # a new clinician or ask sign changes nothing here
+SAFETY_TEXT_KEPT = 500  # characters of a message kept to answer after the safety questions
 
 
 def step(
@@ -54,17 +56,87 @@ def step(
         event = Command(moves.SHOW, event.value.partition(":")[2])
     if isinstance(event, Command):
         return _command(name, data, event, now, content, context)
+    if isinstance(event, Text):  # the safety screen reads every text before anything else does
+        reading = screen(event.text, content.safety)
+        if reading.tier is not None and not (reading.tier == "ask" and name == "red_flags_urgent"):
+            return _offer_coach(_safety(name, data, reading, event, now, content), name, context)
     if name == INITIAL:
         return _run(name, data, content, now, "begin")
+    if data.get("safety_check"):
+        return _offer_coach(_safety_answer(name, data, event, now, content), name, context)
     if data.get("confirm") in MODALS:
         return _confirm(name, data, event, now, content, context)
-    if (
-        isinstance(event, Text)
-        and name not in NO_RED_FLAG_SCAN
-        and signals_red_flag(event.text, content.feedback)
-    ):
-        return _offer_coach(_run(name, data, content, now, "red_flag"), name, context)
     return _offer_coach(_answer(name, data, event, now, content), name, context)
+
+
+def _safety(
+    name: str, data: dict[str, Any], reading: SafetyReading, event: Text, now: datetime, content: Content
+) -> Outcome:
+    """Act on a warning sign: urgent stops, clinician holds, ask puts the specific questions first."""
+    record = RecordRedFlag(str(reading.tier), reading.signs, name)
+    if reading.tier == "urgent" and name != "urgent_stop":
+        for key in ("confirm", "safety_check", "checkin", "draft"):
+            data.pop(key, None)
+        return _run(name, data, content, now, "red_flag", reading.signs)
+    if reading.tier == "clinician" and name not in HELD:
+        for key in ("confirm", "safety_check", "checkin", "draft"):
+            data.pop(key, None)
+        return _run(name, data, content, now, "hold", reading.signs)
+    if reading.tier == "ask" and name not in HELD:
+        data.pop("confirm", None)
+        data["safety_check"] = {
+            "questions": follow_up(reading, content.safety),
+            "text": event.text[:SAFETY_TEXT_KEPT],
+        }
+        outcome = _reask(name, data, content, now, "safety_check_intro")
+        return Outcome(outcome.state, outcome.replies, (record,))
+    outcome = _reask(name, data, content, now, f"{name}_still" if name in HELD else None)
+    return Outcome(outcome.state, outcome.replies, (record,))
+
+
+def _safety_answer(name: str, data: dict[str, Any], event: Event, now: datetime, content: Content) -> Outcome:
+    """An answer to one of the ask tier's questions: any yes stops the programme; all no goes on."""
+    check = data["safety_check"]
+    asked = check["questions"][0]
+    answer = _yes_no(event, "safety", content)
+    if answer is None:
+        return _reask(
+            name, data, content, now, "stale_button" if isinstance(event, Choice) else "not_understood"
+        )
+    if answer == "yes":
+        signs = next(q.signs for q in content.safety.questions if q.id == asked)
+        data.pop("safety_check")
+        return _run(name, data, content, now, "red_flag", tuple(signs))
+    check["questions"].pop(0)
+    if check["questions"]:
+        return _reask(name, data, content, now)
+    data.pop("safety_check")
+    lead = [Reply("safety_check_clear")]
+    kept = read_answer(name, data, Text(check["text"]), content, now) if name in SCREENS else None
+    if kept is not None and kept is not STALE and SCREENS[name].reader not in ("none", "buttons"):
+        answered = _run(name, data, content, now, "answer", kept)  # what they said first still counts
+        return Outcome(answered.state, (*lead, *answered.replies), answered.effects)
+    outcome = _reask(name, data, content, now)
+    return Outcome(outcome.state, (*lead, *outcome.replies), outcome.effects)
+
+
+def _yes_no(event: Event, question: str, content: Content) -> str | None:
+    if isinstance(event, Choice):
+        asked, _, value = event.value.partition(":")
+        return value if asked == question and value in ("yes", "no") else None
+    if isinstance(event, Text):
+        said = read_question(event.text, question, content.screening)
+        return None if said is None else ("yes" if said else "no")
+    return None
+
+
+def _current_question(name: str, data: dict[str, Any], content: Content, now: datetime) -> Reply:
+    """What the user is being asked now: a pending safety question comes before the state's own."""
+    check = data.get("safety_check")
+    if not check:
+        return prompt(name, data, content, now)
+    row = tuple(Button(label, f"safety:{value}") for value, label in SAFETY_CHECK.answers)
+    return Reply(f"safety_question_{check['questions'][0]}", {}, (row,))
 
 
 def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, content: Content) -> Outcome:
@@ -74,7 +146,7 @@ def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, conten
     if answer is STALE:
         return _reask(name, data, content, now, "stale_button")
     if answer is None:
-        lead = "unsupported_input" if isinstance(event, Unsupported) else "not_understood"
+        lead = "unsupported_input" if isinstance(event, Unsupported) else SCREENS[name].unclear
         return _reask(name, data, content, now, lead)
     return _run(name, data, content, now, "answer", answer)
 
@@ -130,6 +202,8 @@ def _command(
         return _reask(name, data, content, now, "welcome_back")
     if command == "help":
         return _reask(name, data, content, now, "help")
+    if command == "restart" and name == "urgent_stop":
+        return _reask(name, data, content, now, "urgent_restart_first")
     if command in ("restart", "delete"):
         return _ask_modal(name, data, command)
     if command == "export":
@@ -222,7 +296,7 @@ def _reask(
 ) -> Outcome:
     replies = [Reply(lead, params, (), attachment)] if lead else []
     replies.extend(extra or [])
-    replies.append(prompt(name, data, content, now))
+    replies.append(_current_question(name, data, content, now))
     return Outcome(State(name, data), tuple(replies))
 
 

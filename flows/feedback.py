@@ -106,6 +106,7 @@ class _Lexicon:
     not_pain: frozenset[str]
     joiners: frozenset[str]
     window: int
+    scale_names: frozenset[str]
     scales: tuple[tuple[str, ...], ...]
     book: Book
     flag_book: Book
@@ -143,6 +144,7 @@ class _Lexicon:
             not_pain=words(vocabulary.not_pain_words),
             joiners=words(vocabulary.range_joiners),
             window=vocabulary.negation_window,
+            scale_names=words(vocabulary.scale_names),
             scales=tuple(tuple(_tokens(marker, numbers)) for marker in vocabulary.scale_markers),
             book=phrases(_feedback_phrases(vocabulary)),
             flag_book=phrases(_red_flag_phrases(vocabulary)),
@@ -371,16 +373,35 @@ def _scale_at(tokens: Sequence[str], position: int, lex: _Lexicon) -> int:
 def _is_pain_score(text: _Text, span: _Span, opaque: Sequence[int], lex: _Lexicon) -> bool:
     after = text.tokens[span.end] if span.end < len(text.tokens) else ""
     next_hit = text.hit_at(span.end)
-    if after in lex.not_pain or (next_hit is not None and next_hit.has("location")):
-        return False
     before = _word_before(text, span.start, lex)
+    spelled = text.tokens[span.start] in lex.numbers  # 'one leg' is a count, '5 lower back' a score
+    if (after in lex.not_pain and not (before == "pain" and after in lex.scale_names)) or (
+        spelled and next_hit is not None and next_hit.has("location")
+    ):
+        return False
     if before == "not_pain":
         return False
     if span.scaled:
         return True
     if span.value > 10:
         return False
-    return before == "pain" or _alone_in_clause(text, span, opaque, lex)
+    if before == "pain" or (not spelled and _pain_word_after(text, span.end, lex)):
+        return True
+    if spelled and any(text.clause[hit.start] == text.clause[span.start] for hit in text.hits):
+        return False  # 'a hard one': a spelled number beside other words is no score
+    return _alone_in_clause(text, span, opaque, lex)
+
+
+def _pain_word_after(text: _Text, position: int, lex: _Lexicon) -> bool:
+    """'2 pain', '3 pain in the knee', 'a 2 for pain': a pain word after the number, over fillers."""
+    while position < len(text.tokens) and text.tokens[position] not in _CLAUSE_ENDS:
+        hit = text.hit_at(position)
+        if hit is not None:
+            return hit.has("pain")
+        if text.tokens[position] not in lex.fillers:
+            return False
+        position += 1
+    return False
 
 
 def _word_before(text: _Text, start: int, lex: _Lexicon) -> str | None:
@@ -402,11 +423,14 @@ def _word_before(text: _Text, start: int, lex: _Lexicon) -> str | None:
 
 
 def _is_opaque(text: _Text, position: int, lex: _Lexicon) -> bool:
-    """Whether a token says more than a lone number would: not a filler, effort, control or place."""
+    """Whether a token says more than a lone number would: not a filler, number, effort, control or place."""
     hit = text.hit_at(position)
     if hit is not None:
         return not (hit.has("effort") or hit.has("control") or hit.has("location"))
-    return text.tokens[position] not in lex.fillers and text.tokens[position] not in _CLAUSE_ENDS
+    token = text.tokens[position]
+    if token[0].isdigit() and len(token) <= 2:  # '2 maybe 3': several scores read as the highest
+        return False
+    return token not in lex.fillers and token not in _CLAUSE_ENDS
 
 
 def _opaque_per_clause(text: _Text, lex: _Lexicon) -> list[int]:
@@ -460,7 +484,14 @@ def _location(text: _Text, pain: Sequence[int]) -> str | None:
     if not places:
         return None
     near = [(distance, start, place) for start, place in places if (distance := _distance(text, pain, start))]
-    return min(near)[2] if near else places[0][1]
+    if near:
+        return min(near)[2]
+    if not pain:
+        return places[0][1]
+    # a place said before the score is where it hurt ('felt it in my knee, maybe a 2'); one said
+    # after it, in another clause, is about something else ('pain 4, and my foot keeps catching')
+    before = [place for start, place in places if start < pain[0]]
+    return before[0] if before else None
 
 
 def _distance(text: _Text, pain: Sequence[int], position: int) -> int | None:

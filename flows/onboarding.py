@@ -30,6 +30,9 @@ SCREENING = [
     "knee_issues", "equipment", "goal_activity", "goal_rating",
 ]  # fmt: skip
 
+# Where a clinician hold returns to once cleared: the screening question it interrupted, or training.
+HOLD_RETURNS = [*SCREENING[:2], *SCREENING[4:], "idle"]
+
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "begin", "source": INITIAL, "dest": "consent", "before": "welcome"},
     {"trigger": "answer", "source": "consent", "dest": "red_flags_urgent", "conditions": "said_yes",
@@ -42,9 +45,13 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "answer", "source": "red_flags_clinician", "dest": "clinician_hold",
      "conditions": "said_yes", "before": ["record_answer", "record_red_flag"]},
     {"trigger": "answer", "source": "red_flags_clinician", "dest": "load_pain", "before": "record_answer"},
-    {"trigger": "answer", "source": "clinician_hold", "dest": "load_pain", "conditions": "said_yes",
-     "before": "record_answer"},
+    {"trigger": "answer", "source": "clinician_hold", "dest": "clinician_limits", "conditions": "said_yes",
+     "before": ["record_answer", "acknowledge_clearance"]},
     {"trigger": "answer", "source": "clinician_hold", "dest": "=", "before": "not_cleared_yet"},
+    *({"trigger": "answer", "source": "clinician_limits", "dest": back, "conditions": "returns_here",
+       "before": "record_limits", "after": "resume_after_hold"} for back in HOLD_RETURNS),
+    {"trigger": "answer", "source": "urgent_stop", "dest": "red_flags_urgent",
+     "before": ["acknowledge_assessment", "forget_screening"]},
     {"trigger": "answer", "source": "load_pain", "dest": "kneeling_ok", "before": "record_answer"},
     {"trigger": "answer", "source": "kneeling_ok", "dest": "knee_issues", "before": "record_answer"},
     {"trigger": "answer", "source": "knee_issues", "dest": "equipment", "before": "record_answer"},
@@ -58,6 +65,7 @@ TRANSITIONS: list[dict[str, Any]] = [
      "before": ["record_goal", "place_on_ladder"]},
     {"trigger": "restart", "source": "*", "dest": "red_flags_urgent", "before": "forget_screening"},
     {"trigger": "red_flag", "source": "*", "dest": "urgent_stop", "before": "raise_red_flag"},
+    {"trigger": "hold", "source": "*", "dest": "clinician_hold", "before": "raise_hold"},
 ]  # fmt: skip
 
 
@@ -68,6 +76,9 @@ class OnboardingSteps:
 
     def said_yes(self: Turn, event: EventData) -> bool:
         return event.args[0] == "yes"
+
+    def returns_here(self: Turn, event: EventData) -> bool:
+        return bool(self.data.get("hold_return", "load_pain") == event.transition.dest)
 
     def finished(self: Turn, event: EventData) -> bool:
         return "finish" in event.args[0]
@@ -97,10 +108,30 @@ class OnboardingSteps:
     def record_red_flag(self: Turn, event: EventData) -> None:
         tier = "urgent" if self.state == "red_flags_urgent" else "clinician"
         self.data["red_flag"] = tier
-        self.effects.append(RecordRedFlag(tier))
+        self.data["hold_return"] = "load_pain"
+        self.effects.append(RecordRedFlag(tier, (), self.state))
 
     def not_cleared_yet(self: Turn, event: EventData) -> None:
         self.say("clinician_not_yet")
+
+    def acknowledge_clearance(self: Turn, event: EventData) -> None:
+        self.say("clinician_cleared")
+
+    def record_limits(self: Turn, event: EventData) -> None:
+        """Keep what the clinician said to avoid (shown in /progress and /export)."""
+        limits = event.args[0]["limits"]
+        self.data["clinician_limits"] = limits
+        self.effects.append(RecordAnswer("clinician_limits", limits))
+        self.say("limits_noted" if limits else "no_limits_noted")
+
+    def resume_after_hold(self: Turn, event: EventData) -> None:
+        for key in ("hold_return", "red_flag", "paused"):
+            self.data.pop(key, None)
+        if self.state == "idle":
+            self.resume_prompts(event)
+
+    def acknowledge_assessment(self: Turn, event: EventData) -> None:
+        self.say("assessed_thanks")
 
     def toggle_equipment(self: Turn, event: EventData) -> None:
         item = event.args[0]["toggle"]
@@ -149,15 +180,44 @@ class OnboardingSteps:
         self.say(rule.reason, exercise=self.content.exercises[rule.start].name)
 
     def forget_screening(self: Turn, event: EventData) -> None:
-        for key in ("answers", "position", "red_flag", "selected", "schedule", "paused", "checkin", "offer"):
+        for key in (
+            "answers",
+            "position",
+            "red_flag",
+            "selected",
+            "schedule",
+            "paused",
+            "checkin",
+            "offer",
+            "hold_return",
+            "safety_check",
+        ):
             self.data.pop(key, None)
         self.effects.append(ClearScreening())
         self.effects.append(CancelPrompts())
         self.say("restarting")
 
     def raise_red_flag(self: Turn, event: EventData) -> None:
-        """Free text anywhere that signals a red flag stops the programme at once."""
+        """Free text anywhere that names an urgent sign stops the programme at once."""
         self.data["red_flag"] = "urgent"
         self.data["paused"] = True
-        self.effects.append(RecordRedFlag("urgent"))
+        self.effects.append(RecordRedFlag("urgent", tuple(event.args[0]), self.state))
         self.effects.append(CancelPrompts())
+
+    def raise_hold(self: Turn, event: EventData) -> None:
+        """Free text that names a clinician sign pauses everything until a clinician clears exercise."""
+        self.data["red_flag"] = "clinician"
+        self.data["hold_return"] = hold_return(self.state, self.data)
+        self.data["paused"] = True
+        self.effects.append(RecordRedFlag("clinician", tuple(event.args[0]), self.state))
+        self.effects.append(CancelPrompts())
+        self.say("clinician_hold_raised")
+
+
+def hold_return(state: str, data: dict[str, Any]) -> str:
+    """Where to go once cleared: back to the screening question, or to training if it is behind them."""
+    if "position" in data:
+        return "idle"
+    if state in HOLD_RETURNS:
+        return state
+    return "load_pain" if state == "red_flags_clinician" else "consent"

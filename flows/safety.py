@@ -4,8 +4,9 @@ A sign (content/data/safety.yaml) is a set of concepts ("numb" and "saddle") nam
 words of each other in one sentence, none of them negated ("no numbness down there") and none
 said of someone else ("my mum had cancer"). A concept of the sign's `none_of` in the same
 sentence cancels it (a numb bottom from a bike saddle). A sign asked about rather than reported
-("what if my groin goes numb?") is no report. Words of six letters or more also match with a
-typo (one edit, two from nine letters), never turning a real English word into another. The reading is linear in the text's length.
+("what if my groin goes numb?") is no report. Words of five letters or more also match with a
+typo (one edit, two from nine letters), never turning a real English word into another. The
+reading is linear in the text's length.
 """
 
 from __future__ import annotations
@@ -82,15 +83,16 @@ def read_statement(text: str, rule: dict[str, list[str]], vocabulary: SafetyVoca
     anywhere: a plan, a hope or a negation is not yet a clearance.
     """
     lex = _Lexicon.of(vocabulary)
+    phrases = {
+        part: {tuple(_raw_tokens(p)) for p in rule.get(part, [])}
+        for part in ("who", "said", "cancel", "self")
+    }
+    longest = max((len(p) for group in phrases.values() for p in group), default=1)
     tokens = lex.tokens(text)
-    cancel = {tuple(lex.tokens(phrase)) for phrase in rule["cancel"]}
-    if any(_contains(tokens, phrase) for phrase in cancel):
+    grams = {tuple(tokens[i : i + n]) for n in range(1, longest + 1) for i in range(len(tokens) - n + 1)}
+    if grams & phrases["cancel"]:
         return False
-    if any(_contains(tokens, tuple(lex.tokens(phrase))) for phrase in rule.get("self", [])):
-        return True
-    return all(
-        any(_contains(tokens, tuple(lex.tokens(phrase))) for phrase in rule[part]) for part in ("who", "said")
-    )
+    return bool(grams & phrases["self"]) or bool(grams & phrases["who"] and grams & phrases["said"])
 
 
 # --- the vocabulary, prepared ------------------------------------------------------------------
@@ -193,11 +195,6 @@ def _english() -> SpellChecker:
 def _raw_tokens(text: str) -> list[str]:
     """Lower-case words, numbers and punctuation; "'s" stands apart ("leg's weaker": leg, s, weaker)."""
     return _TOKEN.findall(_APOSTROPHE_S.sub(" s", text.lower()).translate(_DROP))
-
-
-def _contains(tokens: Sequence[str], phrase: tuple[str, ...]) -> bool:
-    size = len(phrase)
-    return bool(size) and any(tuple(tokens[i : i + size]) == phrase for i in range(len(tokens) - size + 1))
 
 
 # --- phrases found, negated, owned -------------------------------------------------------------

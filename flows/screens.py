@@ -19,6 +19,9 @@ Reader = Literal[
     "activity",
     "score",
     "day",
+    "assessed",
+    "clearance",
+    "limits",
 ]
 
 
@@ -29,6 +32,7 @@ class Screen:
     ask: str
     answers: tuple[tuple[str, str], ...] = ()
     reader: Reader = "yes_no"
+    unclear: str = "not_understood"  # the lead when free text does not answer the question
 
 
 YES_NO = (("yes", "button_yes"), ("no", "button_no"))
@@ -42,8 +46,12 @@ SCREENS: dict[str, Screen] = {
         "red_flags_clinician_question", (("yes", "button_some_apply"), ("no", "button_none_apply"))
     ),
     "clinician_hold": Screen(
-        "clinician_hold_question", (("yes", "button_cleared"), ("no", "button_not_yet"))
+        "clinician_hold_question",
+        (("yes", "button_cleared"), ("no", "button_not_yet")),
+        "clearance",
+        "clinician_hold_waiting",
     ),
+    "clinician_limits": Screen("clinician_limits_question", (("none", "button_no_limits"),), "limits"),
     "load_pain": Screen("load_pain_question", YES_NO),
     "kneeling_ok": Screen("kneeling_ok_question", YES_NO),
     "knee_issues": Screen("knee_issues_question", YES_NO),
@@ -100,7 +108,9 @@ SCREENS: dict[str, Screen] = {
         ),
         "buttons",
     ),
-    "urgent_stop": Screen("urgent_stop", reader="none"),
+    "urgent_stop": Screen(
+        "urgent_stop", (("assessed", "button_assessed"),), "assessed", "urgent_stop_waiting"
+    ),
 }
 
 # Where someone is once screening is behind them: the commands of the programme work here.
@@ -125,3 +135,6 @@ MODALS: dict[str, Screen] = {
         ),
     ),
 }
+
+# The ask tier's follow-up: one yes/no question at a time, asked before whatever was open.
+SAFETY_CHECK = Screen("safety_question", (("yes", "button_safety_yes"), ("no", "button_safety_no")))

@@ -107,6 +107,8 @@ def progress_text(data: dict[str, Any], now: datetime, content: Content) -> str:
         _line(content, "summary_rung", exercise=exercise),
         *goal_lines(data, content),
     ]
+    if data.get("clinician_limits"):
+        lines.append(_line(content, "summary_limits", limits=data["clinician_limits"]))
     return "\n".join(lines)
 
 

@@ -117,7 +117,11 @@ class RecordAnswer:
 
 @dataclass(frozen=True)
 class RecordRedFlag:
+    """A safety event: its tier, the sign ids matched (none for a screening answer), the state it came in."""
+
     tier: str
+    signs: tuple[str, ...] = ()
+    state: str = "unknown"
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,23 @@ def test_feedback_prints_its_reading_as_json():
         "control": None,
         "location": "knee",
         "red_flag": False,
+        "tier": None,
+        "signs": [],
     }
+
+
+def test_feedback_reads_one_text_a_line_from_stdin_in_one_process():
+    result = subprocess.run(
+        [sys.executable, "-m", "bot", "feedback", "-"],
+        input="numb when i wipe\n3 outta 10, knackered\nI have sciatica down my left leg\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    readings = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["tier"], r["red_flag"]) for r in readings] == [("urgent", True), (None, False), ("ask", False)]
+    assert readings[0]["signs"] == ["saddle_numbness"] and readings[1]["pain"] == 3
 
 
 def test_progress_in_the_terminal_saves_the_chart_and_prints_its_path(tmp_path):
@@ -109,8 +125,8 @@ def test_progress_in_the_terminal_saves_the_chart_and_prints_its_path(tmp_path):
     assert result.returncode == 0, result.stderr
     _due, progress, export = (json.loads(line) for line in result.stdout.splitlines())
     assert "Sessions in the last 4 weeks: 1." in text(progress)
-    assert f"(saved to {tmp_path / 'progress.png'})" in text(progress)
-    assert (tmp_path / "progress.png").read_bytes().startswith(b"\x89PNG")
+    assert f"(saved to {tmp_path / 'hipcoach-5-progress.png'})" in text(progress)  # named for its user
+    assert (tmp_path / "hipcoach-5-progress.png").read_bytes().startswith(b"\x89PNG")
     exported = json.loads((tmp_path / "hipcoach-5.json").read_text())
     assert exported["tables"]["check_ins"][0]["pain"] == 1
     assert "hipcoach-5-check-ins.csv" in text(export)

@@ -72,7 +72,9 @@ def test_an_urgent_red_flag_stops_the_programme(tmp_path):
     assert "urgent medical help" in texts(outputs[2])
     assert "urgent medical help" in texts(outputs[3])
     assert "urgent medical help" in texts(outputs[4])
-    assert all(m["buttons"] == [] for m in outputs[3])
+    assert [m["buttons"] for m in outputs[3]][-1] == [
+        [{"label": "A clinician has assessed me", "value": "urgent_stop:assessed"}]
+    ]
 
 
 def test_a_clinician_red_flag_pauses_until_clearance(tmp_path):
@@ -105,6 +107,7 @@ def human_chat(tmp_path, lines: list[str], user: int = 1001) -> subprocess.Compl
         text=True,
         timeout=60,
         env=clean_env(tmp_path),
+        umask=0o022,  # the usual one: files the bot saves must not depend on it
     )
 
 
@@ -113,3 +116,20 @@ def test_a_superscript_digit_typed_in_the_terminal_chat_is_read_as_text_not_a_cr
     assert result.returncode == 0
     assert "Traceback" not in result.stderr
     assert result.stdout.count("Sorry, I didn't catch that.") == 2
+
+
+def test_delete_in_the_terminal_removes_the_saved_exports_and_the_goodbye_says_nothing_is_kept(tmp_path):
+    files = tmp_path / "hipcoach" / "files"
+    kept = human_chat(tmp_path, ["yes", "/export"])
+    saved = sorted(files.iterdir())
+    assert [path.name for path in saved] == ["hipcoach-1001-check-ins.csv", "hipcoach-1001.json"]
+    assert {oct(path.stat().st_mode & 0o777) for path in saved} == {"0o600"}
+    assert oct(files.stat().st_mode & 0o777) == "0o700"
+    assert kept.stdout.rstrip().endswith("Bye for now. Your progress is saved.")
+
+    deleted = human_chat(tmp_path, ["/delete", "yes"])
+    assert deleted.returncode == 0, deleted.stderr
+    assert list(files.iterdir()) == []
+    assert all(f"(deleted {path})" in deleted.stdout for path in saved)
+    assert "Your progress is saved" not in deleted.stdout
+    assert deleted.stdout.rstrip().endswith("Bye for now. Nothing about you is kept here.")

@@ -57,14 +57,15 @@ def test_confirmed_restart_clears_the_screening_and_asks_the_red_flags_again(con
     assert ClearScreening() in chat.effects
 
 
-def test_restart_is_possible_after_an_urgent_red_flag_given_by_mistake(content):
+def test_restart_after_an_urgent_stop_asks_about_an_assessment_before_screening_again(content):
     chat = in_screening(content)
     chat.send("/restart")
     chat.press("restart:yes")
     chat.press("red_flags_urgent:yes")
     assert chat.state.name == "urgent_stop"
     chat.send("/restart")
-    chat.press("restart:yes")
+    assert chat.state.name == "urgent_stop"
+    chat.press("urgent_stop:assessed")
     assert chat.state.name == "red_flags_urgent"
 
 

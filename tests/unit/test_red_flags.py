@@ -15,8 +15,8 @@ def test_an_urgent_red_flag_sends_the_user_to_urgent_care_and_blocks_the_program
 
     assert chat.state.name == "urgent_stop"
     assert "urgent medical help" in chat.text
-    assert RecordRedFlag("urgent") in chat.effects
-    assert chat.last[-1].buttons == ()
+    assert RecordRedFlag("urgent", (), "red_flags_urgent") in chat.effects
+    assert chat.last[-1].buttons == ((("A clinician has assessed me", "urgent_stop:assessed"),),)
     assert "/help" in chat.last[-1].text
 
 
@@ -44,12 +44,14 @@ def test_a_clinician_tier_red_flag_pauses_the_programme_until_clearance(content)
     chat.press("red_flags_clinician:yes")
     assert chat.state.name == "clinician_hold"
     assert "doctor or physiotherapist" in chat.text
-    assert RecordRedFlag("clinician") in chat.effects
+    assert RecordRedFlag("clinician", (), "red_flags_clinician") in chat.effects
 
     chat.press("clinician_hold:no")
     assert chat.state.name == "clinician_hold"
 
     chat.send("my physio has cleared me")
+    assert chat.state.name == "clinician_limits"
+    chat.press("clinician_limits:none")
     assert chat.state.name == "load_pain"
 
 

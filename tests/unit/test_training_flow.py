@@ -162,7 +162,8 @@ def test_a_red_flag_in_any_free_text_stops_the_programme(content):
     chat = trained(content)
     chat.send("my leg is getting weaker and I have numbness in the saddle area")
     assert chat.state.name == "urgent_stop"
-    assert RecordRedFlag("urgent") in chat.effects and CancelPrompts() in chat.effects
+    flag = RecordRedFlag("urgent", ("saddle_numbness", "worsening_weakness"), "idle")
+    assert flag in chat.effects and CancelPrompts() in chat.effects
     assert "urgent medical help" in chat.text
 
 
