@@ -69,10 +69,14 @@ def database_url(tmp_path, migrated_database) -> str:
 
 
 @pytest.fixture
-async def offline_bot(database_url, bot_api_spec) -> AsyncIterator[OfflineBot]:
+async def offline_bot(database_url, bot_api_spec, tmp_path) -> AsyncIterator[OfflineBot]:
     """The real application, coach and SQLite storage; only Telegram is fake, and every call is checked."""
     settings = Settings(
-        database_url=database_url, telegram_token=TOKEN, telegram_api_url=BASE_URL, upgrade_on_start=False
+        database_url=database_url,
+        telegram_token=TOKEN,
+        telegram_api_url=BASE_URL,
+        upgrade_on_start=False,
+        files_dir=tmp_path / "files",
     )
     coach = await build_coach(settings, clock=lambda: NOW)
     api, sleeps = FakeBotApi(bot_api_spec), Sleeps()
