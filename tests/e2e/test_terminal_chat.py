@@ -78,10 +78,11 @@ def test_an_urgent_red_flag_stops_the_programme(tmp_path):
 
 
 def test_a_clinician_red_flag_pauses_until_clearance(tmp_path):
-    outputs = chat(tmp_path, ["hi", "yes", "none of these", "yes", "no", "I've been cleared"])
+    outputs = chat(tmp_path, ["hi", "yes", "none of these", "yes", "no", "I've been cleared", "no limits"])
     assert "doctor or physiotherapist" in texts(outputs[3])
     assert "no rush" in texts(outputs[4])
-    assert "worse when you stand" in texts(outputs[5])
+    assert "limits" in texts(outputs[5])
+    assert "worse when you stand" in texts(outputs[6])
 
 
 def test_a_second_run_continues_where_the_user_left_off(tmp_path):
