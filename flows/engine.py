@@ -58,7 +58,7 @@ def step(
         return _command(name, data, event, now, content, context)
     if isinstance(event, Text):  # the safety screen reads every text before anything else does
         reading = screen(event.text, content.safety)
-        if reading.tier is not None and not (reading.tier == "ask" and name == "red_flags_urgent"):
+        if reading.tier is not None:
             return _offer_coach(_safety(name, data, reading, event, now, content), name, context)
     if name == INITIAL:
         return _run(name, data, content, now, "begin")

@@ -68,13 +68,20 @@ def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start
 
 
 def test_an_urgent_red_flag_stops_the_programme(tmp_path):
-    outputs = chat(tmp_path, ["hi", "yes", "yes, I have some numbness", "no", "/today"])
+    outputs = chat(tmp_path, ["hi", "yes", "numb down there", "no", "/today"])
     assert "urgent medical help" in texts(outputs[2])
     assert "urgent medical help" in texts(outputs[3])
     assert "urgent medical help" in texts(outputs[4])
-    assert [m["buttons"] for m in outputs[3]][-1] == [
+    assert outputs[3][-1]["buttons"] == [
         [{"label": "A clinician has assessed me", "value": "urgent_stop:assessed"}]
     ]
+
+
+def test_numbness_with_no_place_is_asked_about_before_the_screening_goes_on(tmp_path):
+    outputs = chat(tmp_path, ["hi", "yes", "yes, I have some numbness", "yes"])
+    assert "quick safety check" in texts(outputs[2])
+    assert outputs[2][-1]["buttons"][0][0]["value"] == "safety:yes"
+    assert "urgent medical help" in texts(outputs[3])
 
 
 def test_a_clinician_red_flag_pauses_until_clearance(tmp_path):

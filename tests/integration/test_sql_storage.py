@@ -62,7 +62,9 @@ async def test_an_urgent_red_flag_is_recorded(storage, content):
     for event in ("hi", "consent:yes", "red_flags_urgent:yes"):
         await coach.handle(3, Choice(event) if ":" in event else Text(event))
     rows = await storage.rows_about(3)
-    assert [r["tier"] for r in rows["red_flags"]] == ["urgent"]
+    assert [(r["tier"], r["signs"], r["state"]) for r in rows["safety_events"]] == [
+        ("urgent", [], "red_flags_urgent")
+    ]
     assert rows["dialogue_states"][0]["name"] == "urgent_stop"
 
 

@@ -57,7 +57,9 @@ async def test_export_contains_every_stored_row_and_a_csv_of_check_ins(storage, 
     exported = json.loads(json_file.data)
     stored = await rows_in_every_table(storage, USER)
     assert {name: len(rows) for name, rows in exported["tables"].items()} == stored
-    assert all(count > 0 for name, count in stored.items() if name not in ("red_flags", "processed_updates"))
+    assert all(
+        count > 0 for name, count in stored.items() if name not in ("safety_events", "processed_updates")
+    )
     check_ins = list(csv.DictReader(io.StringIO(csv_file.data.decode())))
     assert [(c["pain"], c["effort"], c["control"]) for c in check_ins] == [
         ("2", "ok", "smooth"),
