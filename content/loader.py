@@ -19,6 +19,8 @@ from content.schedule_schema import ScheduleSettings
 from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
 
 DEFAULT_DIR = Path(__file__).parent / "data"
+# libyaml's safe loader where PyYAML was built with it (about 10x faster), else the pure-Python one.
+_YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 LOCALES = ("en",)
 
 
@@ -90,7 +92,7 @@ class _Reader:
     def _yaml(self, name: str) -> Any:
         path = self.root / name
         try:
-            return yaml.safe_load(path.read_text(encoding="utf-8"))
+            return yaml.load(path.read_text(encoding="utf-8"), Loader=_YAML_LOADER)
         except FileNotFoundError:
             self.problems.append(Problem(name, "(file)", "file is missing"))
         except yaml.YAMLError as error:

@@ -6,6 +6,7 @@ this module imports nothing from it and the two never import each other.
 
 from __future__ import annotations
 
+import functools
 import re
 from datetime import UTC, datetime, time, timedelta
 from typing import Annotated
@@ -28,8 +29,14 @@ def _clock(value: object) -> time:
     return time(int(hours), int(minutes))
 
 
+@functools.cache
+def _zones() -> frozenset[str]:
+    """The IANA names tzdata knows; listing them walks the whole database, so once per process."""
+    return frozenset(available_timezones())
+
+
 def _zone(name: str) -> str:
-    if name not in available_timezones():
+    if name not in _zones():
         raise ValueError(f"unknown IANA time zone {name!r}")
     return name
 

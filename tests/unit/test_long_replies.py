@@ -18,6 +18,7 @@ import pytest
 from content.schema import Content
 from flows.answers import read_answer
 from flows.feedback import read_feedback, signals_red_flag
+from flows.safety import screen
 from flows.screens import MODALS, SCREENS
 from flows.understand import read_question
 from flows.values import Text
@@ -79,6 +80,7 @@ READERS: dict[str, Reader] = {
     **{f"confirmation {name}": _confirmation(name) for name in MODALS},
     "check-in feedback": lambda text, content, now: read_feedback(text, content.feedback),
     "red-flag scan": lambda text, content, now: signals_red_flag(text, content.feedback),
+    "safety screen": lambda text, content, now: screen(text, content.safety),  # reads every text first
 }
 
 
