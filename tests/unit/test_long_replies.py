@@ -78,6 +78,7 @@ def _confirmation(name: str) -> Reader:
 READERS: dict[str, Reader] = {
     **{f"screen {name}": _screen(name) for name, s in SCREENS.items() if s.reader != "none"},
     **{f"confirmation {name}": _confirmation(name) for name in MODALS},
+    "safety question": _confirmation("safety"),  # the ask tier's yes/no (screens.SAFETY_CHECK)
     "check-in feedback": lambda text, content, now: read_feedback(text, content.feedback),
     "red-flag scan": lambda text, content, now: signals_red_flag(text, content.feedback),
     "safety screen": lambda text, content, now: screen(text, content.safety),  # reads every text first
