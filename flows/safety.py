@@ -141,6 +141,10 @@ class _Lexicon:
             key = tuple(_raw_tokens(phrase))
             if key:
                 book.setdefault(key, {})[label] = None
+        for key, labels in book.items():  # 'legs are going' names legs too, 'cant lift my foot' a foot
+            if len(key) > 1 and not any(label.startswith("#") for label in labels):
+                for word in key:
+                    labels.update((label, None) for label in book.get((word,), {}) if label in _PLACES)
         vocabulary_words = {word for key in book for word in key if word.isalpha()}
         by_length: dict[int, list[str]] = {}
         for word in sorted(vocabulary_words):
