@@ -7,6 +7,8 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from content.safety_schema import Fuzzy
+
 Phrases = Annotated[list[str], Field(min_length=1)]
 Word = Annotated[str, Field(pattern=r"^[^\s]+$")]
 Words = Annotated[list[Word], Field(min_length=1)]
@@ -62,6 +64,10 @@ class FeedbackVocabulary(_Strict):
     scale_names: list[Word] = Field(
         default_factory=list, description="Name another scale: 'pain 3 effort ok' is still pain 3."
     )
+    place_states: list[str] = Field(
+        default_factory=list, description="After a place, say it is fine: 'knee fine', 'back was ok'."
+    )
+    fuzzy: Fuzzy
     effort: EffortWords
     control: ControlWords
     locations: dict[str, Phrases] = Field(min_length=1, description="Canonical location -> synonyms.")

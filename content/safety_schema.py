@@ -65,6 +65,9 @@ class SafetyVocabulary(_Strict):
     negation_breaks: Words
     negation_carriers: Words
     scope_breaks: Words = Field(description="End another person's reach: 'my mum has cancer, so i ...'.")
+    scope_continues: list[Word] = Field(
+        default_factory=list, description="After a break, keep the same person: 'my gran is 90 and has ...'."
+    )
     concepts: dict[str, Phrases] = Field(min_length=1)
     ignored_phrases: list[str] = Field(description="Read as nothing: 'wee bit', 'fell asleep' ...")
     other_people: Phrases = Field(description="A sign said of someone else is not the user's.")

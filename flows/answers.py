@@ -22,7 +22,7 @@ LIMITS_KEPT = 200  # characters of a clinician's limits, as the user typed them
 def read_answer(name: str, data: dict[str, Any], event: Event, content: Content, now: datetime) -> Any:
     """The answer an event gives to the state's question: a value, STALE, or None if unreadable."""
     if isinstance(event, Text):
-        event = _as_choice(name, data, event, content, now) or event
+        event = typed_choice(name, data, event, content, now) or event
     if isinstance(event, Choice):
         question, _, value = event.value.partition(":")
         if question != name:
@@ -33,7 +33,7 @@ def read_answer(name: str, data: dict[str, Any], event: Event, content: Content,
     return None
 
 
-def _as_choice(
+def typed_choice(
     name: str, data: dict[str, Any], event: Text, content: Content, now: datetime
 ) -> Choice | None:
     """A typed button label or value counts as pressing that button."""

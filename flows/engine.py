@@ -8,7 +8,7 @@ from typing import Any
 
 from content.schema import Content
 from flows import machine, moves, summary
-from flows.answers import STALE, read_answer
+from flows.answers import STALE, read_answer, typed_choice
 from flows.prompts import prompt
 from flows.safety import SafetyReading, follow_up, screen
 from flows.screens import INTERRUPTIBLE, MODALS, SAFETY_CHECK, SCREENS, TRAINING
@@ -66,6 +66,9 @@ def step(
         return _offer_coach(_safety_answer(name, data, event, now, content), name, context)
     if data.get("confirm") in MODALS:
         return _confirm(name, data, event, now, content, context)
+    typed = typed_choice(name, data, event, content, now) if isinstance(event, Text) else None
+    if typed is not None and typed.value.startswith(f"{moves.SHOW}:"):  # the label of a card's button
+        return _command(name, data, Command(moves.SHOW, typed.value.partition(":")[2]), now, content, context)
     return _offer_coach(_answer(name, data, event, now, content), name, context)
 
 

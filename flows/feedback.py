@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from content.feedback_schema import FeedbackVocabulary
+from flows.typos import Typos
 
 EFFORT_FROM_WORST = ("hard", "ok", "easy")
 CONTROL_FROM_WORST = ("lost", "wobbly", "smooth")
@@ -110,6 +111,7 @@ class _Lexicon:
     scales: tuple[tuple[str, ...], ...]
     book: Book
     flag_book: Book
+    typos: Typos
     signs: tuple[tuple[str, int], ...]
 
     @classmethod
@@ -134,7 +136,12 @@ class _Lexicon:
         def phrases(entries: Iterable[tuple[str, Label]]) -> Book:
             return _book((tuple(_tokens(phrase, numbers)), label) for phrase, label in entries)
 
+        book = phrases(_feedback_phrases(vocabulary))
+        fuzzy = vocabulary.fuzzy
+        words_known = {word for key in book for word in key}
+        keep = [*fuzzy.never_correct, *numbers, *vocabulary.negations, *vocabulary.score_fillers]
         return cls(
+            typos=Typos(words_known, keep, fuzzy.min_length, fuzzy.long_length),
             numbers=numbers,
             negations=words(vocabulary.negations),
             breaks=words(vocabulary.negation_breaks),
@@ -146,7 +153,7 @@ class _Lexicon:
             window=vocabulary.negation_window,
             scale_names=words(vocabulary.scale_names),
             scales=tuple(tuple(_tokens(marker, numbers)) for marker in vocabulary.scale_markers),
-            book=phrases(_feedback_phrases(vocabulary)),
+            book=book,
             flag_book=phrases(_red_flag_phrases(vocabulary)),
             signs=tuple((sign.id, len(sign.all_of)) for sign in vocabulary.red_flags),
         )
@@ -172,6 +179,9 @@ def _feedback_phrases(vocabulary: FeedbackVocabulary) -> Iterable[tuple[str, Lab
             yield from ((phrase, (kind, value)) for phrase in synonyms)
     for place, synonyms in vocabulary.locations.items():
         yield from ((phrase, ("location", place)) for phrase in synonyms)
+        # 'knee fine', 'back was ok': a place said to be fine is neither pain there nor an effort
+        fine = vocabulary.place_states
+        yield from ((f"{phrase} {state}", ("ignored", "")) for phrase in synonyms for state in fine)
 
 
 def _red_flag_phrases(vocabulary: FeedbackVocabulary) -> Iterable[tuple[str, Label]]:
@@ -230,7 +240,8 @@ class _Text:
 
     @classmethod
     def read(cls, text: str, lex: _Lexicon) -> _Text:
-        return cls.match(_tokens(text, lex.numbers), lex.book, lex, passable=frozenset({"location"}))
+        tokens = [lex.typos.fix(token) for token in _tokens(text, lex.numbers)]
+        return cls.match(tokens, lex.book, lex, passable=frozenset({"location"}))
 
     @classmethod
     def match(
@@ -387,17 +398,38 @@ def _is_pain_score(text: _Text, span: _Span, opaque: Sequence[int], lex: _Lexico
         return False
     if before == "pain" or (not spelled and _pain_word_after(text, span.end, lex)):
         return True
-    if spelled and any(text.clause[hit.start] == text.clause[span.start] for hit in text.hits):
-        return False  # 'a hard one': a spelled number beside other words is no score
+    if not spelled and _after_article(text.tokens, span.start, lex):
+        return True
+    beside = (h for h in text.hits if text.clause[h.start] == text.clause[span.start])
+    if spelled and any(h.has("effort") or h.has("control") for h in beside):
+        return False  # 'a hard one': a spelled number beside an effort or control word is no score
+    if _counted_out_of(text.tokens, span.start, lex):
+        return False
     return _alone_in_clause(text, span, opaque, lex)
 
 
+def _after_article(tokens: Sequence[str], start: int, lex: _Lexicon) -> bool:
+    """'it was a 7', 'more like a 2': a digit after 'a' is a score, unless negated ('not a 10')."""
+    if start == 0 or tokens[start - 1] not in ("a", "an"):
+        return False
+    return start < 2 or tokens[start - 2] not in lex.negations
+
+
+def _counted_out_of(tokens: Sequence[str], start: int, lex: _Lexicon) -> bool:
+    """'only managed 6 of the 10': both numbers around 'of (the)' count reps, neither is a score."""
+    before = [t for t in tokens[max(0, start - 3) : start] if t != "the"]
+    after = [t for t in tokens[start + 1 : start + 4] if t != "the"]
+    counted_before = len(before) >= 2 and before[-1] == "of" and lex.number(before[-2]) is not None
+    counted_after = len(after) >= 2 and after[0] == "of" and lex.number(after[1]) is not None
+    return counted_before or counted_after
+
+
 def _pain_word_after(text: _Text, position: int, lex: _Lexicon) -> bool:
-    """'2 pain', '3 pain in the knee', 'a 2 for pain': a pain word after the number, over fillers."""
+    """'2 pain', '3 in my groin', 'a 2 for pain': a pain word or a place after the number, over fillers."""
     while position < len(text.tokens) and text.tokens[position] not in _CLAUSE_ENDS:
         hit = text.hit_at(position)
         if hit is not None:
-            return hit.has("pain")
+            return hit.has("pain") or hit.has("location")
         if text.tokens[position] not in lex.fillers:
             return False
         position += 1
@@ -405,21 +437,22 @@ def _pain_word_after(text: _Text, position: int, lex: _Lexicon) -> bool:
 
 
 def _word_before(text: _Text, start: int, lex: _Lexicon) -> str | None:
-    """'pain' or 'not_pain' when such a word leads to the number over fillers and body places."""
-    position = start - 1
+    """'pain' when a pain word, or a place that opens the clause, leads to the number over fillers
+    ('back hurt about 6', 'lower back 6'); 'not_pain' after a count or another scale ('effort 7')."""
+    position, place = start - 1, False
     while position >= 0 and text.tokens[position] not in _CLAUSE_ENDS:
         hit = text.hit_at(position)
         if hit is not None and hit.has("pain"):
             return "pain"
         if hit is not None and hit.has("location"):
-            position = hit.start - 1
+            position, place = hit.start - 1, True
         elif hit is None and text.tokens[position] in lex.not_pain:
             return "not_pain"
         elif hit is None and text.tokens[position] in lex.fillers:
             position -= 1
         else:
             return None
-    return None
+    return "pain" if place else None
 
 
 def _is_opaque(text: _Text, position: int, lex: _Lexicon) -> bool:

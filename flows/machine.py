@@ -8,7 +8,7 @@ from typing import Any
 from transitions import EventData, Machine
 
 from content.schema import Content
-from flows import onboarding, training
+from flows import moves, onboarding, training
 from flows.prompts import prompt
 from flows.screens import SCREENS
 from flows.values import INITIAL, Button, Effect, Reply
@@ -32,8 +32,18 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
 
     def ask(self, event: EventData | None = None) -> None:
         """Put the current state's question (with its buttons) at the end of the replies."""
+        if self.state == "session":
+            self._first_sight()
         if self.state in SCREENS:
             self.replies.append(prompt(self.state, self.data, self.content, self.now))
+
+    def _first_sight(self) -> None:
+        """The first card of an exercise comes with its animation; later ones offer it on a button."""
+        exercise = self.content.exercises[self.data["position"]["exercise"]]
+        seen = self.data.setdefault("animated", [])
+        if exercise.id not in seen:
+            seen.append(exercise.id)
+            self.replies.extend(moves.replies(exercise.id, True, self.data, self.content))
 
 
 MACHINE = Machine(

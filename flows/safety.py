@@ -11,17 +11,13 @@ reading is linear in the text's length.
 
 from __future__ import annotations
 
-import functools
 import re
 from collections import Counter
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-
-from rapidfuzz import process
-from rapidfuzz.distance import OSA
-from spellchecker import SpellChecker
+from dataclasses import dataclass
 
 from content.safety_schema import TIERS, SafetyVocabulary, Sign
+from flows.typos import Typos
 
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|&|[.!?;\n]|[,()]")
 _APOSTROPHE_S = re.compile(r"['’‘ʼ`]s\b")
@@ -100,7 +96,6 @@ def read_statement(text: str, rule: dict[str, list[str]], vocabulary: SafetyVoca
 Book = dict[tuple[str, ...], tuple[str, ...]]
 _LEXICONS: dict[int, tuple[SafetyVocabulary, _Lexicon]] = {}
 _LEXICONS_KEPT = 8
-_CORRECTIONS_KEPT = 50_000
 
 
 @dataclass
@@ -111,12 +106,9 @@ class _Lexicon:
     breaks: frozenset[str]
     carriers: frozenset[str]
     scope_breaks: frozenset[str]
+    scope_continues: frozenset[str]
     window: int
-    known: frozenset[str]
-    by_length: dict[int, list[str]]
-    min_length: int
-    long_length: int
-    corrections: dict[str, str] = field(default_factory=dict)
+    typos: Typos
 
     @classmethod
     def of(cls, vocabulary: SafetyVocabulary) -> _Lexicon:
@@ -146,9 +138,6 @@ class _Lexicon:
                 for word in key:
                     labels.update((label, None) for label in book.get((word,), {}) if label in _PLACES)
         vocabulary_words = {word for key in book for word in key if word.isalpha()}
-        by_length: dict[int, list[str]] = {}
-        for word in sorted(vocabulary_words):
-            by_length.setdefault(len(word), []).append(word)
         return cls(
             book={key: tuple(labels) for key, labels in book.items()},
             longest=max(map(len, book)),
@@ -156,44 +145,19 @@ class _Lexicon:
             breaks=frozenset(v.negation_breaks),
             carriers=frozenset(v.negation_carriers),
             scope_breaks=frozenset(v.scope_breaks),
+            scope_continues=frozenset(v.scope_continues),
             window=v.negation_window,
-            known=frozenset(vocabulary_words | set(v.fuzzy.never_correct) | set(v.negations)),
-            by_length=by_length,
-            min_length=v.fuzzy.min_length,
-            long_length=v.fuzzy.long_length,
+            typos=Typos(
+                vocabulary_words,
+                [*v.fuzzy.never_correct, *v.negations],
+                v.fuzzy.min_length,
+                v.fuzzy.long_length,
+            ),
         )
 
     def tokens(self, text: str) -> list[str]:
         """The text's tokens, each word of ours typed with a typo read as that word."""
-        return [self._corrected(token) for token in _raw_tokens(text)]
-
-    def _corrected(self, token: str) -> str:
-        if len(token) < self.min_length or token in self.known or not token.isalpha():
-            return token
-        if token in _english():
-            return token
-        if token not in self.corrections:
-            if len(self.corrections) >= _CORRECTIONS_KEPT:
-                self.corrections.clear()
-            self.corrections[token] = self._nearest(token)
-        return self.corrections[token]
-
-    def _nearest(self, token: str) -> str:
-        edits = 2 if len(token) >= self.long_length else 1
-        candidates = [
-            word
-            for size in range(len(token) - edits, len(token) + edits + 1)
-            for word in self.by_length.get(size, ())
-            if size >= self.min_length - 1
-        ]
-        best = process.extractOne(token, candidates, scorer=OSA.distance, score_cutoff=edits)
-        return best[0] if best else token
-
-
-@functools.cache
-def _english() -> SpellChecker:
-    """English words as pyspellchecker ships them, loaded on the first unknown long word (~0.15 s)."""
-    return SpellChecker(distance=1)
+        return [self.typos.fix(token) for token in _raw_tokens(text)]
 
 
 def _raw_tokens(text: str) -> list[str]:
@@ -266,8 +230,17 @@ def _negations(tokens: Sequence[str], hits: Sequence[_Hit], lex: _Lexicon) -> li
     owner: dict[int, int] = {p: i for i, hit in enumerate(hits) for p in range(hit.start, hit.end)}
     negated: list[bool] = []
     for hit in hits:
-        negated.append(not hit.is_place() and _negated(tokens, hit, hits, owner, negated, lex))
+        denied = _negated(tokens, hit, hits, owner, negated, lex) or _answered_no(tokens, hit, lex)
+        negated.append(not hit.is_place() and denied)
     return negated
+
+
+def _answered_no(tokens: Sequence[str], hit: _Hit, lex: _Lexicon) -> bool:
+    """'numb? no. just achy': a sign asked and answered with a negation straight after."""
+    after = tokens[hit.end : hit.end + 3]
+    return (
+        len(after) >= 2 and after[0] == "?" and next((t for t in after[1:] if t != "?"), "") in lex.negations
+    )
 
 
 def _negated(
@@ -307,8 +280,9 @@ def _said_of_others(tokens: Sequence[str], hits: Sequence[_Hit], lex: _Lexicon) 
             continue
         position = hit.start
         while position < len(tokens) and tokens[position] not in _CLAUSE_ENDS:
-            if position >= hit.end and tokens[position] in lex.scope_breaks:
-                break
+            ends = position >= hit.end and tokens[position] in lex.scope_breaks
+            if ends and not (position + 1 < len(tokens) and tokens[position + 1] in lex.scope_continues):
+                break  # but 'my gran is 90 and has osteoporosis' goes on being about the gran
             others.add(position)
             position += 1
     return others

@@ -13,6 +13,7 @@ from flows.feedback import read_feedback
 from flows.safety import screen
 
 CORPUS = Path(__file__).with_name("messages.yaml")
+SECOND_SET = Path(__file__).with_name("second_set.yaml")  # written later, by another author
 FIELDS = ("pain", "effort", "control", "location")
 
 
@@ -75,6 +76,9 @@ def _safety_right(entry: dict, content: Content, figures: Figures) -> bool:
 if __name__ == "__main__":
     from bot.bootstrap import load_content
 
-    result = score(load_content())
-    counts = {k: v for k, v in asdict(result).items() if k != "misses"}
-    print(json.dumps({**counts, **{k: round(v, 4) for k, v in result.shares().items()}}, indent=2))
+    content = load_content()
+    for corpus in (CORPUS, SECOND_SET):
+        result = score(content, corpus)
+        counts = {k: v for k, v in asdict(result).items() if k != "misses"}
+        shares = {k: round(v, 4) for k, v in result.shares().items()}
+        print(json.dumps({"corpus": corpus.name, **counts, **shares}))

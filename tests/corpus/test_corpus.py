@@ -2,14 +2,22 @@
 
 import pytest
 
-from tests.corpus.score import score
+from tests.corpus.score import SECOND_SET, score
 
 TARGETS = {"urgent_recall": 1.0, "checkin_fields": 0.97, "whole_replies": 0.90}
+# The second set came after the vocabulary; it keeps the reader honest about wordings it was not
+# built from (its first, untuned reading is in the README).
+SECOND_SET_TARGETS = {"urgent_recall": 0.99, "checkin_fields": 0.97, "whole_replies": 0.90}
 
 
 @pytest.fixture(scope="module")
 def figures(content):
     return score(content)
+
+
+@pytest.fixture(scope="module")
+def second_figures(content):
+    return score(content, SECOND_SET)
 
 
 def test_the_corpus_is_big_enough_to_mean_something(figures):
@@ -23,3 +31,12 @@ def test_the_corpus_figures_meet_their_targets(figures, share):
 
 def test_near_misses_are_almost_never_read_as_urgent(figures):
     assert figures.shares()["false_urgent_on_near_misses"] <= 0.01
+
+
+@pytest.mark.parametrize("share", sorted(SECOND_SET_TARGETS))
+def test_the_second_set_by_another_author_meets_its_targets_too(second_figures, share):
+    assert second_figures.shares()[share] >= SECOND_SET_TARGETS[share], second_figures.misses[:20]
+
+
+def test_near_misses_of_the_second_set_are_almost_never_read_as_urgent(second_figures):
+    assert second_figures.shares()["false_urgent_on_near_misses"] <= 0.01

@@ -49,7 +49,7 @@ def test_knee_issues_rule_out_kneeling_even_when_kneeling_feels_fine():
 def test_the_start_is_explained_in_one_sentence_that_names_the_reason(content):
     chat = EngineChat(content)
     chat.screen(load_pain=True, kneeling_ok=False, knee_issues=False)
-    reason = chat.last[-2].text
+    reason = chat.last[-3].text
     assert "worse under load" in reason
     assert "Glute bridge" in reason or "glute bridge" in reason.lower()
 
@@ -66,3 +66,14 @@ def test_the_first_exercise_card_shows_why_setup_steps_cues_and_dose_with_done_n
     assert f"{exercise.dose.sets} sets" in card.text
     assert card.buttons[0] == (("Done", "session:done"), ("Not now", "session:later"))
     assert card.buttons[1] == (("▶ See the movement", "show:kneeling_hip_thrust"),)
+
+
+def test_the_first_card_of_an_exercise_comes_with_its_animation_and_later_cards_do_not(content):
+    chat = EngineChat(content)
+    chat.screen(load_pain=True, kneeling_ok=False, knee_issues=False)
+    assert chat.last[-2].attachment == "animation:glute_bridge"
+    chat.send("/today")
+    assert not any(message.attachment for message in chat.last)
+    assert chat.last[-1].buttons[-1][0][1] == "show:glute_bridge"
+    chat.send("See the movement")
+    assert any(message.attachment == "animation:glute_bridge" for message in chat.last)
