@@ -223,6 +223,21 @@ async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked
     assert values[("hipcoach_users_blocked", ())] == 1
 
 
+async def test_metrics_count_safety_events_by_tier_and_never_their_text(offline_bot, engine):
+    metrics = ops.Metrics()
+    await offline_bot.chat.send("hello")
+    await offline_bot.chat.press("consent:yes")
+    await offline_bot.chat.send("I have sciatica down my left leg")  # ask
+    await offline_bot.chat.send("numb when i wipe")  # urgent
+    health = ops.Health(engine, lambda: 0.0, STALE_AFTER)
+    async with ops_server(metrics, health, engine) as url:
+        response = await get(f"{url}/metrics")
+    values = samples(response.text)
+    assert values[("hipcoach_safety_events", (("tier", "ask"),))] == 1
+    assert values[("hipcoach_safety_events", (("tier", "urgent"),))] == 1
+    assert "wipe" not in response.text and "sciatica" not in response.text
+
+
 async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apology(
     offline_bot, monkeypatch
 ):
