@@ -88,6 +88,7 @@ class Answer:
 
     messages: list[Message]
     outbox_id: int | None
+    committed: bool = True  # False: the turn failed and nothing was kept; the messages apologise
 
 
 class Coach:
@@ -141,7 +142,7 @@ class Coach:
             handled = await self.storage.transact_update(user_id, update_id, now, decide, render_payload)
         except Exception as error:
             self.observer.turn(False, time.perf_counter() - started)
-            return Answer(self._failed(error, user_id, ref), None)
+            return Answer(self._failed(error, user_id, ref), None, committed=False)
         self.observer.turn(True, time.perf_counter() - started)
         if handled is None:
             log.info("redelivered update ignored user=%s ref=%s", user_id, ref)

@@ -52,6 +52,8 @@ class User(Base):
     last_seen_at: Mapped[datetime] = mapped_column(index=True)  # the retention sweep
     consented_at: Mapped[datetime | None] = mapped_column()
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Telegram message ids in the user's chat whose inline keyboards are still live (bot/live_keyboards.py)
+    live_keyboards: Mapped[list[int] | None] = mapped_column(JSON)
 
 
 class DialogueState(Base):

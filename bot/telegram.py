@@ -24,6 +24,7 @@ from bot import bootstrap, ops, rate_limit
 from bot.animation_store import FileIds, MemoryFileIds, SqlFileIds
 from bot.coach import Coach, Staff
 from bot.dispatcher import Dispatcher
+from bot.live_keyboards import LiveKeyboards, MemoryLiveKeyboards, SqlLiveKeyboards
 from bot.telegram_adapter import TelegramAdapter, on_error
 from bot.telegram_sender import Sleep, TelegramNotifier, TelegramSender
 
@@ -70,7 +71,12 @@ def build_application(
     # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
     limiter = rate_limit.limiter_for(getattr(coach.storage, "engine", None), settings.send_rate)
     sender = TelegramSender(
-        application.bot, coach.storage.mark_inactive, sleep, limiter=limiter, file_ids=_file_ids(coach)
+        application.bot,
+        coach.storage.mark_inactive,
+        sleep,
+        limiter=limiter,
+        file_ids=_file_ids(coach),
+        keyboards=_live_keyboards(coach),
     )
     coach.animation_kind = "mp4"  # what sendAnimation takes best; the terminal shows GIFs
     application.bot_data["sender"] = sender
@@ -95,6 +101,14 @@ def _file_ids(coach: Coach) -> FileIds:
     if hasattr(storage, "sessions") and hasattr(storage, "writing"):
         return SqlFileIds(storage.sessions, storage.writing)
     return MemoryFileIds()
+
+
+def _live_keyboards(coach: Coach) -> LiveKeyboards:
+    """Live keyboards on the users' rows when the storage has a database, shared by every replica."""
+    storage = coach.storage
+    if hasattr(storage, "sessions") and hasattr(storage, "writing"):
+        return SqlLiveKeyboards(storage.sessions, storage.writing)
+    return MemoryLiveKeyboards()
 
 
 async def announce_commands(application: Application, coach: Coach) -> None:

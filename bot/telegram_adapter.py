@@ -2,18 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
+from telegram import CallbackQuery, Update
 from telegram import Message as TgMessage
-from telegram import Update
-from telegram.constants import ChatMemberStatus, ChatType, MessageAttachmentType
-from telegram.error import BadRequest
+from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageAttachmentType
 from telegram.ext import ContextTypes
 
 from bot.coach import Coach
-from bot.telegram_sender import TelegramSender
+from bot.telegram_format import with_answer
+from bot.telegram_sender import Press, TelegramSender
 from bot.terminal import parse_input
-from flows import Choice, Event, Reply, Unsupported, render
+from flows import Choice, Command, Event, Reply, Text, Unsupported, render
 
 log = logging.getLogger(__name__)
 
@@ -50,16 +51,20 @@ class TelegramAdapter:
         self.sender = sender
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """Answer one update: a private chat talks to the coach, any other chat hears where to find it."""
-        if update.callback_query is not None:
-            await self._settle_press(update)
+        """Answer one update: a private chat talks to the coach, any other chat hears where to find it.
+
+        A button press is settled once its turn is committed, as part of the delivery of the replies.
+        """
         if update.my_chat_member is not None:
             await self._note_membership(update)
             return
+        query = update.callback_query
         event, chat, user = event_of(update), update.effective_chat, update.effective_user
         if event is None or chat is None:
+            await self._answer(query)
             return
         if chat.type != ChatType.PRIVATE:
+            await self._answer(query)
             if not isinstance(event, Unsupported):
                 await self.sender.send_to_chat(
                     chat.id, [render(Reply("private_chat_only"), self.coach.content)]
@@ -67,21 +72,44 @@ class TelegramAdapter:
             return
         if user is None:
             return
-        answer = await self.coach.handle_update(user.id, event, update.update_id, user.username)
+        typing = asyncio.create_task(self._typing(chat.id)) if isinstance(event, Text | Command) else None
+        try:
+            answer = await self.coach.handle_update(user.id, event, update.update_id, user.username)
+        finally:
+            if typing is not None:
+                await typing  # shown before any reply, and never longer than its one request
         if answer is None:
+            await self._answer(query)
             return  # a redelivered update: answered the first time
-        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender)
+        press = self._press(query) if query is not None and answer.committed else None
+        if query is not None and press is None:
+            await self._answer(query)  # the turn failed: its buttons stay, to be pressed again
+        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
 
-    async def _settle_press(self, update: Update) -> None:
-        """Answer the button press and take the keyboard off its message, so it cannot be pressed again."""
-        query = update.callback_query
-        assert query is not None
-        await self.sender.call(query.answer)
-        if isinstance(query.message, TgMessage):
-            try:
-                await self.sender.call(lambda: query.edit_message_reply_markup(reply_markup=None))
-            except BadRequest as error:  # too old to edit, or already without a keyboard
-                log.info("keyboard kept update=%s error=%s", update.update_id, type(error).__name__)
+    async def _typing(self, chat_id: int) -> None:
+        """'typing...' in the chat while the turn is taken."""
+        await self.sender.best_effort(
+            "chat action", lambda: self.sender.bot.send_chat_action(chat_id, ChatAction.TYPING)
+        )
+
+    async def _answer(self, query: CallbackQuery | None) -> None:
+        """Stop the pressed button's spinner, and nothing more."""
+        if query is not None:
+            await self.sender.best_effort("press answer", query.answer)
+
+    def _press(self, query: CallbackQuery) -> Press:
+        """The press to settle: the pressed message with the chosen button's label under its text."""
+        message = query.message
+        if not isinstance(message, TgMessage):  # too old for Telegram to show: only the query is answered
+            return Press(query.id, query.from_user.id, None)
+        markup = message.reply_markup
+        rows = markup.inline_keyboard if markup is not None else ()
+        label = next((b.text for row in rows for b in row if b.callback_data == query.data), None)
+        answered = None
+        if message.text is not None and label is not None:
+            line = self.coach.content.message("pressed_answer").format(label=label)
+            answered = with_answer(message.text, message.text_html, line)
+        return Press(query.id, message.chat.id, message.message_id, answered, markup is not None)
 
     async def _note_membership(self, update: Update) -> None:
         """A user who blocks the bot in their private chat is marked inactive."""

@@ -11,6 +11,7 @@ from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 from flows import Message
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
+MAX_CAPTION = MessageLimit.CAPTION_LENGTH
 MAX_CALLBACK_DATA = InlineKeyboardButtonLimit.MAX_CALLBACK_DATA
 BREAKS = (re.compile(r"\n\s*\n"), re.compile(r"\n"), re.compile(r"\s"))
 
@@ -80,3 +81,20 @@ def outgoing(message: Message) -> list[Outgoing]:
     pieces = split_text(message.text)
     markup = keyboard(message.buttons)
     return [(to_html(piece), markup if n == len(pieces) else None) for n, piece in enumerate(pieces, 1)]
+
+
+def caption(message: Message) -> str | None:
+    """The message's text as the caption of its one photo, escaped; None when it has no such photo or the
+    text is too long for a caption (then it goes as a text message before the photo)."""
+    photos = [file for file in message.files if file.kind == "photo"]
+    if len(photos) != 1 or len(message.files) != 1 or _size(message.text.strip()) > MAX_CAPTION:
+        return None
+    return to_html(message.text.strip())
+
+
+def with_answer(text: str, message_html: str, answer_line: str) -> str | None:
+    """A pressed message's HTML with the chosen answer on a line of its own under it, or None when the
+    message would grow past Telegram's limit (`text` is what the user sees of it)."""
+    if _size(text) + 2 + _size(answer_line) > MAX_TEXT:
+        return None
+    return f"{message_html}\n\n{to_html(answer_line)}"

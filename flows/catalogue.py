@@ -148,6 +148,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     **{f"chart_{field}": () for field in CHART_LABELS},
     "terminal_file_saved": ("path",),
     "terminal_file_deleted": ("path",),
+    "pressed_answer": ("label",),  # under a pressed message in Telegram: the button's label
     # commands and repair
     "welcome_back": (),
     "help": (),

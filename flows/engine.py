@@ -227,8 +227,8 @@ def _programme_command(
         return _reask(name, data, content, now, "finish_screening_first")
     if command == "progress":
         text = summary.progress_text(data, now, content)
-        chart = Reply("progress_chart", {}, (), "progress_chart")
-        return _reask(name, data, content, now, "progress_summary", extra=[chart], summary=text)
+        # The summary goes with the chart (a photo's caption in Telegram), which the shell draws.
+        return _reask(name, data, content, now, "progress_summary", attachment="progress_chart", summary=text)
     if command == "resume":
         if name != "paused" and not data.get("paused"):
             return _reask(name, data, content, now, "not_paused")

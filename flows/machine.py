@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
         self.now = now
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
+        self.replaces_pressed = False  # the question asked again takes the pressed one's place
 
     def say(self, key: str, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> None:
         self.replies.append(Reply(key, params, buttons))
@@ -35,7 +37,8 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
         if self.state == "session":
             self._first_sight()
         if self.state in SCREENS:
-            self.replies.append(prompt(self.state, self.data, self.content, self.now))
+            question = prompt(self.state, self.data, self.content, self.now)
+            self.replies.append(dataclasses.replace(question, replaces_pressed=self.replaces_pressed))
 
     def _first_sight(self) -> None:
         """The first card of an exercise comes with its animation; later ones offer it on a button."""

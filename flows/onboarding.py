@@ -135,6 +135,7 @@ class OnboardingSteps:
 
     def toggle_equipment(self: Turn, event: EventData) -> None:
         item = event.args[0]["toggle"]
+        self.replaces_pressed = True  # a multi-select: the question is shown again in place, ticked
         selected = self.data.setdefault("selected", [])
         if item in selected:
             selected.remove(item)

@@ -20,7 +20,7 @@ def render(reply: Reply, content: Content, locale: str = "en") -> Message:
         tuple((content.message(b.label, locale).format(**b.params), b.value) for b in row)
         for row in reply.buttons
     )
-    return Message(text, buttons, reply.attachment)
+    return Message(text, buttons, reply.attachment, replaces_pressed=reply.replaces_pressed)
 
 
 def render_all(replies: tuple[Reply, ...], content: Content, locale: str = "en") -> list[Message]:

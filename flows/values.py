@@ -64,6 +64,8 @@ class Reply:
     params: Mapping[str, Any] = field(default_factory=dict)
     buttons: tuple[tuple[Button, ...], ...] = ()
     attachment: str | None = None  # "progress_chart", "export" or "stats": the shell fills it in
+    # Answering a button press, this message takes the pressed message's place (a multi-select toggle).
+    replaces_pressed: bool = False
 
 
 @dataclass(frozen=True)
@@ -83,22 +85,27 @@ class Message:
     buttons: tuple[tuple[tuple[str, str], ...], ...] = ()
     attachment: str | None = None
     files: tuple[File, ...] = ()
+    replaces_pressed: bool = False  # see Reply: a chat that cannot edit simply shows it
 
     def to_json(self) -> dict[str, Any]:
-        """`{"text", "buttons"}`, and `"attachment"` when the shell still has a file to make for it."""
+        """`{"text", "buttons"}`, `"attachment"` when the shell still has a file to make for it, and
+        `"replaces_pressed"` when set."""
         raw: dict[str, Any] = {
             "text": self.text,
             "buttons": [[{"label": lab, "value": val} for lab, val in row] for row in self.buttons],
         }
         if self.attachment:
             raw["attachment"] = self.attachment
+        if self.replaces_pressed:
+            raw["replaces_pressed"] = True
         return raw
 
     @classmethod
     def from_json(cls, raw: Mapping[str, Any]) -> Message:
         rows = raw.get("buttons") or []
         buttons = tuple(tuple((b["label"], b["value"]) for b in row) for row in rows)
-        return cls(str(raw["text"]), buttons, raw.get("attachment"))
+        replaces = bool(raw.get("replaces_pressed"))
+        return cls(str(raw["text"]), buttons, raw.get("attachment"), replaces_pressed=replaces)
 
 
 # ---- effects: what the shell must carry out, in the same transaction as the new state ---------

@@ -107,5 +107,5 @@ async def test_progress_sends_a_png_chart_with_its_text_summary(storage, content
     coach, _ = await busy_user(storage, content)
     messages = await coach.handle(USER, Command("progress"))
     assert "Sessions in the last 4 weeks: 2." in messages[0].text
-    [chart] = messages[1].files
+    [chart] = messages[0].files  # the summary is the chart's caption
     assert chart.kind == "photo" and chart.data.startswith(b"\x89PNG\r\n\x1a\n")

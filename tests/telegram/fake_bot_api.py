@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -15,6 +16,11 @@ from tests.telegram.bot_api_spec import BotApiSpec
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "Hip Coach", "username": "HipCoachBot"}
 DATE = 1_796_000_000
 BLOCKED = "Forbidden: bot was blocked by the user"
+NOT_MODIFIED = (
+    "Bad Request: message is not modified: specified new message content and reply markup are exactly "
+    "the same as a current content and reply markup of the message"
+)
+EDITS = ("editMessageText", "editMessageReplyMarkup")
 
 
 @dataclass(frozen=True)
@@ -42,6 +48,8 @@ class FakeBotApi:
     # (method, HTTP status, or 0 for a read timeout, -1 for no connection, 200 to answer as usual; body)
     failures: list[tuple[str, int, dict[str, Any] | None]] = field(default_factory=list)
     delivered: list[tuple[int, dict[str, Any]]] = field(default_factory=list)
+    # Every message the bot sent as the chat shows it now, edits applied: (chat id, message id) -> fields
+    shown: dict[tuple[int, int], dict[str, Any]] = field(default_factory=dict)
 
     def rate_limit_next(self, method: str, seconds: int) -> None:
         """The next call of `method` is refused with 429 and retry_after."""
@@ -92,11 +100,52 @@ class FakeBotApi:
                 "error_code": 403,
                 "description": "Forbidden: bot was blocked by the user",
             }
+        if method in EDITS:
+            return self._edit(method, params)
         return 200, {"ok": True, "result": self._result(method, params)}
+
+    def _edit(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+        """An edit as Telegram answers it: refused for a message it cannot find or that would not change."""
+        key = (params["chat_id"], params["message_id"])
+        if key not in self.shown:
+            return 400, {
+                "ok": False,
+                "error_code": 400,
+                "description": "Bad Request: message to edit not found",
+            }
+        before = self.shown[key]
+        after = {k: v for k, v in before.items() if k != "reply_markup"}
+        after.update({k: params[k] for k in ("text", "reply_markup") if k in params})
+        if after == before:
+            return 400, {"ok": False, "error_code": 400, "description": NOT_MODIFIED}
+        self.shown[key] = after
+        chat = {"id": key[0], "type": "private"}
+        return 200, {"ok": True, "result": {"message_id": key[1], "date": DATE, "chat": chat, **after}}
+
+    def live_keyboards(self, chat_id: int) -> list[int]:
+        """Ids of the chat's messages whose buttons can still be pressed."""
+        return [
+            message_id
+            for (chat, message_id), shown in self.shown.items()
+            if chat == chat_id and shown.get("reply_markup")
+        ]
+
+    def text_of(self, chat_id: int, message_id: int) -> str:
+        """A message's text (or caption) as the chat shows it now, HTML undone."""
+        shown = self.shown[(chat_id, message_id)]
+        return html.unescape(shown.get("text") or shown.get("caption") or "")
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":
             return {**BOT_USER, "can_join_groups": False, "can_read_all_group_messages": False}
+        if method.startswith("send") and "chat_id" in params and method != "sendChatAction":
+            kept = {k: params[k] for k in ("text", "caption", "reply_markup") if k in params}
+            self.shown[
+                (
+                    params["chat_id"],
+                    100 + len(self.delivered) if method == "sendMessage" else 900 + len(self.calls),
+                )
+            ] = kept
         if method == "sendMessage":
             message_id = 100 + len(self.delivered)
             self.delivered.append((message_id, params))

@@ -85,11 +85,17 @@ class OfflineChat:
         return turns
 
     async def deliver(self, payload: dict[str, Any]) -> list[Seen]:
-        """Process one update; what the bot sent in reply, in order."""
-        first = len(self.api.delivered)
+        """Process one update; what the bot sent in reply, in order, with a message it edited into a new
+        question in place (a multi-select toggled) counted among them."""
+        first, calls = len(self.api.delivered), len(self.api.calls)
         data = {"update_id": next(self.update_ids), **payload}
         await self.application.process_update(Update.de_json(data, self.application.bot))
-        replies = [Seen.from_params(*sent) for sent in self.api.delivered[first:]]
+        replaced = [
+            Seen.from_params(call.params["message_id"], call.params)
+            for call in self.api.calls[calls:]
+            if call.method == "editMessageText" and "reply_markup" in call.params
+        ]
+        replies = replaced + [Seen.from_params(*sent) for sent in self.api.delivered[first:]]
         self.seen += replies
         return replies
 

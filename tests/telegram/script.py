@@ -120,5 +120,9 @@ def terminal_transcript(steps: tuple[Step, ...], workdir: Path, user: int = 4242
 
 
 def _seen(message: dict[str, Any]) -> Shown:
+    """A terminal message as Telegram shows it: without the lines saying where the terminal saved a file
+    (Telegram sends the file itself)."""
     buttons = tuple(tuple((b["label"], b["value"]) for b in row) for row in message["buttons"])
-    return message["text"], buttons
+    saved = load_content().message("terminal_file_saved").partition("{path}")
+    lines = [line for line in message["text"].split("\n") if not line.startswith(saved[0])]
+    return "\n".join(lines), buttons

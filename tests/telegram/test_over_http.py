@@ -59,21 +59,22 @@ def play(user: EmulatedUser, steps: tuple[Step, ...], expected: list[list[Shown]
 
 
 def check_calls(user: EmulatedUser, spec, presses: int) -> None:
-    """Every call fits the official reference; every press was answered and its keyboard removed."""
+    """Every call fits the official reference; every press was answered and its message edited (the
+    answer shown, or a multi-select toggled in place); one keyboard is left live, the last question's."""
     calls = user.calls()
     problems = [
-        p for call in calls for p in spec.check_call(call["method"], call["params"], form_encoded=True)
+        p
+        for call in calls
+        if not call.get("multipart")  # an upload, whose fields the emulator does not read
+        for p in spec.check_call(call["method"], call["params"], form_encoded=True)
     ]
     assert problems == []
     methods = [call["method"] for call in calls]
     assert methods.count("answerCallbackQuery") == presses
-    assert methods.count("editMessageReplyMarkup") == presses
-    assert "setMyCommands" in methods
-    pressed = {
-        int(call["params"]["message_id"]) for call in calls if call["method"] == "editMessageReplyMarkup"
-    }
-    kept = {m["messageId"] for m in user.stored_messages() if m["message"].get("reply_markup")}
-    assert pressed and not pressed & kept
+    assert methods.count("editMessageText") == presses
+    assert "setMyCommands" in methods and "sendChatAction" in methods
+    kept = [m["messageId"] for m in user.stored_messages() if m["message"].get("reply_markup")]
+    assert len(kept) == 1
 
 
 def check_log(log: Path, expected: list[list[Shown]], *secrets: str) -> None:

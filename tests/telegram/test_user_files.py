@@ -22,14 +22,16 @@ async def onboarded(offline_bot):
     return offline_bot
 
 
-async def test_progress_sends_the_chart_as_a_photo_after_its_text_summary(offline_bot):
+async def test_progress_sends_the_chart_as_one_photo_captioned_with_its_summary(offline_bot):
     bot = await onboarded(offline_bot)
+    sent = len(bot.api.of("sendMessage"))
     await bot.chat.send("/progress")
     (photo,) = bot.api.of("sendPhoto")
     assert photo.params["chat_id"] == USER_ID
     upload = photo.params["photo"]
     assert isinstance(upload, Upload) and upload.data.startswith(b"\x89PNG")
-    assert any("Your progress so far" in m.text for m in bot.chat.seen)
+    assert photo.params["caption"].startswith("Your progress so far") and photo.params["parse_mode"] == "HTML"
+    assert len(bot.api.of("sendMessage")) == sent + 1  # only the question asked again, after the chart
 
 
 async def test_export_sends_everything_stored_as_documents(offline_bot):

@@ -47,14 +47,14 @@ def test_the_goal_is_asked_again_every_two_weeks_and_a_two_point_change_is_calle
     assert RecordGoal(content.screening.goal_examples[0], 3) in answered.effects
 
 
-def test_progress_gives_a_text_summary_and_asks_the_shell_for_the_chart(content):
+def test_progress_gives_a_text_summary_and_asks_the_shell_for_the_chart_under_it(content):
     chat = trained(content)
     outcome = send(chat.state, Command("progress"), content)
     assert outcome.replies[0].key == "progress_summary"
     summary = outcome.replies[0].params["summary"]
     assert "Sessions in the last 4 weeks: 1." in summary
     assert "You are working on: Kneeling hip thrust." in summary
-    assert outcome.replies[1].attachment == "progress_chart"
+    assert outcome.replies[0].attachment == "progress_chart"  # the summary is the chart's caption
 
 
 def test_the_weekly_summary_reports_sessions_pain_rung_changes_and_the_streak(content):

@@ -18,7 +18,7 @@ const TelegramServer = require('telegram-test-api');
 const BOT_CALL = /^\/bot([^/]+)\/([A-Za-z]+)$/;
 const USER_EVENTS = ['AddedUserMessage', 'AddedUserCommand', 'AddedUserCallbackQuery'];
 const MAX_WAIT_MS = 30000;
-const LIBRARY_METHODS = new Set(['editMessageText', 'deleteMessage']);
+const LIBRARY_METHODS = new Set(['deleteMessage']);
 
 function option(name, fallback) {
   const at = process.argv.indexOf(`--${name}`);
@@ -82,7 +82,7 @@ function installRoutes(app, server, calls) {
 
   app.use((req, _res, next) => {
     const match = BOT_CALL.exec(req.path);
-    if (match) calls.record(match[1], match[2], { ...req.query, ...req.body });
+    if (match) calls.record(match[1], match[2], { ...req.query, ...req.body }, req.is('multipart/form-data'));
     next();
   });
   botRoute('getMe', (_req, res) => json(res, { ...botUser, can_join_groups: false,
@@ -91,7 +91,10 @@ function installRoutes(app, server, calls) {
     const sent = server.addBotMessage({ ...req.body }, req.params.token);
     json(res, asMessage(server.storage.botMessages.find((stored) => stored.messageId === sent.message_id)));
   });
-  botRoute('editMessageReplyMarkup', (req, res) => {
+  // An edit replaces the text (editMessageText) and the keyboard: one left out is removed, as in Telegram.
+  // A message edited into a new question with buttons (a multi-select toggled) is unread again, so a
+  // test reads it among the replies to the press.
+  const edit = (withText) => (req, res) => {
     const stored = findBotMessage(req.body);
     if (!stored) {
       res.status(400).json({ ok: false, error_code: 400, description: 'Bad Request: message to edit not found' });
@@ -100,8 +103,28 @@ function installRoutes(app, server, calls) {
     const markup = req.body.reply_markup;
     stored.message = { ...stored.message, reply_markup: typeof markup === 'string' ? JSON.parse(markup) : markup };
     if (!markup) delete stored.message.reply_markup;
+    if (withText) stored.message.text = req.body.text;
+    if (withText && markup) {
+      stored.isRead = false;
+      server.emit('AddedBotMessage');
+    }
     json(res, asMessage(stored));
-  });
+  };
+  botRoute('editMessageReplyMarkup', edit(false));
+  botRoute('editMessageText', edit(true));
+  // Files are answered with a Message as Telegram's (an animation with a file id to send it again by),
+  // and not kept among the chat's messages: tests read the texts.
+  let fileMessageId = 1000000;
+  const sendFile = (media) => (req, res) => {
+    const chatId = Number((req.body || {}).chat_id || req.query.chat_id || 0);
+    const id = fileMessageId++;
+    const sent = { message_id: id, date: seconds(Date.now()), chat: { id: chatId, type: 'private' }, from: botUser };
+    if (media) sent[media] = { file_id: `${media}-${id}`, file_unique_id: `u${id}`, width: 240, height: 230, duration: 6 };
+    json(res, sent);
+  };
+  botRoute('sendAnimation', sendFile('animation'));
+  botRoute('sendPhoto', sendFile(null));
+  botRoute('sendDocument', sendFile(null));
   botRoute('getUpdates', async (req, res) => {
     const { token } = req.params;
     const params = { ...req.query, ...req.body };
@@ -117,7 +140,8 @@ function installRoutes(app, server, calls) {
     server.deleteWebhook(req.params.token);
     json(res, true);
   });
-  // Methods the library lacks (setMyCommands, answerCallbackQuery's real result, ...): recorded, and True.
+  // Methods the library lacks (setMyCommands, sendChatAction, answerCallbackQuery's real result, ...):
+  // recorded, and True.
   botRoute(':method', (req, res, next) => (LIBRARY_METHODS.has(req.params.method) ? next() : json(res, true)));
 }
 
@@ -171,9 +195,12 @@ class Calls extends EventEmitter {
     this.deliveries = new Map();
   }
 
-  record(token, method, params) {
+  // An upload's fields are multipart, which nothing here parses: its call is marked so, params unread.
+  record(token, method, params, multipart) {
     if (!this.byToken.has(token)) this.byToken.set(token, []);
-    this.byToken.get(token).push({ method, params: JSON.parse(JSON.stringify(params)) });
+    const call = { method, params: JSON.parse(JSON.stringify(params)) };
+    if (multipart) call.multipart = true;
+    this.byToken.get(token).push(call);
     this.emit('call');
   }
 

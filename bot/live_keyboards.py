@@ -1,0 +1,57 @@
+"""Which messages in a chat still carry a keyboard that can be pressed, so a new one can retire them.
+
+A chat should offer one set of buttons at a time: the buttons of the question being asked now.
+Telegram cannot tell a bot which of its messages still have keyboards, so the sender notes the
+ids of the keyboard messages it sent in its latest delivery, and takes those keyboards off before
+the next delivery shows new buttons. The ids live on the user's row, so every replica and a
+restarted bot know them; chats without a user row (groups, the coach's chat) keep none.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.db import WriteGate
+from bot.models import User
+
+
+class LiveKeyboards(Protocol):
+    """Message ids with a live keyboard, by chat."""
+
+    async def get(self, chat_id: int) -> list[int]: ...
+    async def put(self, chat_id: int, message_ids: list[int]) -> None: ...
+
+
+class MemoryLiveKeyboards:
+    """Live keyboards kept for this process only (tests, or a sender without a database)."""
+
+    def __init__(self) -> None:
+        self.ids: dict[int, list[int]] = {}
+
+    async def get(self, chat_id: int) -> list[int]:
+        return list(self.ids.get(chat_id, []))
+
+    async def put(self, chat_id: int, message_ids: list[int]) -> None:
+        self.ids[chat_id] = list(message_ids)
+
+
+class SqlLiveKeyboards:
+    """Live keyboards in `users.live_keyboards`, shared by every replica."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], writing: WriteGate) -> None:
+        self.sessions = sessions
+        self.writing = writing
+
+    async def get(self, chat_id: int) -> list[int]:
+        async with self.sessions() as session:
+            ids = await session.scalar(select(User.live_keyboards).where(User.id == chat_id))
+        return [int(message_id) for message_id in ids or []]
+
+    async def put(self, chat_id: int, message_ids: list[int]) -> None:
+        """Note the chat's live keyboards; nothing for a chat that is no user's (nor one just forgotten)."""
+        async with self.writing(), self.sessions.begin() as session:
+            noted = list(message_ids) or None
+            await session.execute(update(User).where(User.id == chat_id).values(live_keyboards=noted))
