@@ -11,9 +11,11 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
+from content.agenda_schema import AgendaRules
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_check import keyframe_problems
 from content.keyframes_schema import Keyframes
+from content.plurals import Plural, parse_plural, plural_problems
 from content.safety_schema import SafetyVocabulary
 from content.schedule_schema import ScheduleSettings
 from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
@@ -72,6 +74,7 @@ class _Reader:
         schedule = self._single("schedule.yaml", ScheduleSettings)
         feedback = self._single("feedback.yaml", FeedbackVocabulary)
         safety = self._single("safety.yaml", SafetyVocabulary)
+        agenda = self._single("agenda.yaml", AgendaRules)
         keyframes = self._single("keyframes.yaml", Keyframes)
         messages = {locale: self._messages(locale) for locale in LOCALES}
         if self.problems:
@@ -85,6 +88,7 @@ class _Reader:
             schedule=schedule,
             feedback=feedback,
             safety=safety,
+            agenda=agenda,
             keyframes=keyframes,
             messages=messages,
         )
@@ -125,7 +129,7 @@ class _Reader:
             return None
         return self._validate(name, "", model, data)
 
-    def _messages(self, locale: str) -> dict[str, str]:
+    def _messages(self, locale: str) -> dict[str, str | Plural]:
         name = f"messages/{locale}.yaml"
         data = self._yaml(name)
         if data is None:
@@ -133,10 +137,17 @@ class _Reader:
         if not isinstance(data, dict):
             self.problems.append(Problem(name, "(file)", "must map message keys to text"))
             return {}
+        messages: dict[str, str | Plural] = {}
         for key, text in data.items():
-            if not isinstance(text, str) or not text.strip():
-                self.problems.append(Problem(name, str(key), "must be non-empty text"))
-        return {str(k): str(v) for k, v in data.items()}
+            if isinstance(text, dict):  # a template per plural form
+                found = plural_problems(text, locale)
+                self.problems += [Problem(name, f"{key}.{form}", reason) for form, reason in found]
+                messages[str(key)] = parse_plural(text)
+            elif not isinstance(text, str) or not text.strip():
+                self.problems.append(Problem(name, str(key), "must be non-empty text or plural forms"))
+            else:
+                messages[str(key)] = text
+        return messages
 
     def _validate(self, name: str, where: str, model: type[BaseModel], raw: Any) -> Any:
         try:
@@ -293,9 +304,14 @@ def check_messages(content: Content, required: MessageSpec) -> list[Problem]:
             if key not in messages:
                 problems.append(Problem(name, key, "missing message used by a flow"))
                 continue
-            unknown = sorted(_placeholders(messages[key]) - set(params))
+            message = messages[key]
+            templates = message.templates() if isinstance(message, Plural) else (message,)
+            unknown = sorted(set().union(*map(_placeholders, templates)) - set(params))
             if unknown:
                 problems.append(Problem(name, key, f"unknown placeholder {{{unknown[0]}}}"))
+            if isinstance(message, Plural) and message.by not in params:
+                reason = f"counts by {{{message.by}}}, which this message is not given"
+                problems.append(Problem(name, f"{key}.by", reason))
     return problems
 
 

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from content.agenda_schema import AgendaRules
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_schema import Keyframes
+from content.plurals import Plural
 from content.safety_schema import SafetyVocabulary
 from content.schedule_schema import ScheduleSettings
 
@@ -160,8 +163,24 @@ class Content(Strict):
     schedule: ScheduleSettings
     feedback: FeedbackVocabulary
     safety: SafetyVocabulary
+    agenda: AgendaRules
     keyframes: Keyframes
-    messages: dict[str, dict[str, str]] = Field(description="locale -> key -> template")
+    messages: dict[str, dict[str, str | Plural]] = Field(
+        description="locale -> key -> template, or a template per plural form (content/plurals.py)"
+    )
 
     def message(self, key: str, locale: str = "en") -> str:
-        return self.messages[locale][key]
+        """A message without a count; a plural message needs its parameters: use `template`."""
+        value = self.messages[locale][key]
+        if isinstance(value, Plural):
+            raise TypeError(f"message {key!r} has plural forms; use Content.template(key, params)")
+        return value
+
+    def template(self, key: str, params: Mapping[str, object], locale: str = "en") -> str:
+        """The message's template; a plural message gives the form for its count in `params`."""
+        value = self.messages[locale][key]
+        return value.choose(params, locale) if isinstance(value, Plural) else value
+
+    def text(self, key: str, locale: str = "en", /, **params: object) -> str:
+        """The message filled in with `params`, in the plural form their count asks for."""
+        return self.template(key, params, locale).format(**params)

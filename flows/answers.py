@@ -111,6 +111,14 @@ def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -
         return {"finish": list(data.get("selected", []))} if says_done(text, content.screening) else None
     if reader == "continue":
         return SCREENS[name].answers[0][0] if says_done(text, content.screening) else None
+    if name == "session_offer":  # 'lets go', 'in 30', 'nah skip it today'
+        return read_one_of(text, content.agenda.session_answers.model_dump(), content.screening.negations)
+    if name == "idle":
+        return (
+            "start"
+            if read_one_of(text, {"start": content.agenda.start_words}, content.screening.negations)
+            else None
+        )
     if reader == "checkin":
         reading = read_feedback(text, content.feedback).to_json()
         found = {k: reading[k] for k in CHECKIN_FIELDS if reading[k] is not None}

@@ -7,13 +7,14 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from content.schema import Content
-from flows import machine, moves, summary
+from flows import agenda, agenda_turns, machine, moves, summary
 from flows.answers import STALE, read_answer, typed_choice
+from flows.feedback import is_checkin_sentence, mentions_pain
 from flows.prompts import prompt
 from flows.safety import SafetyReading, follow_up, screen
-from flows.screens import INTERRUPTIBLE, MODALS, SAFETY_CHECK, SCREENS, TRAINING
+from flows.screens import MODALS, SAFETY_CHECK, SCREENS, TRAINING
 from flows.training import next_session_prompt, next_weekly_prompt
-from flows.understand import read_question
+from flows.understand import is_question, read_question
 from flows.values import (
     INITIAL,
     Button,
@@ -21,6 +22,7 @@ from flows.values import (
     Command,
     Context,
     Due,
+    Effect,
     Event,
     ForgetUser,
     NotifyCoach,
@@ -36,6 +38,8 @@ from flows.values import (
 PROGRAMME_COMMANDS = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause"}
 COACH_MOMENTS = ("urgent_stop", "clinician_hold", "sticking_offer")
 HELD = ("urgent_stop", "clinician_hold")  # a new clinician or ask sign changes nothing here
+# Where a check-in sentence is taken as the check-in even though something else was asked.
+CHECKIN_DETOURS = ("idle", "session_offer", "goal_recheck", "sticking_offer")
 SAFETY_TEXT_KEPT = 500  # characters of a message kept to answer after the safety questions
 
 
@@ -48,6 +52,28 @@ def step(
     name = state.name if state.name in machine.STATES else INITIAL
     if name == INITIAL and state.name != INITIAL:
         data = {}
+    notes: list[Reply] = []
+    lapsed: list[Effect] = []
+    if name != INITIAL:
+        name, notes, lapsed = agenda_turns.lapse(name, data, now, content)
+    if isinstance(event, (Text, Command)):
+        name = agenda_turns.take_up(name, data, now, content)
+    outcome = _step(name, data, event, now, content, context)
+    kept = dict(outcome.state.data)
+    agenda.sync(kept, now, content)
+    asked = agenda.kind_of(outcome.state.name)
+    if asked is not None:
+        agenda.mark_asked(kept, asked)
+    outcome = Outcome(State(outcome.state.name, kept), outcome.replies, outcome.effects)
+    outcome = agenda_turns.surface(outcome, now, content)
+    if isinstance(event, Due):
+        notes = []  # a prompt speaks for itself; what lapsed is told when the user next writes
+    return Outcome(outcome.state, (*notes, *outcome.replies), (*lapsed, *outcome.effects))
+
+
+def _step(
+    name: str, data: dict[str, Any], event: Event, now: datetime, content: Content, context: Context
+) -> Outcome:
     if isinstance(event, Due):
         return _due(name, data, event, now, content)
     if event == Choice("coach:open"):
@@ -69,7 +95,17 @@ def step(
     typed = typed_choice(name, data, event, content, now) if isinstance(event, Text) else None
     if typed is not None and typed.value.startswith(f"{moves.SHOW}:"):  # the label of a card's button
         return _command(name, data, Command(moves.SHOW, typed.value.partition(":")[2]), now, content, context)
+    if isinstance(event, Text) and name in CHECKIN_DETOURS and is_checkin_sentence(event.text, content):
+        return _checkin_detour(name, data, event, now, content)
     return _offer_coach(_answer(name, data, event, now, content), name, context)
+
+
+def _checkin_detour(name: str, data: dict[str, Any], event: Text, now: datetime, content: Content) -> Outcome:
+    """A check-in sentence where something else was asked is taken as the check-in; the question
+    that was open stays on the agenda and comes back after it."""
+    opened = _run(name, data, content, now, "checkin")
+    answered = _answer(opened.state.name, dict(opened.state.data), event, now, content)
+    return Outcome(answered.state, answered.replies, (*opened.effects, *answered.effects))
 
 
 def _safety(
@@ -149,38 +185,45 @@ def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, conten
     if answer is STALE:
         return _reask(name, data, content, now, "stale_button")
     if answer is None:
-        lead = "unsupported_input" if isinstance(event, Unsupported) else SCREENS[name].unclear
-        return _reask(name, data, content, now, lead)
+        return _reask(name, data, content, now, _unclear_lead(name, event, content))
+    if name in ("session_offer", "goal_recheck"):
+        agenda.drop(data, "session" if name == "session_offer" else "goal")
     return _run(name, data, content, now, "answer", answer)
 
 
+def _unclear_lead(name: str, event: Event, content: Content) -> str:
+    """Why the question comes again: an attachment, a question of theirs, pain talk, or not understood."""
+    if isinstance(event, Unsupported):
+        return "unsupported_input"
+    if isinstance(event, Text) and is_question(event.text, content):
+        return "help"
+    if isinstance(event, Text) and name in ("idle", "session_offer") and mentions_pain(event.text, content):
+        return "idle_pain_talk"
+    return SCREENS[name].unclear
+
+
 def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Content) -> Outcome:
-    """A scheduled prompt: offer it, or skip it quietly and mention it next time."""
+    """A scheduled prompt: its item joins the agenda, asked now if the user is free, else later."""
     if name not in TRAINING or data.get("paused"):
         return Outcome(State(name, data), ())
-    effects = []
     late = now - event.due_at > timedelta(minutes=content.schedule.grace_minutes)
-    if event.kind == "session":
-        planned = next_session_prompt(data, content, now)
-        effects = [planned] if planned else []
     if event.kind == "weekly":
         planned = next_weekly_prompt(data, content, now)
         text = summary.weekly_text(data, now, content)
         replies = (Reply("weekly_summary", {"summary": text}),)
         return Outcome(State(name, data), () if late else replies, (planned,) if planned else ())
-    if event.kind == "goal":
-        if late or name not in INTERRUPTIBLE or not data.get("goal"):
-            return Outcome(State(name, data), (), tuple(effects))
-        return _run(name, data, content, now, "ask_goal")
-    if event.kind == "morning":
-        unanswered = bool(data.get("history")) and not data["history"][-1].get("morning")
-        if late or not unanswered or name not in INTERRUPTIBLE:
-            return Outcome(State(name, data), (), tuple(effects))
-        return _run(name, data, content, now, "ask_morning")
-    if late or name not in INTERRUPTIBLE:
-        data["missed"] = data.get("missed", 0) + 1
-        return Outcome(State(name, data), (), tuple(effects))
-    return _run(name, data, content, now, "offer_session", extra_effects=effects)
+    effects = []
+    if event.kind == "session":
+        planned = next_session_prompt(data, content, now)
+        effects = [planned] if planned else []
+    if event.kind in ("session", "snooze"):
+        if late:
+            data["missed"] = data.get("missed", 0) + 1
+        else:
+            agenda.add(data, "session", now, content)
+    if event.kind == "goal" and data.get("goal"):
+        agenda.add(data, "goal", now, content)
+    return Outcome(State(name, data), (), tuple(effects))  # surfaced by step() if the user is free
 
 
 def _command(
@@ -233,8 +276,7 @@ def _programme_command(
         if name != "paused" and not data.get("paused"):
             return _reask(name, data, content, now, "not_paused")
         return _run(name, data, content, now, "resume")
-    data.pop("checkin", None)
-    data.pop("draft", None)
+    data.pop("draft", None)  # a check-in under way stays on the agenda and comes back afterwards
     return _run(name, data, content, now, PROGRAMME_COMMANDS[command])
 
 

@@ -29,6 +29,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from content.feedback_schema import FeedbackVocabulary
+from content.schema import Content
 from flows.typos import Typos
 
 EFFORT_FROM_WORST = ("hard", "ok", "easy")
@@ -75,6 +76,20 @@ def read_feedback(text: str, vocabulary: FeedbackVocabulary) -> Feedback:
         location=_location(reading, sorted({*said, *(position for position, _ in scores)})),
         red_flag=_has_red_flag(reading, lex),
     )
+
+
+def is_checkin_sentence(text: str, content: Content) -> bool:
+    """A pain score with an effort or control word: 'pain 3, easy, smooth' says how a session went."""
+    reading = read_feedback(text, content.feedback)
+    return reading.pain is not None and (reading.effort is not None or reading.control is not None)
+
+
+def mentions_pain(text: str, content: Content) -> bool:
+    """Pain said or scored ('my back hurts a bit today'), not denied."""
+    lex = _Lexicon.of(content.feedback)
+    reading = _Text.read(text, lex)
+    said, _ = _pain_words(reading, lex)
+    return bool(said) or bool(_pain_scores(reading, lex))
 
 
 def signals_red_flag(text: str, vocabulary: FeedbackVocabulary) -> bool:

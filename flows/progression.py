@@ -114,6 +114,8 @@ def decide(
         return Decision("hold", exercise, "hold_morning")
     if latest.get("morning") is None:
         return Decision("wait", exercise, "wait_morning")
+    if latest.get("morning") not in rules.progress_mornings:  # never said: no step up on a guess
+        return Decision("hold", exercise, "hold_no_morning")
     return _progress_or_hold(history, exercise, answers, content)
 
 

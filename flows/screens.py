@@ -119,8 +119,6 @@ TRAINING = (
     "schedule_days", "schedule_time", "schedule_zone", "schedule_summary_day", "schedule_confirm", "idle",
     "paused", "session_offer", "goal_recheck",
 )  # fmt: skip
-# States a scheduled prompt may interrupt; elsewhere it is skipped and mentioned later.
-INTERRUPTIBLE = ("idle", "session_offer", "morning_check", "session")
 
 # Questions that interrupt any state for a yes/no, then return to it: confirmations, asked as data.
 MODALS: dict[str, Screen] = {

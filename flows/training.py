@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any
 from transitions import EventData
 
 from content.schema import Content
-from flows import progression
+from flows import agenda, progression
 from flows import schedule as clock
 from flows.values import (
     CancelPrompts,
@@ -18,11 +18,13 @@ from flows.values import (
     SchedulePrompt,
     SetPosition,
 )
+from flows.when import say_when
 
 if TYPE_CHECKING:
     from flows.machine import Turn
 
 CHECKIN = ["checkin_pain", "checkin_effort", "checkin_control"]
+UNANSWERED = "unanswered"  # a check-in field or morning answer never given; stored as such
 AFTER_CHECKIN = [
     {"dest": "checkin_pain", "conditions": "needs_pain"},
     {"dest": "checkin_effort", "conditions": "needs_effort"},
@@ -33,7 +35,8 @@ AFTER_CHECKIN = [
 ]
 
 TRANSITIONS: list[dict[str, Any]] = [
-    {"trigger": "answer", "source": "session", "dest": "checkin_pain", "conditions": "chose_done"},
+    {"trigger": "answer", "source": "session", "dest": "checkin_pain", "conditions": "chose_done",
+     "before": "fresh_checkin"},
     {"trigger": "answer", "source": "session", "dest": "idle", "conditions": "has_schedule",
      "before": "later"},
     {"trigger": "answer", "source": "session", "dest": "schedule_days", "before": "later"},
@@ -63,6 +66,8 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "checkin", "source": "*", "dest": "checkin_pain", "before": "open_checkin"},
     {"trigger": "change_schedule", "source": "*", "dest": "schedule_days"},
     {"trigger": "pause", "source": "*", "dest": "paused", "before": "pause_prompts"},
+    *({"trigger": "resume_checkin", "source": "*", **step} for step in AFTER_CHECKIN[:3]),
+    {"trigger": "ask_offer", "source": "*", "dest": "sticking_offer"},
     {"trigger": "resume", "source": "*", "dest": "idle", "before": "resume_prompts"},
 ]  # fmt: skip
 
@@ -97,6 +102,9 @@ class TrainingSteps:
         if self.state in CHECKIN:
             checkin = self.data.setdefault("checkin", {})
             checkin.update({k: v for k, v in answer.items() if v is not None})
+            if self._acts_at_once(checkin):
+                for field in ("pain", "effort", "control"):
+                    checkin.setdefault(field, UNANSWERED)
             if all(checkin.get(field) is not None for field in ("pain", "effort", "control")):
                 self.conclude_checkin()
         elif self.state == "morning_check":
@@ -135,8 +143,15 @@ class TrainingSteps:
     def later(self: Turn, event: EventData) -> None:
         self.say("session_later")
 
-    def open_checkin(self: Turn, event: EventData) -> None:
+    def fresh_checkin(self: Turn, event: EventData) -> None:
+        """A new session's check-in: an older one left half-way is kept as far as it went."""
+        if self.data.get("checkin"):
+            self.lapse_checkin()
         self.data["checkin"] = {}
+
+    def open_checkin(self: Turn, event: EventData) -> None:
+        """A check-in already under way goes on; nothing said in it is lost."""
+        self.data.setdefault("checkin", {})
 
     def conclude_checkin(self: Turn) -> None:
         entry = self.data.pop("checkin")
@@ -149,6 +164,7 @@ class TrainingSteps:
             RecordCheckIn(exercise, entry["pain"], entry["effort"], entry["control"], entry.get("location"))
         )
         self.say("checkin_thanks", pain=entry["pain"])
+        agenda.drop(self.data, "session")  # a session prompt still open is answered by this one
         record["decided"] = self._apply_decision()
         self._plan_morning()
 
@@ -164,6 +180,7 @@ class TrainingSteps:
             entry["morning"] = answer
         self.effects.append(RecordMorning(answer, since))
         self.say(f"morning_{answer}")
+        agenda.drop(self.data, "morning")
         if not latest.get("decided"):
             latest["decided"] = self._apply_decision()
 
@@ -187,6 +204,7 @@ class TrainingSteps:
 
     def pause_prompts(self: Turn, event: EventData) -> None:
         self.data["paused"] = True
+        self.data.pop("snoozed", None)  # CancelPrompts drops the snoozed prompt too
         self.effects.append(CancelPrompts())
 
     def resume_prompts(self: Turn, event: EventData) -> None:
@@ -207,14 +225,62 @@ class TrainingSteps:
             self.now, minutes, plan["zone"], settings.quiet_hours, time.fromisoformat(plan["time"])
         )
         self.effects.append(SchedulePrompt("snooze", due))
-        self.say("snoozed", time=clock.local_time_in(plan["zone"], due).strftime("%H:%M"))
+        self.data["snoozed"] = due.isoformat()  # the idle prompt's "next session" is this moment
+        self.say("snoozed", when=say_when(due, self.now, plan["zone"], self.content))
 
     def note_missed(self: Turn, event: EventData) -> None:
+        self.data.pop("snoozed", None)  # a prompt is being offered: any snooze has come back
         missed = self.data.pop("missed", 0)
         if missed:
             self.say("missed_note", count=missed)
 
+    # ---- items whose time ran out (flows/agenda.py): kindly, and never at the cost of later prompts ----
+
+    def lapse_checkin(self: Turn) -> None:
+        """What is known of a check-in left half-way is kept, if it says how much it hurt."""
+        checkin = self.data.get("checkin") or {}
+        if checkin.get("pain") is None:
+            self.data.pop("checkin", None)
+            return
+        for field in ("effort", "control"):
+            checkin.setdefault(field, UNANSWERED)
+        self.say("checkin_lapsed")
+        self.conclude_checkin()
+
+    def lapse_morning(self: Turn) -> None:
+        history = self.data.get("history") or []
+        if not history or history[-1].get("morning"):
+            return
+        history[-1]["morning"] = UNANSWERED
+        if not history[-1].get("decided"):
+            self.say("morning_lapsed")
+            history[-1]["decided"] = self._apply_decision()
+
+    def lapse_session(self: Turn) -> None:
+        self.data["missed"] = self.data.get("missed", 0) + 1
+
+    def lapse_offer(self: Turn) -> None:
+        if self.data.pop("offer", None) is not None:
+            self.say("offer_lapsed")
+
+    def lapse_goal(self: Turn) -> None:
+        """The goal question waits for the next round rather than asking again and again."""
+        plan = self.data.get("schedule")
+        if not plan:
+            return
+        day = self.now + timedelta(days=self.content.progression.goal_recheck_days)
+        local = clock.local_time_in(plan["zone"], day).date()
+        self.effects.append(
+            SchedulePrompt("goal", clock.to_utc(local, time.fromisoformat(plan["time"]), plan["zone"]))
+        )
+
     # ---- helpers ----
+
+    def _acts_at_once(self: Turn, checkin: dict[str, Any]) -> bool:
+        """Pain above the acceptable zone or lost form is acted on at once, whatever is still unsaid."""
+        pain = checkin.get("pain")
+        too_much = isinstance(pain, int) and pain > self.content.progression.pain_acceptable_max
+        return too_much or checkin.get("control") == "lost"
 
     def _apply_decision(self: Turn) -> bool:
         """Decide on the latest session and explain it in one sentence; False while waiting for morning."""
@@ -224,7 +290,7 @@ class TrainingSteps:
             history, position["exercise"], self.data["answers"], self.now, self.content
         )
         if decision.kind == "wait":
-            self.say(decision.reason)
+            self.say(decision.reason if self.data.get("schedule") else f"{decision.reason}_unscheduled")
             return False
         names = self.content.exercises
         for skipped, why in decision.skipped:
@@ -277,12 +343,19 @@ class TrainingSteps:
         self.effects.append(SchedulePrompt("goal", max(due, self.now)))
 
     def _plan_morning(self: Turn) -> None:
-        """Ask about the morning after the latest session, if it is still to come."""
+        """Ask about the morning after the latest session: at the first contact from that morning on,
+        and with a prompt at the morning-check time when there is a schedule."""
         plan = self.data.get("schedule")
         history = self.data.get("history") or []
-        if not plan or not history or history[-1].get("morning") or self.data.get("paused"):
+        if not history or history[-1].get("morning") or self.data.get("paused"):
             return
         done_at = datetime.fromisoformat(history[-1]["at"])
+        zone = plan["zone"] if plan else "UTC"
+        morning = clock.morning_check_due(done_at, zone, self.content.agenda.morning_from)
+        agenda.drop(self.data, "morning")  # a newer session's morning is the one that matters
+        agenda.add(self.data, "morning", self.now, self.content, after=morning)
+        if not plan:
+            return
         due = clock.morning_check_due(done_at, plan["zone"], self.content.schedule.morning_check)
         if due > self.now and due - done_at < timedelta(days=2):
             self.effects.append(SchedulePrompt("morning", due))

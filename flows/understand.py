@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from content.schema import Screening
+from content.schema import Content, Screening
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\bbut\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
@@ -114,3 +114,11 @@ def read_one_of(text: str, options: Mapping[str, Iterable[str]], negations: Iter
             found = (len(phrase.split()), -clause, -order[option], option)
             best = found if best is None or found > best else best
     return best[3] if best else None
+
+
+def is_question(text: str, content: Content) -> bool:
+    """A text that asks something: it ends with '?' or opens with a question word ('how do i ...')."""
+    if text.strip().endswith("?"):
+        return True
+    words = normalise(text).split()
+    return any(words[: len(q.split())] == q.split() for q in content.agenda.question_words)

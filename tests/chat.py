@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from content.schema import Content
-from flows import Choice, Command, Effect, Event, Message, State, Text, render_all, step
+from flows import Choice, Command, Due, Effect, Event, Message, State, Text, render_all, step
 from tests.conftest import NOW
 
 
@@ -15,15 +16,21 @@ class EngineChat:
     state: State = field(default_factory=State)
     effects: list[Effect] = field(default_factory=list)
     last: list[Message] = field(default_factory=list)
+    now: datetime = NOW
 
     def send(self, event: Event | str) -> list[Message]:
         if isinstance(event, str):
             event = Command(event[1:]) if event.startswith("/") else Text(event)
-        outcome = step(self.state, event, NOW, self.content)
+        outcome = step(self.state, event, self.now, self.content)
         self.state = outcome.state
         self.effects.extend(outcome.effects)
         self.last = render_all(outcome.replies, self.content)
         return self.last
+
+    def due(self, kind: str, at: datetime) -> list[Message]:
+        """A scheduled prompt of this kind comes due at `at`, which is now."""
+        self.now = at
+        return self.send(Due(kind, 1, at))
 
     def press(self, value: str) -> list[Message]:
         return self.send(Choice(value))

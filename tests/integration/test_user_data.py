@@ -31,7 +31,7 @@ async def busy_user(storage, content) -> tuple[Coach, Clock]:
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
     await Dispatcher(coach, CollectingSender()).run_due()
-    for value in ("session_offer:start", "session:done", "checkin_pain:6", "checkin_effort:hard"):
+    for value in ("session_offer:start", "session:done", "checkin_pain:5", "checkin_effort:hard"):
         await coach.handle(USER, Choice(value))
     await coach.handle(USER, Choice("checkin_control:lost"))
     return coach, clock
@@ -63,7 +63,7 @@ async def test_export_contains_every_stored_row_and_a_csv_of_check_ins(storage, 
     check_ins = list(csv.DictReader(io.StringIO(csv_file.data.decode())))
     assert [(c["pain"], c["effort"], c["control"]) for c in check_ins] == [
         ("2", "ok", "smooth"),
-        ("6", "hard", "lost"),
+        ("5", "hard", "lost"),
     ]
 
 

@@ -119,12 +119,13 @@ def test_skip_today_returns_to_idle_kindly(content):
     assert "skip today" in chat.text
 
 
-def test_a_prompt_while_the_user_is_mid_check_in_is_skipped_and_mentioned_later(content):
+def test_a_prompt_while_the_user_is_mid_check_in_waits_quietly_on_the_agenda(content):
     chat = trained(content)
     chat.send("/checkin")
     outcome = step(chat.state, Due("session", 1, chat_now()), chat_now(), content)
     assert outcome.replies == ()
-    assert outcome.state.data["missed"] == 1
+    assert outcome.state.name == "checkin_pain"
+    assert [item["kind"] for item in outcome.state.data["agenda"]][-1] == "session"
 
 
 def test_today_shows_the_session_card_at_any_time(content):
