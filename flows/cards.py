@@ -19,7 +19,8 @@ def numbered(items: Iterable[str], content: Content, locale: str = "en") -> str:
 
 def dose_text(dose: Dose, content: Content, locale: str = "en") -> str:
     key = "dose_reps" if dose.reps is not None else "dose_seconds"
-    text = content.message(key, locale).format(sets=dose.sets, reps=dose.reps, seconds=dose.seconds)
+    sets = content.text("dose_sets", locale, sets=dose.sets)
+    text = content.text(key, locale, sets=sets, reps=dose.reps, seconds=dose.seconds)
     if dose.per_side:
         text += content.message("dose_per_side", locale)
     return content.message("dose_line", locale).format(amount=text, tempo=dose.tempo, rest=dose.rest_seconds)

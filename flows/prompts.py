@@ -11,6 +11,7 @@ from flows import cards, moves
 from flows import schedule as clock
 from flows.screens import SCREENS
 from flows.values import Button, Reply
+from flows.when import say_when
 
 Rows = tuple[tuple[Button, ...], ...]
 
@@ -114,6 +115,7 @@ def _confirm(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
         "zone": draft["zone"],
         "local_now": local_clock(now, draft["zone"]),
         "summary_day": content.message(f"day_{draft['summary_day']}"),
+        "first": say_when(first_session(draft, now), now, draft["zone"], content),
     }
     row = tuple(Button(label, f"schedule_confirm:{v}") for v, label in SCREENS["schedule_confirm"].answers)
     return params, (row,)
@@ -172,13 +174,26 @@ def local_clock(now: datetime, zone: str) -> str:
     return clock.local_time_in(zone, now).strftime("%H:%M")
 
 
-def next_session_text(data: dict[str, Any], content: Content, now: datetime) -> str:
-    """When the next session prompt comes, in the user's own time zone, or a note that none is set."""
+def first_session(plan: dict[str, Any], now: datetime) -> datetime:
+    """The first regular session on a plan (days, time, zone) after `now`, in UTC."""
+    return clock.next_session_due(tuple(plan["days"]), time.fromisoformat(plan["time"]), plan["zone"], now)
+
+
+def next_session_due(data: dict[str, Any], now: datetime) -> datetime | None:
+    """When the next session prompt comes: a pending snooze if it is sooner, else the schedule's next."""
     plan = data.get("schedule")
     if not plan:
+        return None
+    due = first_session(plan, now)
+    snoozed = data.get("snoozed")
+    if snoozed and now < datetime.fromisoformat(snoozed) < due:
+        return datetime.fromisoformat(snoozed)
+    return due
+
+
+def next_session_text(data: dict[str, Any], content: Content, now: datetime) -> str:
+    """When the next session prompt comes, said relative to now in the user's zone, or that none is set."""
+    due = next_session_due(data, now)
+    if due is None:
         return content.message("no_schedule_yet")
-    due = clock.next_session_due(tuple(plan["days"]), time.fromisoformat(plan["time"]), plan["zone"], now)
-    local = clock.local_time_in(plan["zone"], due)
-    return content.message("when").format(
-        day=content.message(f"day_{local.weekday()}"), date=local.day, time=local.strftime("%H:%M")
-    )
+    return say_when(due, now, data["schedule"]["zone"], content)

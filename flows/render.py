@@ -12,12 +12,12 @@ class _Blank(dict):
 
 
 def render(reply: Reply, content: Content, locale: str = "en") -> Message:
-    template = content.message(reply.key, locale)
     # A reply with an attachment may leave parameters for the shell to fill in with stored figures.
     params = _Blank(reply.params) if reply.attachment else reply.params
-    text = template.format_map(params).strip()
+    # A message with a count has a template per plural form; the count in its params picks one.
+    text = content.template(reply.key, params, locale).format_map(params).strip()
     buttons = tuple(
-        tuple((content.message(b.label, locale).format(**b.params), b.value) for b in row)
+        tuple((content.template(b.label, b.params, locale).format(**b.params), b.value) for b in row)
         for row in reply.buttons
     )
     return Message(text, buttons, reply.attachment, replaces_pressed=reply.replaces_pressed)

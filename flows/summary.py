@@ -17,7 +17,7 @@ def _at(entry: dict[str, Any]) -> datetime:
 
 
 def _line(content: Content, key: str, **params: Any) -> str:
-    return content.message(key).format(**params)
+    return content.template(key, params).format(**params)
 
 
 def _average(values: Iterable[int]) -> float | None:
