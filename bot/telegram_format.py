@@ -9,6 +9,7 @@ from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
 from flows import Message
+from flows.render import BOLD
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH
@@ -19,8 +20,8 @@ Outgoing = tuple[str, InlineKeyboardMarkup | None]
 
 
 def to_html(text: str) -> str:
-    """Plain text made safe for parse_mode HTML."""
-    return html.escape(text, quote=False)
+    """Text made safe for parse_mode HTML, its **headings** in bold."""
+    return BOLD.sub(r"<b>\1</b>", html.escape(text, quote=False))
 
 
 def _size(text: str) -> int:

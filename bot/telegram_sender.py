@@ -157,7 +157,8 @@ class TelegramSender:
         """
         progress = progress or Untracked()
         keyboards = DeliveryKeyboards(self, chat_id)
-        await keyboards.load()
+        if press is not None or any(message.buttons for message in messages):
+            await keyboards.load()  # a delivery without buttons leaves the live ones as they are
         in_place = press is not None and press.message_id in keyboards.live and progress.first == 0
         parts = self._parts(chat_id, messages, press if in_place else None)
         if press is not None:

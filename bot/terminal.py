@@ -12,6 +12,7 @@ from bot.coach import Coach
 from bot.dispatcher import CollectingSender, Dispatcher
 from bot.private_files import private_folder, write_private
 from flows import Choice, Command, Event, Message, State, Text
+from flows.render import plain
 from flows.values import File
 
 
@@ -158,7 +159,7 @@ class TerminalChat:
         return saved
 
     def _show(self, messages: list[Message]) -> None:
-        messages = self._save_files(messages)
+        messages = [dataclasses.replace(m, text=plain(m.text)) for m in self._save_files(messages)]
         self.buttons = numbered(messages)
         if self.json_mode:
             self._say(json.dumps([m.to_json() for m in messages], ensure_ascii=False))

@@ -38,3 +38,12 @@ def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dic
         "dose": dose_text(exercise.dose, content, locale),
         "safety": exercise.safety,
     }
+
+
+def short_card_params(exercise: Exercise, content: Content, locale: str = "en") -> dict[str, str]:
+    """A familiar exercise: its name, dose and two cues; the rest is one tap away."""
+    return {
+        "name": exercise.name,
+        "dose": dose_text(exercise.dose, content, locale),
+        "cues": bullets(exercise.cues[:2], content, locale),
+    }

@@ -56,6 +56,8 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "equipment_noted": ("items",),
     "equipment_none": (),
     "exercise_card": _CARD,
+    "exercise_card_short": ("name", "dose", "cues"),
+    "button_full_instructions": (),
     # sessions, check-ins and progression
     "button_not_now": (),
     "session_later": (),

@@ -22,7 +22,10 @@ def prompt(name: str, data: dict[str, Any], content: Content, now: datetime) -> 
     special = _SPECIAL.get(name)
     if special is not None:
         params, buttons = special(data, content, now)
-        return Reply(screen.ask, params, buttons)
+        ask = screen.ask
+        if name == "session" and is_familiar(data["position"]["exercise"], data):
+            ask = "exercise_card_short"
+        return Reply(ask, params, buttons)
     buttons = tuple(Button(label, f"{name}:{value}") for value, label in screen.answers)
     rows: Rows = (buttons,) if len(buttons) <= 3 else tuple((b,) for b in buttons)
     return Reply(screen.ask, {}, rows if buttons else ())
@@ -49,10 +52,25 @@ def _equipment(data: dict[str, Any], content: Content, now: datetime) -> tuple[d
 
 
 def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    """The full card the first time (or on request); a short card once the exercise is familiar."""
     exercise = data["position"]["exercise"]
-    params = cards.card_params(content.exercises[exercise], content)
-    row = tuple(Button(label, f"session:{value}") for value, label in SCREENS["session"].answers)
-    return params, (row, moves.card_button(exercise))
+    done, later, full = (Button(label, f"session:{value}") for value, label in SCREENS["session"].answers)
+    if is_familiar(exercise, data):
+        return cards.short_card_params(content.exercises[exercise], content), (
+            (done, later),
+            (full,),
+            moves.card_button(exercise),
+        )
+    return cards.card_params(content.exercises[exercise], content), (
+        (done, later),
+        moves.card_button(exercise),
+    )
+
+
+def is_familiar(exercise: str, data: dict[str, Any]) -> bool:
+    """Done before, and the full instructions not asked for this time."""
+    done_before = any(entry.get("exercise") == exercise for entry in data.get("history") or [])
+    return done_before and data.get("full_card") != exercise
 
 
 def _scale(question: str) -> Any:

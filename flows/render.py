@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from content.schema import Content
 from flows.values import Message, Reply
 
@@ -9,6 +11,15 @@ from flows.values import Message, Reply
 class _Blank(dict):
     def __missing__(self, key: str) -> str:
         return ""
+
+
+# Content marks headings **like this**: bold in Telegram, plain in the terminal.
+BOLD = re.compile(r"\*\*(.+?)\*\*")
+
+
+def plain(text: str) -> str:
+    """The text without its bold marks, for a chat that cannot show them."""
+    return BOLD.sub(r"\1", text)
 
 
 def render(reply: Reply, content: Content, locale: str = "en") -> Message:

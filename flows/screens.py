@@ -60,7 +60,9 @@ SCREENS: dict[str, Screen] = {
     "goal_rating": Screen("goal_rating_question", reader="score"),
     "goal_recheck": Screen("goal_recheck_question", reader="score"),
     "session": Screen(
-        "exercise_card", (("done", "button_done"), ("later", "button_not_now")), reader="continue"
+        "exercise_card",
+        (("done", "button_done"), ("later", "button_not_now"), ("full", "button_full_instructions")),
+        reader="continue",
     ),
     "checkin_pain": Screen("checkin_pain_question", reader="checkin"),
     "checkin_effort": Screen(

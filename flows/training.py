@@ -37,6 +37,8 @@ AFTER_CHECKIN = [
 TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "answer", "source": "session", "dest": "checkin_pain", "conditions": "chose_done",
      "before": "fresh_checkin"},
+    {"trigger": "answer", "source": "session", "dest": "=", "conditions": "chose_full",
+     "before": "show_full_card"},
     {"trigger": "answer", "source": "session", "dest": "idle", "conditions": "has_schedule",
      "before": "later"},
     {"trigger": "answer", "source": "session", "dest": "schedule_days", "before": "later"},
@@ -117,6 +119,9 @@ class TrainingSteps:
     def chose_done(self: Turn, event: EventData) -> bool:
         return event.args[0] == "done"
 
+    def chose_full(self: Turn, event: EventData) -> bool:
+        return event.args[0] == "full"
+
     def chose_start(self: Turn, event: EventData) -> bool:
         return event.args[0] == "start"
 
@@ -141,13 +146,18 @@ class TrainingSteps:
     # ---- callbacks ----
 
     def later(self: Turn, event: EventData) -> None:
+        self.data.pop("full_card", None)
         self.say("session_later")
+
+    def show_full_card(self: Turn, event: EventData) -> None:
+        self.data["full_card"] = self.data["position"]["exercise"]
 
     def fresh_checkin(self: Turn, event: EventData) -> None:
         """A new session's check-in: an older one left half-way is kept as far as it went."""
         if self.data.get("checkin"):
             self.lapse_checkin()
         self.data["checkin"] = {}
+        self.data.pop("full_card", None)
 
     def open_checkin(self: Turn, event: EventData) -> None:
         """A check-in already under way goes on; nothing said in it is lost."""

@@ -62,7 +62,8 @@ def test_each_screening_profile_lands_on_its_start_rung(tmp_path, answers, start
         {"label": "Not now", "value": "session:later"},
     ]
     assert card["buttons"][1][0]["value"].startswith("show:")
-    reason = outputs[-1][-2]["text"]
+    animation, reason = outputs[-1][-2]["text"], outputs[-1][-3]["text"]
+    assert animation.startswith(start) and "saved to" in animation  # the first card comes with its movement
     assert start.lower() in reason.lower()
     assert reason.startswith("Because")
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 import select
 import shutil
@@ -18,6 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
+
+from tests.telegram.shown import shown_text
 
 EMULATOR_DIR = Path(__file__).resolve().parent / "emulator"
 INSTALL_TIMEOUT = 600
@@ -172,4 +173,4 @@ def as_seen(message: dict[str, Any]) -> tuple[str, tuple[tuple[tuple[str, str], 
     """A bot message as plain text and button rows of (label, value)."""
     rows = (message.get("reply_markup") or {}).get("inline_keyboard", [])
     buttons = tuple(tuple((b["text"], b["callback_data"]) for b in row) for row in rows)
-    return html.unescape(message["text"]), buttons
+    return shown_text(message["text"]), buttons

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import json
 from dataclasses import dataclass, field
 from typing import Any
@@ -12,6 +11,7 @@ from telegram.error import NetworkError, TimedOut
 from telegram.request import BaseRequest, RequestData
 
 from tests.telegram.bot_api_spec import BotApiSpec
+from tests.telegram.shown import shown_text
 
 BOT_USER = {"id": 777000111, "is_bot": True, "first_name": "Hip Coach", "username": "HipCoachBot"}
 DATE = 1_796_000_000
@@ -133,7 +133,7 @@ class FakeBotApi:
     def text_of(self, chat_id: int, message_id: int) -> str:
         """A message's text (or caption) as the chat shows it now, HTML undone."""
         shown = self.shown[(chat_id, message_id)]
-        return html.unescape(shown.get("text") or shown.get("caption") or "")
+        return shown_text(shown.get("text") or shown.get("caption") or "")
 
     def _result(self, method: str, params: dict[str, Any]) -> Any:
         if method == "getMe":

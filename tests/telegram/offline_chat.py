@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import html
 import itertools
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from telegram.ext import Application
 
 from tests.telegram.fake_bot_api import BOT_USER, DATE, FakeBotApi
 from tests.telegram.script import Step
+from tests.telegram.shown import shown_text
 
 USER_ID = 4242
 Chat = dict[str, Any]
@@ -30,7 +30,7 @@ class Seen:
     def from_params(cls, message_id: int, params: dict[str, Any]) -> Seen:
         rows = params.get("reply_markup", {}).get("inline_keyboard", [])
         buttons = tuple(tuple((b["text"], b["callback_data"]) for b in row) for row in rows)
-        return cls(message_id, html.unescape(params["text"]), buttons)
+        return cls(message_id, shown_text(params["text"]), buttons)
 
     @property
     def shown(self) -> tuple[str, tuple[tuple[tuple[str, str], ...], ...]]:
