@@ -7,12 +7,12 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from content.schema import Content
-from flows import agenda, agenda_turns, machine, moves, summary
+from flows import agenda, agenda_turns, commands, machine, moves, summary
 from flows.answers import STALE, read_answer, typed_choice
 from flows.feedback import is_checkin_sentence, mentions_pain
-from flows.prompts import prompt
+from flows.prompts import current_question
 from flows.safety import SafetyReading, follow_up, screen
-from flows.screens import MODALS, SAFETY_CHECK, SCREENS, TRAINING
+from flows.screens import MODALS, SCREENS, TRAINING
 from flows.training import next_session_prompt, next_weekly_prompt
 from flows.understand import is_question, read_question
 from flows.values import (
@@ -24,8 +24,6 @@ from flows.values import (
     Due,
     Effect,
     Event,
-    ForgetUser,
-    NotifyCoach,
     Outcome,
     RecordRedFlag,
     Reply,
@@ -34,8 +32,6 @@ from flows.values import (
     Unsupported,
 )
 
-# Commands that move someone around the programme once screening is behind them.
-PROGRAMME_COMMANDS = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause"}
 COACH_MOMENTS = ("urgent_stop", "clinician_hold", "sticking_offer")
 HELD = ("urgent_stop", "clinician_hold")  # a new clinician or ask sign changes nothing here
 # Where a check-in sentence is taken as the check-in even though something else was asked.
@@ -169,15 +165,6 @@ def _yes_no(event: Event, question: str, content: Content) -> str | None:
     return None
 
 
-def _current_question(name: str, data: dict[str, Any], content: Content, now: datetime) -> Reply:
-    """What the user is being asked now: a pending safety question comes before the state's own."""
-    check = data.get("safety_check")
-    if not check:
-        return prompt(name, data, content, now)
-    row = tuple(Button(label, f"safety:{value}") for value, label in SAFETY_CHECK.answers)
-    return Reply(f"safety_question_{check['questions'][0]}", {}, (row,))
-
-
 def _answer(name: str, data: dict[str, Any], event: Event, now: datetime, content: Content) -> Outcome:
     if SCREENS[name].reader == "none":
         return _reask(name, data, content, now)
@@ -229,6 +216,7 @@ def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Co
 def _command(
     name: str, data: dict[str, Any], event: Command, now: datetime, content: Content, context: Context
 ) -> Outcome:
+    """A command: answered by its trigger (flows/commands.py), or told why it cannot be done here."""
     command = event.name.lower()
     if command == "stats" and context.is_admin:
         if name != INITIAL:
@@ -240,82 +228,49 @@ def _command(
     if name == INITIAL:
         lead = [Reply("help")] if command == "help" else []
         return _run(INITIAL, data, content, now, "begin", lead=lead)
-    data.pop("confirm", None)
-    if command in ("exercises", moves.SHOW):
-        shown = moves.replies(event.args, name in TRAINING, data, content)
-        return _reask(name, data, content, now, extra=shown)
-    if command == "start":
-        return _reask(name, data, content, now, "welcome_back")
-    if command == "help":
-        return _reask(name, data, content, now, "help")
-    if command == "restart" and name == "urgent_stop":
-        return _reask(name, data, content, now, "urgent_restart_first")
-    if command in ("restart", "delete"):
-        return _ask_modal(name, data, command)
-    if command == "export":
-        return _reask(name, data, content, now, "export_ready", attachment="export")
-    if command == "coach":
-        return _coach(name, data, content, now, context)
-    if command == "stats":
-        return _reask(name, data, content, now, "not_allowed")
-    if command in PROGRAMME_COMMANDS or command in ("resume", "progress"):
-        return _programme_command(name, data, command, now, content)
-    return _reask(name, data, content, now, "unknown_command", command=command[:32])
-
-
-def _programme_command(
-    name: str, data: dict[str, Any], command: str, now: datetime, content: Content
-) -> Outcome:
-    if name not in TRAINING:
-        return _reask(name, data, content, now, "finish_screening_first")
-    if command == "progress":
-        text = summary.progress_text(data, now, content)
-        # The summary goes with the chart (a photo's caption in Telegram), which the shell draws.
-        return _reask(name, data, content, now, "progress_summary", attachment="progress_chart", summary=text)
-    if command == "resume":
-        if name != "paused" and not data.get("paused"):
-            return _reask(name, data, content, now, "not_paused")
-        return _run(name, data, content, now, "resume")
+    data.pop("confirm", None)  # a command closes a confirmation left open
+    refused = _refusal(name, data, command, context)
+    if refused is not None:
+        return _reask(name, data, content, now, refused, command=command[:32])
+    if command in commands.CONFIRMED:
+        return _run(name, data, content, now, f"ask_{command}")
+    if command in commands.ANSWERED:
+        return _run(name, data, content, now, commands.ANSWERED[command], event.args)
     data.pop("draft", None)  # a check-in under way stays on the agenda and comes back afterwards
-    return _run(name, data, content, now, PROGRAMME_COMMANDS[command])
+    return _run(name, data, content, now, commands.MOVING[command])
 
 
-def _coach(name: str, data: dict[str, Any], content: Content, now: datetime, context: Context) -> Outcome:
-    if not context.coach_available:
-        return _reask(name, data, content, now, "coach_unavailable")
-    return _ask_modal(name, data, "coach")
-
-
-def _ask_modal(name: str, data: dict[str, Any], modal: str) -> Outcome:
-    data["confirm"] = modal
-    return Outcome(State(name, data), (_modal_question(modal),))
-
-
-def _modal_question(modal: str) -> Reply:
-    screen = MODALS[modal]
-    buttons = tuple((Button(label, f"{modal}:{value}"),) for value, label in screen.answers)
-    return Reply(screen.ask, {}, buttons if len(buttons) > 2 else (tuple(b for (b,) in buttons),))
+def _refusal(name: str, data: dict[str, Any], command: str, context: Context) -> str | None:
+    """The message that says why a command does nothing here, if it does nothing."""
+    known = {*commands.ANSWERED, *commands.MOVING, *commands.CONFIRMED}
+    if command == "stats":
+        return "not_allowed"
+    if command not in known:
+        return "unknown_command"
+    if command == "restart" and name == "urgent_stop":
+        return "urgent_restart_first"
+    if command == "coach" and not context.coach_available:
+        return "coach_unavailable"
+    if (command in commands.MOVING or command == "progress") and name not in TRAINING:
+        return "finish_screening_first"
+    if command == "resume" and name != "paused" and not data.get("paused"):
+        return "not_paused"
+    return None
 
 
 def _confirm(
     name: str, data: dict[str, Any], event: Event, now: datetime, content: Content, context: Context
 ) -> Outcome:
+    """The answer to a confirmation: its trigger, or the question again."""
     modal = data["confirm"]
     answer = _modal_answer(modal, event, content)
     if answer is None:
-        return Outcome(State(name, data), (Reply("not_understood"), _modal_question(modal)))
-    data.pop("confirm")
+        return _reask(name, data, content, now, "not_understood")
     if answer == "no":
-        return _reask(name, data, content, now, f"{modal}_cancelled")
-    if modal == "restart":
-        return _run(name, data, content, now, "restart")
-    if modal == "delete":
-        again = ((Button("button_start_again", f"{INITIAL}:start"),),)
-        return Outcome(State(), (Reply("deleted", {}, again),), (ForgetUser(),))
+        return _run(name, data, content, now, "cancel_confirmation")
+    data.pop("confirm")
     handle = context.handle if answer == "handle" else None
-    note = NotifyCoach(summary.coach_text(data, now, content, handle))
-    outcome = _reask(name, data, content, now, "coach_shared")
-    return Outcome(outcome.state, outcome.replies, (note,))
+    return _run(name, data, content, now, f"confirm_{modal}", handle)
 
 
 def _modal_answer(modal: str, event: Event, content: Content) -> str | None:
@@ -341,7 +296,7 @@ def _reask(
 ) -> Outcome:
     replies = [Reply(lead, params, (), attachment)] if lead else []
     replies.extend(extra or [])
-    replies.append(_current_question(name, data, content, now))
+    replies.append(current_question(name, data, content, now))
     return Outcome(State(name, data), tuple(replies))
 
 

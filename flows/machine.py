@@ -9,15 +9,16 @@ from typing import Any
 from transitions import EventData, Machine
 
 from content.schema import Content
-from flows import moves, onboarding, training
-from flows.prompts import prompt
+from flows import commands, moves, onboarding, training
+from flows.prompts import current_question
 from flows.screens import SCREENS
 from flows.values import INITIAL, Button, Effect, Reply
 
 STATES = [INITIAL, *SCREENS]
+Rows = tuple[tuple[Button, ...], ...]
 
 
-class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
+class Turn(onboarding.OnboardingSteps, training.TrainingSteps, commands.CommandSteps):
     """The model the shared machine drives for one turn: a user's data and what the turn produced."""
 
     def __init__(self, name: str, data: dict[str, Any], content: Content, now: datetime) -> None:
@@ -29,15 +30,21 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
         self.effects: list[Effect] = []
         self.replaces_pressed = False  # the question asked again takes the pressed one's place
 
-    def say(self, key: str, buttons: tuple[tuple[Button, ...], ...] = (), **params: Any) -> None:
-        self.replies.append(Reply(key, params, buttons))
+    def say(
+        self,
+        key: str,
+        buttons: tuple[tuple[Button, ...], ...] = (),
+        attachment: str | None = None,
+        **params: Any,
+    ) -> None:
+        self.replies.append(Reply(key, params, buttons, attachment))
 
     def ask(self, event: EventData | None = None) -> None:
         """Put the current state's question (with its buttons) at the end of the replies."""
         if self.state == "session":
             self._first_sight()
         if self.state in SCREENS:
-            question = prompt(self.state, self.data, self.content, self.now)
+            question = current_question(self.state, self.data, self.content, self.now)
             self.replies.append(dataclasses.replace(question, replaces_pressed=self.replaces_pressed))
 
     def _first_sight(self) -> None:
@@ -52,7 +59,7 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps):
 MACHINE = Machine(
     model=None,
     states=STATES,
-    transitions=[*onboarding.TRANSITIONS, *training.TRANSITIONS],
+    transitions=[*onboarding.TRANSITIONS, *training.TRANSITIONS, *commands.TRANSITIONS],
     initial=INITIAL,
     auto_transitions=False,
     send_event=True,

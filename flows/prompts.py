@@ -9,7 +9,7 @@ from typing import Any
 from content.schema import Content
 from flows import cards, moves
 from flows import schedule as clock
-from flows.screens import SCREENS
+from flows.screens import MODALS, SAFETY_CHECK, SCREENS
 from flows.values import Button, Reply
 from flows.when import say_when
 
@@ -29,6 +29,21 @@ def prompt(name: str, data: dict[str, Any], content: Content, now: datetime) -> 
     buttons = tuple(Button(label, f"{name}:{value}") for value, label in screen.answers)
     rows: Rows = (buttons,) if len(buttons) <= 3 else tuple((b,) for b in buttons)
     return Reply(screen.ask, {}, rows if buttons else ())
+
+
+def current_question(name: str, data: dict[str, Any], content: Content, now: datetime) -> Reply:
+    """What the user is being asked now: a pending safety question first, then a confirmation, then
+    the state's own question."""
+    check = data.get("safety_check")
+    if check:
+        row = tuple(Button(label, f"safety:{value}") for value, label in SAFETY_CHECK.answers)
+        return Reply(f"safety_question_{check['questions'][0]}", {}, (row,))
+    modal = data.get("confirm")
+    if modal in MODALS:
+        screen = MODALS[modal]
+        buttons = tuple((Button(label, f"{modal}:{value}"),) for value, label in screen.answers)
+        return Reply(screen.ask, {}, buttons if len(buttons) > 2 else (tuple(b for (b,) in buttons),))
+    return prompt(name, data, content, now)
 
 
 def _red_flags(tier: str) -> Any:
