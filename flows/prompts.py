@@ -19,7 +19,7 @@ Rows = tuple[tuple[Button, ...], ...]
 def prompt(name: str, data: dict[str, Any], content: Content, now: datetime) -> Reply:
     """The reply that asks the question of state `name`, with its buttons."""
     screen = SCREENS[name]
-    special = _SPECIAL.get(name)
+    special = KEYBOARDS[screen.keyboard](name) if screen.keyboard != "answers" else None
     if special is not None:
         params, buttons = special(data, content, now)
         ask = screen.ask
@@ -179,23 +179,22 @@ def _sticking(data: dict[str, Any], content: Content, now: datetime) -> tuple[di
     return params, (row,)
 
 
-_SPECIAL = {
-    "red_flags_urgent": _red_flags("urgent"),
-    "red_flags_clinician": _red_flags("clinician"),
-    "equipment": _equipment,
-    "session": _session,
-    "checkin_pain": _scale("checkin_pain"),
-    "goal_activity": _goal_activity,
-    "goal_rating": _scale("goal_rating"),
-    "goal_recheck": _scale("goal_recheck"),
-    "schedule_summary_day": _summary_day,
-    "schedule_days": _days,
-    "schedule_time": _time,
-    "schedule_zone": _zone,
-    "schedule_confirm": _confirm,
-    "idle": _idle,
-    "session_offer": _offer,
-    "sticking_offer": _sticking,
+# Keyboard builders by the name a screen declares (flows/screens.py `Screen.keyboard`); each gets the
+# state's name, so one builder serves several questions.
+KEYBOARDS: dict[str, Any] = {
+    "red_flags": lambda name: _red_flags(name.removeprefix("red_flags_")),
+    "equipment": lambda name: _equipment,
+    "card": lambda name: _session,
+    "scale": _scale,
+    "goal_examples": lambda name: _goal_activity,
+    "weekdays": lambda name: _summary_day,
+    "day_presets": lambda name: _days,
+    "time_presets": lambda name: _time,
+    "zones": lambda name: _zone,
+    "schedule_confirm": lambda name: _confirm,
+    "idle": lambda name: _idle,
+    "session_offer": lambda name: _offer,
+    "offer": lambda name: _sticking,
 }
 
 

@@ -25,14 +25,23 @@ Reader = Literal[
 ]
 
 
+Keyboard = Literal[
+    "answers", "red_flags", "equipment", "card", "scale", "goal_examples", "weekdays", "day_presets",
+    "time_presets", "zones", "schedule_confirm", "idle", "session_offer", "offer",
+]  # fmt: skip
+
+
 @dataclass(frozen=True)
 class Screen:
-    """What a state asks; `answers` pairs each answer value with its button's message key."""
+    """Everything about one question, declared once: the message that asks it (`ask`), its keyboard
+    (`keyboard`: a button per answer, or a named builder in flows/prompts.py), the answers with their
+    buttons' message keys, how free text is read (`reader`) and what is said when it is not."""
 
     ask: str
     answers: tuple[tuple[str, str], ...] = ()
     reader: Reader = "yes_no"
     unclear: str = "not_understood"  # the lead when free text does not answer the question
+    keyboard: Keyboard = "answers"
 
 
 YES_NO = (("yes", "button_yes"), ("no", "button_no"))
@@ -40,10 +49,14 @@ YES_NO = (("yes", "button_yes"), ("no", "button_no"))
 SCREENS: dict[str, Screen] = {
     "consent": Screen("consent_question", (("yes", "button_consent"), ("no", "button_decline"))),
     "red_flags_urgent": Screen(
-        "red_flags_urgent_question", (("yes", "button_some_apply"), ("no", "button_none_apply"))
+        "red_flags_urgent_question",
+        (("yes", "button_some_apply"), ("no", "button_none_apply")),
+        keyboard="red_flags",
     ),
     "red_flags_clinician": Screen(
-        "red_flags_clinician_question", (("yes", "button_some_apply"), ("no", "button_none_apply"))
+        "red_flags_clinician_question",
+        (("yes", "button_some_apply"), ("no", "button_none_apply")),
+        keyboard="red_flags",
     ),
     "clinician_hold": Screen(
         "clinician_hold_question",
@@ -55,16 +68,17 @@ SCREENS: dict[str, Screen] = {
     "load_pain": Screen("load_pain_question", YES_NO),
     "kneeling_ok": Screen("kneeling_ok_question", YES_NO),
     "knee_issues": Screen("knee_issues_question", YES_NO),
-    "equipment": Screen("equipment_question", reader="equipment"),
-    "goal_activity": Screen("goal_activity_question", reader="activity"),
-    "goal_rating": Screen("goal_rating_question", reader="score"),
-    "goal_recheck": Screen("goal_recheck_question", reader="score"),
+    "equipment": Screen("equipment_question", reader="equipment", keyboard="equipment"),
+    "goal_activity": Screen("goal_activity_question", reader="activity", keyboard="goal_examples"),
+    "goal_rating": Screen("goal_rating_question", reader="score", keyboard="scale"),
+    "goal_recheck": Screen("goal_recheck_question", reader="score", keyboard="scale"),
     "session": Screen(
         "exercise_card",
         (("done", "button_done"), ("later", "button_not_now"), ("full", "button_full_instructions")),
         reader="continue",
+        keyboard="card",
     ),
-    "checkin_pain": Screen("checkin_pain_question", reader="checkin"),
+    "checkin_pain": Screen("checkin_pain_question", reader="checkin", keyboard="scale"),
     "checkin_effort": Screen(
         "checkin_effort_question",
         (("easy", "button_effort_easy"), ("ok", "button_effort_ok"), ("hard", "button_effort_hard")),
@@ -89,15 +103,22 @@ SCREENS: dict[str, Screen] = {
         reader="morning",
     ),
     "sticking_offer": Screen(
-        "sticking_question", (("yes", "button_try_it"), ("no", "button_stay")), "yes_no"
+        "sticking_question", (("yes", "button_try_it"), ("no", "button_stay")), "yes_no", keyboard="offer"
     ),
-    "schedule_days": Screen("schedule_days_question", reader="days"),
-    "schedule_time": Screen("schedule_time_question", reader="time"),
-    "schedule_zone": Screen("schedule_zone_question", reader="zone"),
-    "schedule_summary_day": Screen("schedule_summary_day_question", reader="day"),
-    "schedule_confirm": Screen("schedule_confirm_question", (("yes", "button_yes"), ("no", "button_change"))),
+    "schedule_days": Screen("schedule_days_question", reader="days", keyboard="day_presets"),
+    "schedule_time": Screen("schedule_time_question", reader="time", keyboard="time_presets"),
+    "schedule_zone": Screen("schedule_zone_question", reader="zone", keyboard="zones"),
+    "schedule_summary_day": Screen("schedule_summary_day_question", reader="day", keyboard="weekdays"),
+    "schedule_confirm": Screen(
+        "schedule_confirm_question",
+        (("yes", "button_yes"), ("no", "button_change")),
+        keyboard="schedule_confirm",
+    ),
     "idle": Screen(
-        "idle_prompt", (("start", "button_start_now"), ("schedule", "button_change_schedule")), "buttons"
+        "idle_prompt",
+        (("start", "button_start_now"), ("schedule", "button_change_schedule")),
+        "buttons",
+        keyboard="idle",
     ),
     "paused": Screen("paused_prompt", (("resume", "button_resume"),), "buttons"),
     "session_offer": Screen(
@@ -109,6 +130,7 @@ SCREENS: dict[str, Screen] = {
             ("skip", "button_skip_today"),
         ),
         "buttons",
+        keyboard="session_offer",
     ),
     "urgent_stop": Screen(
         "urgent_stop", (("assessed", "button_assessed"),), "assessed", "urgent_stop_waiting"
