@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import string
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -232,6 +233,30 @@ def _check_ladders(content: Content) -> list[Problem]:
             if rung in seen:
                 problems.append(Problem("ladders.yaml", where, f"'{rung}' appears twice"))
             seen.add(rung)
+        problems += _ladder_order(content, ladder)
+    return problems
+
+
+def _ladder_order(content: Content, ladder: Ladder) -> list[Problem]:
+    """Rungs rise in difficulty, and each rung's easier/harder links name its neighbours on the ladder."""
+    rungs = [content.exercises.get(rung) for rung in ladder.rungs]
+    problems = []
+    for position, (lower, higher) in enumerate(itertools.pairwise(rungs), start=1):
+        if lower is not None and higher is not None and higher.difficulty <= lower.difficulty:
+            reason = f"'{higher.id}' (difficulty {higher.difficulty}) is not harder than '{lower.id}' "
+            reason += f"(difficulty {lower.difficulty}) before it"
+            problems.append(Problem("ladders.yaml", f"ladders.{ladder.id}.rungs.{position}", reason))
+    ends = [None, *ladder.rungs, None]
+    for position, exercise in enumerate(rungs, start=1):
+        if exercise is None:
+            continue
+        for side, expected in (("easier", ends[position - 1]), ("harder", ends[position + 1])):
+            actual = getattr(exercise, side)
+            known = all(link is None or link in content.exercises for link in (actual, expected))
+            if actual != expected and known:
+                said, wanted = (f"'{link}'" if link else "none" for link in (actual, expected))
+                reason = f"is {said}, but on ladder '{ladder.id}' it is {wanted}"
+                problems.append(Problem("exercises.yaml", f"exercises.{exercise.id}.{side}", reason))
     return problems
 
 

@@ -65,6 +65,7 @@ class Exercise(Strict):
         default_factory=list, description="Any one of these is enough; empty means none needed."
     )
     demands: Demands
+    difficulty: int = Field(ge=1, le=10, description="1 gentlest to 10 hardest; rises along each ladder")
     easier: Id | None = None
     harder: Id | None = None
     safety: str

@@ -83,8 +83,32 @@ def test_easier_and_harder_links_must_not_form_a_cycle(broken, capsys):
     assert code == 1
     assert out == [
         "exercises.yaml: exercises.four_point_rock_back.easier: easier links form a cycle: "
-        "four_point_rock_back -> glute_bridge -> kneeling_hip_thrust -> four_point_rock_back"
+        "four_point_rock_back -> glute_bridge -> kneeling_hip_thrust -> four_point_rock_back",
+        "exercises.yaml: exercises.four_point_rock_back.easier: is 'glute_bridge', but on ladder 'hinge' it "
+        "is none",
     ]
+
+
+def test_a_ladder_out_of_difficulty_order_is_reported(broken, capsys):
+    def swap(d):
+        rungs = next(ladder for ladder in d["ladders"] if ladder["id"] == "core")["rungs"]
+        rungs[0], rungs[1] = rungs[1], rungs[0]
+
+    code, out = check(broken("ladders.yaml", swap), capsys)
+    assert code == 1
+    assert (
+        "ladders.yaml: ladders.core.rungs.1: 'cat_camel' (difficulty 1) is not harder than "
+        "'dowel_hip_hinge' (difficulty 2) before it" in out
+    )
+    assert (
+        "exercises.yaml: exercises.cat_camel.easier: is none, but on ladder 'core' it is "
+        "'dowel_hip_hinge'" in out
+    )
+
+
+def test_an_exercise_needs_a_difficulty(broken, capsys):
+    root = broken("exercises.yaml", lambda d: exercise(d, "plank").pop("difficulty"))
+    assert check(root, capsys) == (1, ["exercises.yaml: exercises.plank.difficulty: Field required"])
 
 
 def test_a_rung_needing_equipment_outside_the_equipment_list_is_reported(broken, capsys):
