@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from content.figure import TEMPO
 from content.schema import Content, Dose, Exercise
 
 
@@ -23,7 +24,18 @@ def dose_text(dose: Dose, content: Content, locale: str = "en") -> str:
     text = content.text(key, locale, sets=sets, reps=dose.reps, seconds=dose.seconds)
     if dose.per_side:
         text += content.message("dose_per_side", locale)
-    return content.message("dose_line", locale).format(amount=text, tempo=dose.tempo, rest=dose.rest_seconds)
+    tempo = tempo_text(dose.tempo, content, locale)
+    return content.message("dose_line", locale).format(amount=text, tempo=tempo, rest=dose.rest_seconds)
+
+
+def tempo_text(tempo: str, content: Content, locale: str = "en") -> str:
+    """A 'down-hold-up' tempo with its seconds said in words; tempo words already say what they mean."""
+    numbers = TEMPO.match(tempo)
+    if numbers is None:
+        return tempo
+    down, hold, up = (f"{float(n):g}" for n in numbers.groups())
+    key = "tempo_counted" if float(hold) else "tempo_counted_no_hold"
+    return content.message(key, locale).format(tempo=tempo.strip(), down=down, hold=hold, up=up)
 
 
 def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dict[str, str]:

@@ -192,6 +192,8 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "dose_seconds": _DOSE,
     "dose_per_side": (),
     "dose_line": ("amount", "tempo", "rest"),
+    "tempo_counted": ("tempo", "down", "hold", "up"),
+    "tempo_counted_no_hold": ("tempo", "down", "up"),
     "fault_line": ("fault", "fix"),
     # buttons
     "button_yes": (),
