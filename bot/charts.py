@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -22,7 +23,8 @@ DPI = 100
 TITLE_SIZE = 20
 PANEL_SIZE = 16
 TEXT_SIZE = 14
-ZONES = ((-0.5, 3.5, "#d9f0d3"), (3.5, 5.5, "#fde9b8"), (5.5, 10.5, "#f7cfcf"))
+PAIN_SCALE_MAX = 10  # the 0-10 scale itself; where safe and acceptable end comes from content
+ZONE_COLOURS = ("#d9f0d3", "#fde9b8", "#f7cfcf")  # safe, acceptable, too much
 MARKERS: dict[Morning, tuple[str, str]] = {
     "better": ("^", "#1b7837"),
     "same": ("D", "#4d4d4d"),
@@ -45,12 +47,18 @@ GRID = {"color": "#dddddd", "linewidth": 0.8}
 
 @dataclass(frozen=True)
 class ChartData:
-    """What the chart shows: check-ins (when, pain 0-10, next morning), rung changes and goal ratings."""
+    """What the chart shows: check-ins (when, pain 0-10, next morning), rung changes and goal ratings.
+
+    `pain_safe_max` and `pain_acceptable_max`, the top scores of the safe and acceptable zones, are the
+    pain-monitoring thresholds of content/data/progression.yaml.
+    """
 
     check_ins: list[tuple[datetime, int, Morning]]
     rungs: list[tuple[datetime, str]]
     goal: list[tuple[datetime, int]]
     now: datetime
+    pain_safe_max: int
+    pain_acceptable_max: int
     weeks: int = 8
 
 
@@ -105,7 +113,7 @@ def _draw_progress(figure: Figure, history: ChartData, labels: ChartLabels) -> N
     ratios = [3.4, min(2.4, max(1.3, 0.35 * rows + 0.5)), 1.7, *([1.5] if goal else [])]
     axes = figure.subplots(len(ratios), 1, sharex=True, height_ratios=ratios, gridspec_kw=MARGINS)
     recent = [c for c in history.check_ins if start <= c[0] <= history.now]
-    _pain_panel(axes[0], sorted(recent, key=lambda c: c[0]), labels)
+    _pain_panel(axes[0], sorted(recent, key=lambda c: c[0]), pain_zones(history), labels)
     _rung_panel(axes[1], periods, start + (history.now - start) / 2, labels)
     _sessions_panel(axes[2], [c[0] for c in history.check_ins], start, weeks, labels)
     if goal:
@@ -135,12 +143,24 @@ def _time_axis(axes: list[Axes], start: datetime, weeks: int, now: datetime, lab
     axes[-1].tick_params(axis="x", labelsize=TEXT_SIZE)
 
 
-def _pain_panel(ax: Axes, check_ins: list[tuple[datetime, int, Morning]], labels: ChartLabels) -> None:
+def pain_zones(history: ChartData) -> list[tuple[float, float, str]]:
+    """(from, to, colour) of the safe, acceptable and too-much bands, each whole pain score inside one."""
+    edges = [-0.5, history.pain_safe_max + 0.5, history.pain_acceptable_max + 0.5, PAIN_SCALE_MAX + 0.5]
+    bands = zip(itertools.pairwise(edges), ZONE_COLOURS, strict=True)
+    return [(low, high, colour) for (low, high), colour in bands]
+
+
+def _pain_panel(
+    ax: Axes,
+    check_ins: list[tuple[datetime, int, Morning]],
+    zones: list[tuple[float, float, str]],
+    labels: ChartLabels,
+) -> None:
     """Pain per session over the shaded safe / acceptable / too-much zones, marked by the next morning."""
-    for low, high, colour in ZONES:
+    for low, high, colour in zones:
         ax.axhspan(low, high, color=colour, zorder=0)
-    ax.set_ylim(-0.5, 10.5)
-    ax.set_yticks([0, 3, 5, 10])
+    ax.set_ylim(zones[0][0], zones[-1][1])
+    ax.set_yticks([0, *(round(high - 0.5) for _, high, _ in zones)])  # 0 and each zone's top score
     ax.tick_params(axis="y", labelsize=TEXT_SIZE)
     _pain_legends(ax, labels)
     if not check_ins:
@@ -172,7 +192,8 @@ def _pain_panel(ax: Axes, check_ins: list[tuple[datetime, int, Morning]], labels
 def _pain_legends(ax: Axes, labels: ChartLabels) -> None:
     """The panel's title with the zone colours on the left, the next-morning markers on the right."""
     names = (labels.zone_safe, labels.zone_acceptable, labels.zone_too_much)
-    zones = [Patch(facecolor=z[2], edgecolor="#999999", label=n) for z, n in zip(ZONES, names, strict=True)]
+    swatches = zip(ZONE_COLOURS, names, strict=True)
+    zones = [Patch(facecolor=colour, edgecolor="#999999", label=name) for colour, name in swatches]
     title = {"size": PANEL_SIZE, "weight": "bold"}
     first = ax.legend(
         handles=zones,

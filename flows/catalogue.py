@@ -6,6 +6,7 @@ _CARD = ("name", "why", "setup", "steps", "cues", "faults", "dose", "safety")
 _DOSE = ("sets", "reps", "seconds")
 _DECISION = ("exercise", "previous", "count", "pain")
 _SKIP = ("exercise", "needs")
+_ZONE = ("safe_max", "acceptable_min", "acceptable_max")  # the pain zones' scores, from progression.yaml
 CHART_LABELS = (
     "title", "pain", "zone_safe", "zone_acceptable", "zone_too_much", "morning_better", "morning_same",
     "morning_worse", "morning_unknown", "rung", "sessions_per_week", "goal_difficulty", "no_sessions",
@@ -167,7 +168,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "stats_begin": (),
     "plain": ("text",),
     # said by the shell: the words on the progress chart, and where the terminal saved a file
-    **{f"chart_{field}": () for field in CHART_LABELS},
+    **{f"chart_{field}": _ZONE if field.startswith("zone_") else () for field in CHART_LABELS},
     "terminal_file_saved": ("path",),
     "terminal_file_deleted": ("path",),
     "pressed_answer": ("label",),  # under a pressed message in Telegram: the button's label

@@ -11,7 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from bot.charts import ChartData, ChartLabels, progress_chart
+from bot.chart_data import chart_data, chart_labels
+from bot.charts import ChartData, ChartLabels, pain_zones, progress_chart
 
 NOW = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -35,19 +36,22 @@ LABELS = ChartLabels(
 MORNINGS = ("better", "same", "worse", None)
 LADDER = ("Four-point rock backs", "Kneeling hip thrusts", "Glute bridge", "Standing hip hinge")
 
-EMPTY = ChartData(check_ins=[], rungs=[], goal=[], now=NOW, weeks=8)
+ZONES = {"pain_safe_max": 3, "pain_acceptable_max": 5}
+EMPTY = ChartData(check_ins=[], rungs=[], goal=[], now=NOW, weeks=8, **ZONES)
 SHORT = ChartData(
     check_ins=[(NOW - timedelta(days=5), 4, "better"), (NOW - timedelta(days=3), 3, "worse"),
                (NOW - timedelta(days=1), 2, None)],
     rungs=[(NOW - timedelta(days=6), LADDER[1])],
     goal=[(NOW - timedelta(days=6), 7)],
     now=NOW,
+    **ZONES,
 )  # fmt: skip
 STALE = ChartData(
     check_ins=[(NOW - timedelta(days=120), 5, "same")],
     rungs=[(NOW - timedelta(days=121), LADDER[0])],
     goal=[],
     now=NOW,
+    **ZONES,
 )
 
 
@@ -60,7 +64,7 @@ def long_history() -> ChartData:
     check_ins = [(first + timedelta(days=i * 365 / 200), (i * 7) % 9, MORNINGS[i % 4]) for i in range(200)]
     rungs = [(first + timedelta(days=90 * i), LADDER[i]) for i in range(4)]
     goal = [(first + timedelta(weeks=2 * i), max(0, 9 - i // 3)) for i in range(26)]
-    return ChartData(check_ins=check_ins, rungs=rungs, goal=goal, now=NOW, weeks=8)
+    return ChartData(check_ins=check_ins, rungs=rungs, goal=goal, now=NOW, weeks=8, **ZONES)
 
 
 def opened(png: bytes) -> Image.Image:
@@ -119,5 +123,36 @@ def test_every_label_is_drawn_from_chart_labels(field):
 
 def test_a_naive_clock_and_a_one_week_window_still_render():
     history = ChartData(check_ins=[(datetime(2026, 6, 1, 9), 2, "same")], rungs=[], goal=[],
-                        now=datetime(2026, 6, 2, 9), weeks=1)  # fmt: skip
+                        now=datetime(2026, 6, 2, 9), weeks=1, **ZONES)  # fmt: skip
     assert opened(progress_chart(history, LABELS)).size == SIZE
+
+
+def with_thresholds(content, safe: int, acceptable: int):
+    """A copy of the content whose pain-monitoring thresholds a coach has retuned."""
+    rules = content.progression.model_copy(update={"pain_safe_max": safe, "pain_acceptable_max": acceptable})
+    return content.model_copy(update={"progression": rules})
+
+
+ROWS = {"check_ins": [{"checked_in_at": NOW - timedelta(days=1), "pain": 3, "morning": "same"}]}
+
+
+def test_the_pain_zones_come_from_the_progression_thresholds(content):
+    shipped = chart_data(ROWS, content, NOW)
+    rules = content.progression
+    assert [high for _, high, _ in pain_zones(shipped)][:2] == [
+        rules.pain_safe_max + 0.5,
+        rules.pain_acceptable_max + 0.5,
+    ]
+
+
+def test_retuned_thresholds_move_the_chart_zones_and_their_labels(content):
+    retuned = with_thresholds(content, safe=2, acceptable=6)
+    data, shipped = chart_data(ROWS, retuned, NOW), chart_data(ROWS, content, NOW)
+    assert [(low, high) for low, high, _ in pain_zones(data)] == [(-0.5, 2.5), (2.5, 6.5), (6.5, 10.5)]
+    labels = chart_labels(retuned)
+    assert labels.zone_safe == retuned.text("chart_zone_safe", safe_max=2, acceptable_min=3, acceptable_max=6)
+    assert labels.zone_acceptable == retuned.text(
+        "chart_zone_acceptable", safe_max=2, acceptable_min=3, acceptable_max=6
+    )
+    assert labels.zone_safe != chart_labels(content).zone_safe
+    assert progress_chart(data, chart_labels(content)) != progress_chart(shipped, chart_labels(content))
