@@ -8,6 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from content.agenda_schema import AgendaRules
+from content.education_schema import Education
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_schema import Keyframes
 from content.plurals import Plural
@@ -132,6 +133,11 @@ class ProgressionRules(Strict):
     progress_efforts: list[Literal["easy", "ok", "hard"]]
     progress_mornings: list[Literal["better", "same", "worse"]]
     worse_mornings_to_simplify: int = Field(ge=1)
+    session_checkin_hours: int = Field(ge=1, le=48)
+    min_sessions_on_rung: int = Field(ge=1)
+    min_days_on_rung: int = Field(ge=0)
+    min_days_on_loaded_rung: int = Field(ge=0)
+    rest_day_hours: int = Field(ge=12, le=96)
     trend_window_days: int = Field(ge=1)
     trend_min_sessions: int = Field(ge=1)
     trend_rise: float = Field(gt=0)
@@ -166,6 +172,7 @@ class Content(Strict):
     safety: SafetyVocabulary
     agenda: AgendaRules
     keyframes: Keyframes
+    education: Education
     messages: dict[str, dict[str, str | Plural]] = Field(
         description="locale -> key -> template, or a template per plural form (content/plurals.py)"
     )

@@ -71,7 +71,11 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "morning_same": (),
     "morning_worse": (),
     **{key: _DECISION for key in DECISIONS},
-    "rest_day": (),
+    "rest_day": ("when",),
+    "rest_day_unscheduled": (),
+    "simplify_knee": _DECISION,
+    "hold_uncounted": _DECISION,
+    "hold_min_time": ("exercise", "previous", "count", "pain", "days"),
     "skip_kneeling": _SKIP,
     "skip_knees": _SKIP,
     "skip_equipment": _SKIP,
@@ -167,6 +171,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "not_allowed": (),
     "stats_begin": (),
     "plain": ("text",),
+    "education_note": ("note", "title", "text"),  # flows/education.py; `note` is the note's id
     # said by the shell: the words on the progress chart, and where the terminal saved a file
     **{f"chart_{field}": _ZONE if field.startswith("zone_") else () for field in CHART_LABELS},
     "terminal_file_saved": ("path",),

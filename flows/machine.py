@@ -43,6 +43,7 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps, commands.CommandS
         """Put the current state's question (with its buttons) at the end of the replies."""
         if self.state == "session":
             self._first_sight()
+            self.data["session_started"] = self.now.isoformat()  # a check-in after it counts
         if self.state in SCREENS:
             question = current_question(self.state, self.data, self.content, self.now)
             self.replies.append(dataclasses.replace(question, replaces_pressed=self.replaces_pressed))

@@ -57,13 +57,19 @@ def neighbour(
     return None, tuple(skipped)
 
 
+def counted(session: Session) -> bool:
+    """At most one session a day counts, and only one that followed a session (older entries did)."""
+    return bool(session.get("counted", True))
+
+
 def since_last_change(history: Sequence[Session], exercise: str) -> list[Session]:
-    """The unbroken run of latest sessions on this exercise."""
+    """The unbroken run of latest counted sessions on this exercise."""
     run: list[Session] = []
     for session in reversed(history):
         if session["exercise"] != exercise:
             break
-        run.append(session)
+        if counted(session):
+            run.append(session)
     return list(reversed(run))
 
 
@@ -79,13 +85,14 @@ def is_good(session: Session, rules: ProgressionRules) -> bool:
 def pain_trend_rises(history: Sequence[Session], now: datetime, rules: ProgressionRules) -> bool:
     """This window's average pain is up on the window before by at least the configured rise."""
     window = timedelta(days=rules.trend_window_days)
-    recent = [s["pain"] for s in history if now - window < datetime.fromisoformat(s["at"]) <= now]
-    before = [
-        s["pain"] for s in history if now - 2 * window < datetime.fromisoformat(s["at"]) <= now - window
-    ]
+    scored = [s for s in history if counted(s)]
+    recent = [s["pain"] for s in scored if now - window < datetime.fromisoformat(s["at"]) <= now]
+    before = [s["pain"] for s in scored if now - 2 * window < datetime.fromisoformat(s["at"]) <= now - window]
     if min(len(recent), len(before)) < rules.trend_min_sessions:
         return False
-    return sum(recent) / len(recent) - sum(before) / len(before) >= rules.trend_rise
+    average = sum(recent) / len(recent)
+    # measured against the zones: a rise that stays in the safe zone is no warning
+    return average > rules.pain_safe_max and average - sum(before) / len(before) >= rules.trend_rise
 
 
 def _worse_mornings(history: Sequence[Session], count: int) -> bool:
@@ -100,6 +107,8 @@ def decide(
     rules = content.progression
     latest = history[-1]
     pain = latest["pain"]
+    if pain > rules.pain_acceptable_max and latest.get("location") == "knee":
+        return _spare_knee(exercise, answers, content, pain)
     if pain > rules.pain_acceptable_max:
         return _simplify(exercise, "simplify_pain", answers, content, pain=pain)
     if latest["control"] == "lost":
@@ -112,15 +121,40 @@ def decide(
         return Decision("hold", exercise, "hold_pain", {"pain": pain})
     if latest.get("morning") == "worse":
         return Decision("hold", exercise, "hold_morning")
+    if not counted(latest):
+        return Decision("hold", exercise, "hold_uncounted")
     if latest.get("morning") is None:
         return Decision("wait", exercise, "wait_morning")
     if latest.get("morning") not in rules.progress_mornings:  # never said: no step up on a guess
         return Decision("hold", exercise, "hold_no_morning")
-    return _progress_or_hold(history, exercise, answers, content)
+    return _progress_or_hold(history, exercise, answers, content, now)
+
+
+def _time_left(
+    run: Sequence[Session], exercise: str, content: Content, now: datetime
+) -> dict[str, int] | None:
+    """The minimum time on this rung, if it is not yet up: {"days", "count"}; else None."""
+    rules = content.progression
+    loaded = content.exercises[exercise].demands.spinal_load in ("moderate", "high")
+    days = rules.min_days_on_loaded_rung if loaded else rules.min_days_on_rung
+    count = max(rules.min_sessions_on_rung, rules.good_sessions_to_progress)
+    spent = now - datetime.fromisoformat(run[0]["at"]) if run else timedelta(0)
+    if len(run) >= count and spent >= timedelta(days=days):
+        return None
+    return {"days": days, "count": count}
+
+
+def _spare_knee(exercise: str, answers: Mapping[str, Any], content: Content, pain: int) -> Decision:
+    """Knee pain: the nearest easier rung that loads no bent knee and needs no kneeling."""
+    spared = {**answers, "knee_issues": True, "kneeling_ok": False}
+    target, skipped = neighbour(exercise, "easier", spared, content)
+    if target is None:
+        return Decision("hold", exercise, "hold_bottom", {"pain": pain}, skipped)
+    return Decision("simplify", target, "simplify_knee", {"pain": pain}, skipped)
 
 
 def _progress_or_hold(
-    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], content: Content
+    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], content: Content, now: datetime
 ) -> Decision:
     rules = content.progression
     run = since_last_change(history, exercise)
@@ -128,6 +162,9 @@ def _progress_or_hold(
     needed = rules.good_sessions_to_progress
     recent = run[-needed:]
     if len(recent) == needed and all(is_good(s, rules) for s in recent):
+        waiting = _time_left(run, exercise, content, now)
+        if waiting is not None:
+            return Decision("hold", exercise, "hold_min_time", waiting)
         target, skipped = neighbour(exercise, "harder", answers, content)
         worst = max(s["pain"] for s in recent)
         if target is None:

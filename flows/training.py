@@ -166,8 +166,9 @@ class TrainingSteps:
     def conclude_checkin(self: Turn) -> None:
         entry = self.data.pop("checkin")
         exercise = self.data["position"]["exercise"]
-        record = {"at": self.now.isoformat(), "exercise": exercise, "morning": None, **entry}
         history = self.data.setdefault("history", [])
+        record = {"at": self.now.isoformat(), "exercise": exercise, "morning": None, **entry}
+        record["counted"] = self._counts(history)
         history.append(record)
         del history[: -self.content.progression.history_kept]
         self.effects.append(
@@ -191,7 +192,9 @@ class TrainingSteps:
         self.effects.append(RecordMorning(answer, since))
         self.say(f"morning_{answer}")
         agenda.drop(self.data, "morning")
-        if not latest.get("decided"):
+        # the morning re-decides the session it follows: worse means the load was too much
+        stepped_back = latest.get("decision") == "simplify"
+        if not latest.get("decided") or (answer == "worse" and not stepped_back):
             latest["decided"] = self._apply_decision()
 
     def settle_offer(self: Turn, event: EventData) -> None:
@@ -286,6 +289,33 @@ class TrainingSteps:
 
     # ---- helpers ----
 
+    def _counts(self: Turn, history: list[dict[str, Any]]) -> bool:
+        """A training day counts once: a check-in after a session started lately, the first that day."""
+        started = self.data.pop("session_started", None)
+        hours = timedelta(hours=self.content.progression.session_checkin_hours)
+        if started is None or self.now - datetime.fromisoformat(started) > hours:
+            return False
+        zone = (self.data.get("schedule") or {}).get("zone", "UTC")
+        today = clock.local_time_in(zone, self.now).date()
+        return not any(
+            progression.counted(entry)
+            and clock.local_time_in(zone, datetime.fromisoformat(entry["at"])).date() == today
+            for entry in history
+        )
+
+    def _rest_a_day(self: Turn) -> None:
+        """'Rest a day' and the schedule agree: the next session reminder moves past the rest, and says so."""
+        plan = self.data.get("schedule")
+        if not plan or self.data.get("paused"):
+            self.say("rest_day_unscheduled")
+            return
+        rested = self.now + timedelta(hours=self.content.progression.rest_day_hours)
+        due = clock.next_session_due(
+            tuple(plan["days"]), time.fromisoformat(plan["time"]), plan["zone"], rested
+        )
+        self.effects.append(SchedulePrompt("session", due))
+        self.say("rest_day", when=say_when(due, self.now, plan["zone"], self.content))
+
     def _acts_at_once(self: Turn, checkin: dict[str, Any]) -> bool:
         """Pain above the acceptable zone or lost form is acted on at once, whatever is still unsaid."""
         pain = checkin.get("pain")
@@ -302,13 +332,14 @@ class TrainingSteps:
         if decision.kind == "wait":
             self.say(decision.reason if self.data.get("schedule") else f"{decision.reason}_unscheduled")
             return False
+        history[-1]["decision"] = decision.kind
         names = self.content.exercises
         for skipped, why in decision.skipped:
             self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
         params = {"exercise": names[decision.exercise].name, "previous": names[position["exercise"]].name}
         self.say(decision.reason, **{**params, **decision.params})
         if decision.rest_day:
-            self.say("rest_day")
+            self._rest_a_day()
         self.effects.append(RecordDecision(decision.kind, decision.exercise, decision.reason))
         decisions = self.data.setdefault("decisions", [])
         told = {**params, **decision.params}

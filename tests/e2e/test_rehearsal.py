@@ -37,7 +37,7 @@ def text(messages: list[dict]) -> str:
     return "\n".join(m["text"] for m in messages)
 
 
-def test_two_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp_path):
+def test_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp_path):
     due, replies = rehearse(tmp_path, "2026-12-07T09:00", ONBOARDING)
     assert due == []
     assert '"getting out of the car" is 6 out of 10' in text(replies[9])
@@ -49,12 +49,23 @@ def test_two_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp
     due, replies = rehearse(tmp_path, "2026-12-07T18:05", ["Start", "Done", "no pain, easy, smooth"])
     assert text(due).startswith("Time for your session: Kneeling hip thrust")
     assert "Dose:" in text(replies[0]) and "Full instructions" in str(replies[0])  # a familiar exercise
+    assert "Only one session a day counts" in text(replies[-1])  # the morning's onboarding session did
 
     due, replies = rehearse(tmp_path, "2026-12-08T08:02", ["better"])
     assert text(due).startswith("Good morning")
+    for session, morning in (
+        ("2026-12-09T18:00", "2026-12-10T08:02"),
+        ("2026-12-11T18:00", "2026-12-12T08:02"),
+    ):
+        rehearse(tmp_path, session, ["Start", "Done", "no pain, easy, smooth"])
+        due, replies = rehearse(tmp_path, morning, ["better"])
+        assert "Each rung gets at least 7 days and 3 sessions" in text(replies[0])
+
+    rehearse(tmp_path, "2026-12-14T18:00", ["Start", "Done", "no pain, easy, smooth"])
+    due, replies = rehearse(tmp_path, "2026-12-15T08:02", ["better"])
     assert "next time we move on to Glute bridge" in text(replies[0])
 
-    due, replies = rehearse(tmp_path, "2026-12-09T18:00", ["Start", "Done", "back hurt about 7/10"])
+    due, replies = rehearse(tmp_path, "2026-12-16T18:00", ["Start", "Done", "back hurt about 7/10"])
     assert text(due).startswith("Time for your session: Glute bridge")
     # pain above the acceptable zone is acted on at once, before effort and control are asked
     assert "step back" in text(replies[-1]) and "Kneeling hip thrust" in text(replies[-1])

@@ -1,0 +1,55 @@
+"""The coaching model's pace: training days counted, the morning re-decides, rest and schedule agree."""
+
+from datetime import UTC, datetime, timedelta
+
+from flows.values import SchedulePrompt
+from tests.unit.test_agenda import WEDNESDAY_SESSION, morning_answered, trained
+
+
+def test_the_onboarding_session_and_an_evening_session_the_same_day_count_once(content):
+    chat = trained(content)
+    chat.now = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    chat.send("/today")
+    chat.press("session:done")
+    chat.send("pain 1, easy, smooth")
+    assert [entry["counted"] for entry in chat.state.data["history"]] == [True, False]
+    assert "Only one session a day counts" in chat.text
+
+
+def test_a_check_in_without_a_session_is_recorded_but_does_not_count(content):
+    chat = morning_answered(trained(content))
+    chat.now = datetime(2026, 12, 3, 10, 0, tzinfo=UTC)
+    chat.send("/checkin")
+    chat.send("pain 1, easy, smooth")
+    assert chat.state.data["history"][-1]["counted"] is False
+
+
+def test_a_worse_morning_after_acceptable_pain_steps_back_even_though_the_session_was_decided(content):
+    chat = morning_answered(trained(content))
+    chat.due("session", WEDNESDAY_SESSION)
+    chat.press("session_offer:start")
+    chat.press("session:done")
+    chat.send("pain 5, ok, smooth")
+    assert chat.state.data["position"]["exercise"] == "kneeling_hip_thrust"
+    chat.now = WEDNESDAY_SESSION + timedelta(hours=14)
+    chat.send("worse")
+    assert "step back" in chat.text
+    assert chat.state.data["position"]["exercise"] == "four_point_rock_back"
+
+
+def test_a_rest_day_moves_the_next_reminder_past_tomorrow_and_says_when(content):
+    chat = morning_answered(trained(content))
+    data = dict(chat.state.data)
+    data["history"] = [
+        {**data["history"][0], "at": (WEDNESDAY_SESSION - timedelta(days=d)).isoformat(), "pain": p,
+         "morning": "same", "counted": True}
+        for d, p in ((12, 1), (10, 1), (3, 4))
+    ]  # fmt: skip
+    chat.state = type(chat.state)(chat.state.name, data)
+    chat.due("session", WEDNESDAY_SESSION)
+    chat.press("session_offer:start")
+    chat.press("session:done")
+    chat.send("pain 5, ok, smooth")
+    moved = [e for e in chat.effects if isinstance(e, SchedulePrompt) and e.kind == "session"][-1]
+    assert moved.due_at - WEDNESDAY_SESSION >= timedelta(hours=36)
+    assert "Take a rest day" in chat.text and "on Friday" in chat.text
