@@ -13,6 +13,7 @@ import yaml
 from pydantic import BaseModel, ValidationError
 
 from content.agenda_schema import AgendaRules
+from content.education_schema import Education, education_problems
 from content.feedback_schema import FeedbackVocabulary
 from content.keyframes_check import keyframe_problems
 from content.keyframes_schema import Keyframes
@@ -77,6 +78,7 @@ class _Reader:
         safety = self._single("safety.yaml", SafetyVocabulary)
         agenda = self._single("agenda.yaml", AgendaRules)
         keyframes = self._single("keyframes.yaml", Keyframes)
+        education = self._single("education.yaml", Education)
         messages = {locale: self._messages(locale) for locale in LOCALES}
         if self.problems:
             return None
@@ -91,6 +93,7 @@ class _Reader:
             safety=safety,
             agenda=agenda,
             keyframes=keyframes,
+            education=education,
             messages=messages,
         )
 
@@ -171,6 +174,8 @@ def cross_check(content: Content) -> list[Problem]:
     problems += _check_alternatives(content)
     found = keyframe_problems(content.keyframes, content.exercises)
     problems += [Problem("keyframes.yaml", field, reason) for field, reason in found]
+    found = education_problems(content.education)
+    problems += [Problem("education.yaml", field, reason) for field, reason in found]
     return problems
 
 
