@@ -124,6 +124,23 @@ class StartingPoint(Strict):
     table: list[StartRule] = Field(min_length=1)
 
 
+class DoseStep(Strict):
+    """A change to an exercise's base dose: sets, reps or seconds added (or taken away if negative)."""
+
+    sets: int = Field(default=0, ge=-5, le=5)
+    reps: int = Field(default=0, ge=-20, le=20)
+    seconds: int = Field(default=0, ge=-120, le=120)
+
+
+class DoseLevels(Strict):
+    """Levels above the base (`up`, in order) and below it (`down`), with floors no dose goes under."""
+
+    up: list[DoseStep] = Field(min_length=1)
+    down: list[DoseStep] = Field(min_length=1)
+    min_reps: int = Field(ge=1)
+    min_seconds: int = Field(ge=1)
+
+
 class ProgressionRules(Strict):
     """Thresholds of the pain-monitoring model and the sticking-point rules."""
 
@@ -134,6 +151,7 @@ class ProgressionRules(Strict):
     progress_mornings: list[Literal["better", "same", "worse"]]
     worse_mornings_to_simplify: int = Field(ge=1)
     session_checkin_hours: int = Field(ge=1, le=48)
+    dose_levels: DoseLevels
     min_sessions_on_rung: int = Field(ge=1)
     min_days_on_rung: int = Field(ge=0)
     min_days_on_loaded_rung: int = Field(ge=0)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 _CARD = ("name", "why", "setup", "steps", "cues", "faults", "dose", "safety")
 _DOSE = ("sets", "reps", "seconds")
-_DECISION = ("exercise", "previous", "count", "pain")
+_DECISION = ("exercise", "previous", "count", "pain", "dose")
 _SKIP = ("exercise", "needs")
 _ZONE = ("safe_max", "acceptable_min", "acceptable_max")  # the pain zones' scores, from progression.yaml
 CHART_LABELS = (
@@ -75,7 +75,12 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "rest_day_unscheduled": (),
     "simplify_knee": _DECISION,
     "hold_uncounted": _DECISION,
-    "hold_min_time": ("exercise", "previous", "count", "pain", "days"),
+    "hold_min_time": (*_DECISION, "days"),
+    "progress_dose": _DECISION,
+    "ease_effort": _DECISION,
+    "simplify_pain_dose": _DECISION,
+    "simplify_mornings_dose": _DECISION,
+    "simplify_trend_dose": _DECISION,
     "skip_kneeling": _SKIP,
     "skip_knees": _SKIP,
     "skip_equipment": _SKIP,

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from content.schema import Content, Exercise, ProgressionRules
+from flows.dose import bounds
 from flows.starting import can_kneel
 
 Kind = Literal["progress", "hold", "simplify", "wait"]
@@ -24,10 +25,7 @@ class Decision:
     params: Mapping[str, Any] = field(default_factory=dict)
     skipped: tuple[tuple[str, str], ...] = ()
     rest_day: bool = False
-
-    @property
-    def changes_rung(self) -> bool:
-        return self.kind in ("progress", "simplify")
+    level: int = 0  # the dose level on `exercise` from now on (flows/dose.py)
 
 
 def exclusion(exercise: Exercise, answers: Mapping[str, Any]) -> str | None:
@@ -62,11 +60,11 @@ def counted(session: Session) -> bool:
     return bool(session.get("counted", True))
 
 
-def since_last_change(history: Sequence[Session], exercise: str) -> list[Session]:
-    """The unbroken run of latest counted sessions on this exercise."""
+def since_last_change(history: Sequence[Session], exercise: str, level: int = 0) -> list[Session]:
+    """The unbroken run of latest counted sessions on this exercise at this dose level."""
     run: list[Session] = []
     for session in reversed(history):
-        if session["exercise"] != exercise:
+        if session["exercise"] != exercise or session.get("level", 0) != level:
             break
         if counted(session):
             run.append(session)
@@ -101,22 +99,28 @@ def _worse_mornings(history: Sequence[Session], count: int) -> bool:
 
 
 def decide(
-    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], now: datetime, content: Content
+    history: Sequence[Session],
+    exercise: str,
+    answers: Mapping[str, Any],
+    now: datetime,
+    content: Content,
+    level: int = 0,
 ) -> Decision:
-    """Apply the rules to the latest session on `exercise` (the last entry of `history`)."""
+    """Apply the rules to the latest session on `exercise` at dose `level` (the last entry of `history`)."""
     rules = content.progression
     latest = history[-1]
     pain = latest["pain"]
     if pain > rules.pain_acceptable_max and latest.get("location") == "knee":
         return _spare_knee(exercise, answers, content, pain)
+    if latest["control"] == "lost":  # quality broke down: the exercise itself is too advanced
+        reason = "simplify_pain" if pain > rules.pain_acceptable_max else "simplify_control"
+        return _simplify(exercise, reason, answers, content, pain=pain)
     if pain > rules.pain_acceptable_max:
-        return _simplify(exercise, "simplify_pain", answers, content, pain=pain)
-    if latest["control"] == "lost":
-        return _simplify(exercise, "simplify_control", answers, content)
+        return _ease(exercise, level, "simplify_pain", answers, content, pain=pain)
     if latest.get("morning") == "worse" and _worse_mornings(history, rules.worse_mornings_to_simplify):
-        return _simplify(exercise, "simplify_mornings", answers, content)
+        return _ease(exercise, level, "simplify_mornings", answers, content)
     if pain_trend_rises(history, now, rules):
-        return _simplify(exercise, "simplify_trend", answers, content, rest_day=True)
+        return _ease(exercise, level, "simplify_trend", answers, content, rest_day=True)
     if pain > rules.pain_safe_max:
         return Decision("hold", exercise, "hold_pain", {"pain": pain})
     if latest.get("morning") == "worse":
@@ -127,7 +131,7 @@ def decide(
         return Decision("wait", exercise, "wait_morning")
     if latest.get("morning") not in rules.progress_mornings:  # never said: no step up on a guess
         return Decision("hold", exercise, "hold_no_morning")
-    return _progress_or_hold(history, exercise, answers, content, now)
+    return _progress_or_hold(history, exercise, answers, content, now, level)
 
 
 def _time_left(
@@ -144,6 +148,32 @@ def _time_left(
     return {"days": days, "count": count}
 
 
+def _on_rung(history: Sequence[Session], exercise: str) -> list[Session]:
+    """Every counted session since this rung began, whatever its dose."""
+    run: list[Session] = []
+    for session in reversed(history):
+        if session["exercise"] != exercise:
+            break
+        if counted(session):
+            run.append(session)
+    return list(reversed(run))
+
+
+def _ease(
+    exercise: str,
+    level: int,
+    reason: str,
+    answers: Mapping[str, Any],
+    content: Content,
+    rest_day: bool = False,
+    **params: Any,
+) -> Decision:
+    """Too much: the dose comes down a level first; below the lowest, the rung does."""
+    if level > bounds(content)[0]:
+        return Decision("simplify", exercise, f"{reason}_dose", params, (), rest_day, level - 1)
+    return _simplify(exercise, reason, answers, content, rest_day, **params)
+
+
 def _spare_knee(exercise: str, answers: Mapping[str, Any], content: Content, pain: int) -> Decision:
     """Knee pain: the nearest easier rung that loads no bent knee and needs no kneeling."""
     spared = {**answers, "knee_issues": True, "kneeling_ok": False}
@@ -154,24 +184,34 @@ def _spare_knee(exercise: str, answers: Mapping[str, Any], content: Content, pai
 
 
 def _progress_or_hold(
-    history: Sequence[Session], exercise: str, answers: Mapping[str, Any], content: Content, now: datetime
+    history: Sequence[Session],
+    exercise: str,
+    answers: Mapping[str, Any],
+    content: Content,
+    now: datetime,
+    level: int,
 ) -> Decision:
     rules = content.progression
-    run = since_last_change(history, exercise)
-    latest = run[-1]
+    run = since_last_change(history, exercise, level)
+    latest = history[-1]
     needed = rules.good_sessions_to_progress
     recent = run[-needed:]
     if len(recent) == needed and all(is_good(s, rules) for s in recent):
-        waiting = _time_left(run, exercise, content, now)
+        worst = max(s["pain"] for s in recent)
+        told = {"count": needed, "pain": worst}
+        if level < bounds(content)[1]:  # dose before rung
+            return Decision("progress", exercise, "progress_dose", told, level=level + 1)
+        waiting = _time_left(_on_rung(history, exercise), exercise, content, now)
         if waiting is not None:
             return Decision("hold", exercise, "hold_min_time", waiting)
         target, skipped = neighbour(exercise, "harder", answers, content)
-        worst = max(s["pain"] for s in recent)
         if target is None:
-            return Decision("hold", exercise, "hold_top", {"count": needed}, skipped)
-        return Decision("progress", target, "progress_good", {"count": needed, "pain": worst}, skipped)
+            return Decision("hold", exercise, "hold_top", {"count": needed}, skipped, level=level)
+        return Decision("progress", target, "progress_good", told, skipped)
     if latest["control"] != "smooth":
         return Decision("hold", exercise, "hold_control")
+    if latest["effort"] == "hard" and level > bounds(content)[0]:
+        return Decision("simplify", exercise, "ease_effort", level=level - 1)
     if latest["effort"] not in rules.progress_efforts:
         return Decision("hold", exercise, "hold_effort")
     return Decision("hold", exercise, "hold_one_more", {"count": needed})

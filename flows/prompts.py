@@ -9,6 +9,7 @@ from typing import Any
 from content.schema import Content
 from flows import cards, moves
 from flows import schedule as clock
+from flows.dose import dose_at
 from flows.screens import MODALS, SAFETY_CHECK, SCREENS
 from flows.values import Button, Reply
 from flows.when import say_when
@@ -67,19 +68,16 @@ def _equipment(data: dict[str, Any], content: Content, now: datetime) -> tuple[d
 
 
 def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
-    """The full card the first time (or on request); a short card once the exercise is familiar."""
-    exercise = data["position"]["exercise"]
+    """The full card the first time (or on request); a short card once the exercise is familiar. Both
+    give the dose at the user's level on this exercise (flows/dose.py)."""
+    position = data["position"]
+    exercise = content.exercises[position["exercise"]]
     done, later, full = (Button(label, f"session:{value}") for value, label in SCREENS["session"].answers)
-    if is_familiar(exercise, data):
-        return cards.short_card_params(content.exercises[exercise], content), (
-            (done, later),
-            (full,),
-            moves.card_button(exercise),
-        )
-    return cards.card_params(content.exercises[exercise], content), (
-        (done, later),
-        moves.card_button(exercise),
-    )
+    familiar = is_familiar(exercise.id, data)
+    params = (cards.short_card_params if familiar else cards.card_params)(exercise, content)
+    params["dose"] = cards.dose_text(dose_at(exercise, position.get("level", 0), content), content)
+    rows = ((done, later), (full,)) if familiar else ((done, later),)
+    return params, (*rows, moves.card_button(exercise.id))
 
 
 def is_familiar(exercise: str, data: dict[str, Any]) -> bool:

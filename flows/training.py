@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from transitions import EventData
 
 from content.schema import Content
-from flows import agenda, progression
+from flows import agenda, cards, education, progression
 from flows import schedule as clock
+from flows.dose import dose_at
 from flows.values import (
     CancelPrompts,
     RecordCheckIn,
@@ -169,6 +170,7 @@ class TrainingSteps:
         history = self.data.setdefault("history", [])
         record = {"at": self.now.isoformat(), "exercise": exercise, "morning": None, **entry}
         record["counted"] = self._counts(history)
+        record["level"] = self.data["position"].get("level", 0)
         history.append(record)
         del history[: -self.content.progression.history_kept]
         self.effects.append(
@@ -177,6 +179,8 @@ class TrainingSteps:
         self.say("checkin_thanks", pain=entry["pain"])
         agenda.drop(self.data, "session")  # a session prompt still open is answered by this one
         record["decided"] = self._apply_decision()
+        if record["counted"]:
+            self._teach()
         self._plan_morning()
 
     def conclude_morning(self: Turn, answer: str) -> None:
@@ -289,6 +293,15 @@ class TrainingSteps:
 
     # ---- helpers ----
 
+    def _teach(self: Turn) -> None:
+        """A short note about pain after the counted sessions content names, each once."""
+        self.data["sessions_counted"] = self.data.get("sessions_counted", 0) + 1
+        given = self.data.setdefault("notes_given", [])
+        note = education.note_after(self.data["sessions_counted"], given, self.content)
+        if note is not None:
+            given.append(note.params["note"])
+            self.replies.append(note)
+
     def _counts(self: Turn, history: list[dict[str, Any]]) -> bool:
         """A training day counts once: a check-in after a session started lately, the first that day."""
         started = self.data.pop("session_started", None)
@@ -326,8 +339,9 @@ class TrainingSteps:
         """Decide on the latest session and explain it in one sentence; False while waiting for morning."""
         history = self.data["history"]
         position = self.data["position"]
+        level = history[-1].get("level", 0)  # the dose the session was done at
         decision = progression.decide(
-            history, position["exercise"], self.data["answers"], self.now, self.content
+            history, position["exercise"], self.data["answers"], self.now, self.content, level
         )
         if decision.kind == "wait":
             self.say(decision.reason if self.data.get("schedule") else f"{decision.reason}_unscheduled")
@@ -336,7 +350,14 @@ class TrainingSteps:
         names = self.content.exercises
         for skipped, why in decision.skipped:
             self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
-        params = {"exercise": names[decision.exercise].name, "previous": names[position["exercise"]].name}
+        moved = decision.kind in ("progress", "simplify")
+        new_level = (decision.level if decision.exercise == position["exercise"] else 0) if moved else level
+        dose = dose_at(names[decision.exercise], new_level, self.content)
+        params = {
+            "exercise": names[decision.exercise].name,
+            "previous": names[position["exercise"]].name,
+            "dose": cards.dose_text(dose, self.content),
+        }
         self.say(decision.reason, **{**params, **decision.params})
         if decision.rest_day:
             self._rest_a_day()
@@ -347,9 +368,10 @@ class TrainingSteps:
             {"at": self.now.isoformat(), "kind": decision.kind, "reason": decision.reason, "params": told}
         )
         del decisions[: -self.content.progression.history_kept]
-        if decision.changes_rung:
+        if decision.exercise != position["exercise"]:
             position["exercise"] = decision.exercise
             self.effects.append(SetPosition(position["ladder"], decision.exercise, decision.reason))
+        position["level"] = new_level
         if progression.is_sticking(decisions, self.now, self.content.progression):
             offer = progression.alternative(position["ladder"], self.data["answers"], self.content)
             if offer is not None:

@@ -33,8 +33,8 @@ def test_a_worse_morning_after_acceptable_pain_steps_back_even_though_the_sessio
     assert chat.state.data["position"]["exercise"] == "kneeling_hip_thrust"
     chat.now = WEDNESDAY_SESSION + timedelta(hours=14)
     chat.send("worse")
-    assert "step back" in chat.text
-    assert chat.state.data["position"]["exercise"] == "four_point_rock_back"
+    assert "lighten Kneeling hip thrust" in chat.text  # the dose comes down before the rung does
+    assert chat.state.data["position"] == {**chat.state.data["position"], "level": -1}
 
 
 def test_a_rest_day_moves_the_next_reminder_past_tomorrow_and_says_when(content):
@@ -53,3 +53,27 @@ def test_a_rest_day_moves_the_next_reminder_past_tomorrow_and_says_when(content)
     moved = [e for e in chat.effects if isinstance(e, SchedulePrompt) and e.kind == "session"][-1]
     assert moved.due_at - WEDNESDAY_SESSION >= timedelta(hours=36)
     assert "Take a rest day" in chat.text and "on Friday" in chat.text
+
+
+def test_good_sessions_raise_the_dose_on_the_card_before_changing_the_exercise(content):
+    chat = morning_answered(trained(content))  # Tuesday: one good session and a settled morning
+    chat.due("session", WEDNESDAY_SESSION)
+    chat.press("session_offer:start")
+    chat.press("session:done")
+    chat.send("pain 1, easy, smooth")
+    chat.now = WEDNESDAY_SESSION + timedelta(hours=14)
+    chat.send("better")
+    assert "goes up a step" in chat.text and "2 sets of 12 reps" in chat.text
+    assert chat.state.data["position"] == {**chat.state.data["position"], "exercise": "kneeling_hip_thrust"}
+    chat.send("/today")
+    assert "2 sets of 12 reps" in chat.text
+
+
+def test_a_short_note_about_pain_follows_the_first_counted_sessions_once_each(content):
+    chat = trained(content)  # the first counted session is behind it
+    assert chat.state.data["notes_given"] == [content.education.notes[0].id]
+    chat.now = datetime(2026, 12, 1, 18, 0, tzinfo=UTC)
+    chat.send("/today")
+    chat.press("session:done")
+    chat.send("pain 1, easy, smooth")  # same day: not counted, so no new note
+    assert chat.state.data["notes_given"] == [content.education.notes[0].id]

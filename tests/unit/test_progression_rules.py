@@ -9,6 +9,7 @@ from flows.progression import alternative, decide, exclusion, is_sticking, neigh
 NOW = datetime(2026, 12, 10, 18, 0, tzinfo=UTC)
 CAN_KNEEL = {"load_pain": False, "kneeling_ok": True, "knee_issues": False, "equipment": []}
 NO_KNEELING = {"load_pain": False, "kneeling_ok": False, "knee_issues": True, "equipment": []}
+TOP, BOTTOM = 3, -3  # the dose levels of content/data/progression.yaml (flows/dose.py)
 
 
 def session(exercise="glute_bridge", pain=2, effort="ok", control="smooth", morning="same", days_ago=0):
@@ -28,8 +29,20 @@ def settled_week(exercise="glute_bridge"):
     return [session(exercise, days_ago=8), session(exercise, days_ago=4), session(exercise, effort="easy")]
 
 
-def test_smooth_comfortable_sessions_with_settled_mornings_progress_one_rung_after_the_minimum_time(content):
-    decision = decide(settled_week(), "glute_bridge", CAN_KNEEL, NOW, content)
+def test_good_sessions_raise_the_dose_before_the_rung(content):
+    history = [session(days_ago=2), session(effort="easy")]
+    decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content)
+    assert (decision.kind, decision.exercise, decision.reason, decision.level) == (
+        "progress",
+        "glute_bridge",
+        "progress_dose",
+        1,
+    )
+
+
+def test_smooth_comfortable_sessions_at_the_top_dose_progress_one_rung_after_the_minimum_time(content):
+    history = [{**entry, "level": TOP} for entry in settled_week()]
+    decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content, TOP)
     assert (decision.kind, decision.exercise, decision.reason) == (
         "progress",
         "standing_hip_hinge",
@@ -39,8 +52,8 @@ def test_smooth_comfortable_sessions_with_settled_mornings_progress_one_rung_aft
 
 
 def test_good_sessions_too_close_together_hold_with_the_minimum_time_said(content):
-    history = [session(days_ago=2), session(days_ago=1), session(effort="easy")]
-    decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content)
+    history = [{**session(days_ago=d), "level": TOP} for d in (2, 1, 0)]
+    decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content, TOP)
     assert (decision.kind, decision.reason) == ("hold", "hold_min_time")
     assert decision.params == {"days": 7, "count": 3}
 
@@ -76,8 +89,19 @@ def test_acceptable_pain_holds(content, pain):
 
 
 @pytest.mark.parametrize("pain", [6, 8, 10])
-def test_pain_above_five_simplifies_one_rung(content, pain):
+def test_pain_above_five_lowers_the_dose_first(content, pain):
     decision = decide([session(pain=pain)], "glute_bridge", CAN_KNEEL, NOW, content)
+    assert (decision.kind, decision.exercise, decision.reason, decision.level) == (
+        "simplify",
+        "glute_bridge",
+        "simplify_pain_dose",
+        -1,
+    )
+
+
+@pytest.mark.parametrize("pain", [6, 8, 10])
+def test_pain_above_five_at_the_lowest_dose_steps_back_one_rung(content, pain):
+    decision = decide([session(pain=pain)], "glute_bridge", CAN_KNEEL, NOW, content, BOTTOM)
     assert (decision.kind, decision.exercise, decision.reason) == (
         "simplify",
         "kneeling_hip_thrust",
@@ -90,20 +114,21 @@ def test_lost_form_simplifies_even_without_pain(content):
     assert (decision.kind, decision.reason) == ("simplify", "simplify_control")
 
 
-def test_a_worse_next_morning_steps_back(content):
+def test_a_worse_next_morning_lowers_the_dose_then_the_rung(content):
     history = [session(days_ago=2), session(morning="worse")]
-    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content).reason == "simplify_mornings"
+    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content).reason == "simplify_mornings_dose"
+    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content, BOTTOM).reason == "simplify_mornings"
 
 
 def test_two_worse_mornings_in_a_row_simplify(content):
     history = [session(morning="worse", days_ago=2), session(morning="worse")]
-    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content).reason == "simplify_mornings"
+    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content, BOTTOM).reason == "simplify_mornings"
 
 
 def test_a_rising_weekly_pain_trend_simplifies_and_suggests_a_rest_day(content):
     history = [session(pain=2, days_ago=d) for d in (12, 10)] + [session(pain=4, days_ago=d) for d in (3, 0)]
     decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content)
-    assert (decision.kind, decision.reason, decision.rest_day) == ("simplify", "simplify_trend", True)
+    assert (decision.kind, decision.reason, decision.rest_day) == ("simplify", "simplify_trend_dose", True)
 
 
 def test_pain_rising_inside_the_safe_zone_is_no_trend(content):
@@ -121,29 +146,31 @@ def test_wobbly_control_holds_with_the_reason(content):
     assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content).reason == "hold_control"
 
 
-def test_a_hard_effort_holds(content):
+def test_a_hard_effort_lowers_the_dose_and_at_the_lowest_holds(content):
     history = [session(days_ago=2), session(effort="hard")]
-    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content).reason == "hold_effort"
+    decision = decide(history, "glute_bridge", CAN_KNEEL, NOW, content)
+    assert (decision.reason, decision.level) == ("ease_effort", -1)
+    assert decide(history, "glute_bridge", CAN_KNEEL, NOW, content, BOTTOM).reason == "hold_effort"
 
 
 def test_simplifying_never_lands_on_a_kneeling_rung_for_someone_who_cannot_kneel(content):
-    decision = decide([session(pain=7)], "glute_bridge", NO_KNEELING, NOW, content)
+    decision = decide([session(pain=7)], "glute_bridge", NO_KNEELING, NOW, content, BOTTOM)
     assert decision.kind == "hold" and decision.reason == "hold_bottom"
     assert ("kneeling_hip_thrust", "skip_kneeling") in decision.skipped
 
 
 def test_progress_skips_rungs_needing_equipment_the_user_lacks_and_says_why(content):
     answers = {**CAN_KNEEL, "equipment": ["kettlebell"]}
-    history = [session("romanian_deadlift", days_ago=d) for d in (11, 6, 0)]
-    decision = decide(history, "romanian_deadlift", answers, NOW, content)
+    history = [{**session("romanian_deadlift", days_ago=d), "level": TOP} for d in (11, 6, 0)]
+    decision = decide(history, "romanian_deadlift", answers, NOW, content, TOP)
     assert decision.exercise == "kettlebell_swing"
     assert decision.skipped == (("pull_through", "skip_equipment"),)
 
 
 def test_at_the_top_rung_good_sessions_hold(content):
     answers = {**CAN_KNEEL, "equipment": ["kettlebell"]}
-    history = [session("kettlebell_swing", days_ago=d) for d in (11, 6, 0)]
-    assert decide(history, "kettlebell_swing", answers, NOW, content).reason == "hold_top"
+    history = [{**session("kettlebell_swing", days_ago=d), "level": TOP} for d in (11, 6, 0)]
+    assert decide(history, "kettlebell_swing", answers, NOW, content, TOP).reason == "hold_top"
 
 
 def test_exclusion_names_the_reason(content):
