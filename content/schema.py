@@ -162,6 +162,9 @@ class ProgressionRules(Strict):
     sticking_window_days: int = Field(ge=1)
     sticking_simplifications: int = Field(ge=1)
     sticking_holds: int = Field(ge=1)
+    sticking_ignores: list[str] = Field(default_factory=list)
+    sticking_min_days: int = Field(ge=0)
+    detour_sessions: int = Field(ge=1)
     history_kept: int = Field(ge=4)
     alternatives: dict[Id, list[Id]]
     morning_phrases: dict[Literal["better", "same", "worse"], list[str]]

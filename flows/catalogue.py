@@ -87,6 +87,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "sticking_question": ("exercise", "ladder"),
     "offer_declined": (),
     "sticking_switch": ("exercise",),
+    "detour_back": ("exercise",),
     "wait_morning_unscheduled": (),
     "hold_no_morning": _DECISION,
     "checkin_lapsed": (),

@@ -232,22 +232,40 @@ def _simplify(
 
 
 def is_sticking(decisions: Sequence[Mapping[str, Any]], now: datetime, rules: ProgressionRules) -> bool:
-    """Simplified too often lately, or held session after session: time for another angle and a human."""
+    """Simplified too often lately, or held session after session for a while: time for another angle
+    and a human. Maintaining at the top, or waiting out the time on a rung, is no sticking point."""
     window = timedelta(days=rules.sticking_window_days)
     recent = [d for d in decisions if now - datetime.fromisoformat(d["at"]) <= window]
     simplified = sum(1 for d in recent if d["kind"] == "simplify")
-    holds = 0
+    holds: list[Mapping[str, Any]] = []
     for entry in reversed(decisions):
+        if entry.get("reason") in rules.sticking_ignores:
+            continue
         if entry["kind"] != "hold":
             break
-        holds += 1
-    return simplified >= rules.sticking_simplifications or holds >= rules.sticking_holds
+        holds.append(entry)
+    long_enough = bool(holds) and now - datetime.fromisoformat(holds[-1]["at"]) >= timedelta(
+        days=rules.sticking_min_days
+    )
+    return simplified >= rules.sticking_simplifications or (
+        len(holds) >= rules.sticking_holds and long_enough
+    )
 
 
-def alternative(ladder: str, answers: Mapping[str, Any], content: Content) -> tuple[str, str] | None:
-    """The first allowed rung on another ladder, as (ladder, exercise)."""
+def alternative(
+    ladder: str, answers: Mapping[str, Any], content: Content, exercise: str | None = None
+) -> tuple[str, str] | None:
+    """An allowed rung on another ladder, as (ladder, exercise): of comparable difficulty to the
+    current exercise (the hardest not above it), else the first allowed one."""
+    level = content.exercises[exercise].difficulty if exercise else None
     for other in content.progression.alternatives.get(ladder, []):
-        for rung in content.ladders[other].rungs:
-            if exclusion(content.exercises[rung], answers) is None:
-                return other, rung
+        allowed = [
+            r for r in content.ladders[other].rungs if exclusion(content.exercises[r], answers) is None
+        ]
+        if not allowed:
+            continue
+        if level is None:
+            return other, allowed[0]
+        fitting = [r for r in allowed if content.exercises[r].difficulty <= level]
+        return other, (fitting[-1] if fitting else allowed[0])
     return None

@@ -181,6 +181,7 @@ class TrainingSteps:
         record["decided"] = self._apply_decision()
         if record["counted"]:
             self._teach()
+            self._detour_done()
         self._plan_morning()
 
     def conclude_morning(self: Turn, answer: str) -> None:
@@ -206,6 +207,7 @@ class TrainingSteps:
         if event.args[0] != "yes":
             self.say("offer_declined")
             return
+        self.data["detour"] = {**self.data["position"], "sessions": 0}  # the way back
         self.data["position"] = dict(offer)
         self.effects.append(SetPosition(offer["ladder"], offer["exercise"], "sticking_switch"))
         self.say("sticking_switch", exercise=self.content.exercises[offer["exercise"]].name)
@@ -293,6 +295,20 @@ class TrainingSteps:
 
     # ---- helpers ----
 
+    def _detour_done(self: Turn) -> None:
+        """After some sessions on an alternative, back to the ladder the user was stuck on, said so."""
+        detour = self.data.get("detour")
+        if not detour:
+            return
+        detour["sessions"] += 1
+        if detour["sessions"] < self.content.progression.detour_sessions:
+            return
+        self.data.pop("detour")
+        back = {"ladder": detour["ladder"], "exercise": detour["exercise"], "level": detour.get("level", 0)}
+        self.data["position"] = back
+        self.effects.append(SetPosition(back["ladder"], back["exercise"], "detour_back"))
+        self.say("detour_back", exercise=self.content.exercises[back["exercise"]].name)
+
     def _teach(self: Turn) -> None:
         """A short note about pain after the counted sessions content names, each once."""
         self.data["sessions_counted"] = self.data.get("sessions_counted", 0) + 1
@@ -373,8 +389,10 @@ class TrainingSteps:
             self.effects.append(SetPosition(position["ladder"], decision.exercise, decision.reason))
         position["level"] = new_level
         if progression.is_sticking(decisions, self.now, self.content.progression):
-            offer = progression.alternative(position["ladder"], self.data["answers"], self.content)
-            if offer is not None:
+            offer = progression.alternative(
+                position["ladder"], self.data["answers"], self.content, position["exercise"]
+            )
+            if offer is not None and not self.data.get("detour"):
                 self.data["offer"] = {"ladder": offer[0], "exercise": offer[1]}
                 decisions.clear()  # the offer answers this sticking point; count afresh after it
         return True

@@ -77,3 +77,17 @@ def test_a_short_note_about_pain_follows_the_first_counted_sessions_once_each(co
     chat.press("session:done")
     chat.send("pain 1, easy, smooth")  # same day: not counted, so no new note
     assert chat.state.data["notes_given"] == [content.education.notes[0].id]
+
+
+def test_after_its_sessions_an_alternative_leads_back_to_the_ladder_the_user_was_stuck_on(content):
+    chat = morning_answered(trained(content))
+    data = dict(chat.state.data)
+    data["detour"] = {**data["position"], "sessions": content.progression.detour_sessions - 1}
+    data["position"] = {"ladder": "core", "exercise": "bird_dog"}
+    chat.state = type(chat.state)(chat.state.name, data)
+    chat.due("session", WEDNESDAY_SESSION)
+    chat.press("session_offer:start")
+    chat.press("session:done")
+    chat.send("pain 1, easy, smooth")
+    assert chat.state.data["position"]["exercise"] == "kneeling_hip_thrust"
+    assert "we go back to Kneeling hip thrust" in chat.text

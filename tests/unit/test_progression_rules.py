@@ -195,10 +195,25 @@ def test_two_simplifications_in_two_weeks_are_a_sticking_point(content):
     assert not is_sticking(old, NOW, rules)
 
 
-def test_four_holds_in_a_row_are_a_sticking_point(content):
-    holds = [{"at": NOW.isoformat(), "kind": "hold"}] * 4
+def test_four_holds_in_a_row_over_ten_days_are_a_sticking_point(content):
+    holds = [{"at": (NOW - timedelta(days=d)).isoformat(), "kind": "hold"} for d in (12, 8, 4, 0)]
     assert is_sticking(holds, NOW, content.progression)
-    assert not is_sticking([*holds[:3]], NOW, content.progression)
+    assert not is_sticking([*holds[1:]], NOW, content.progression)
+    squeezed = [{"at": (NOW - timedelta(days=d)).isoformat(), "kind": "hold"} for d in (3, 2, 1, 0)]
+    assert not is_sticking(squeezed, NOW, content.progression)  # a daily schedule gets its ten days too
+
+
+def test_maintaining_at_the_top_rung_is_no_sticking_point(content):
+    holds = [
+        {"at": (NOW - timedelta(days=d)).isoformat(), "kind": "hold", "reason": "hold_top"}
+        for d in (20, 15, 10, 5, 0)
+    ]
+    assert not is_sticking(holds, NOW, content.progression)
+
+
+def test_the_alternative_is_of_comparable_difficulty(content):
+    ladder, exercise = alternative("hinge", CAN_KNEEL, content, "glute_bridge")
+    assert content.exercises[exercise].difficulty <= content.exercises["glute_bridge"].difficulty
 
 
 def test_the_alternative_comes_from_another_ladder_and_fits_the_screening(content):

@@ -177,8 +177,14 @@ def test_a_negated_red_flag_in_free_text_does_not_stop_anything(content):
 
 def test_a_sticking_point_offers_another_ladder_and_a_human(content):
     chat = trained(content)
-    for _ in range(4):
-        chat.send("/checkin")
+    for day in (1, 5, 9, 13):
+        chat.now = chat.now + timedelta(days=4 if day > 1 else 1)
+        if chat.state.name != "idle":
+            chat.send("/help")
+            if chat.state.name == "morning_check":
+                chat.press("morning_check:same")
+        chat.send("/today")
+        chat.press("session:done")
         chat.send("pain 5, ok, smooth")
     assert chat.state.name == "sticking_offer"
     assert "physiotherapist or coach" in chat.text
