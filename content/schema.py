@@ -156,6 +156,7 @@ class ProgressionRules(Strict):
     min_days_on_rung: int = Field(ge=0)
     min_days_on_loaded_rung: int = Field(ge=0)
     rest_day_hours: int = Field(ge=12, le=96)
+    return_after_days: int = Field(ge=1, le=365)
     trend_window_days: int = Field(ge=1)
     trend_min_sessions: int = Field(ge=1)
     trend_rise: float = Field(gt=0)

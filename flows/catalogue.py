@@ -88,6 +88,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "offer_declined": (),
     "sticking_switch": ("exercise",),
     "detour_back": ("exercise",),
+    "back_after_break": ("days", "exercise", "dose"),
     "wait_morning_unscheduled": (),
     "hold_no_morning": _DECISION,
     "checkin_lapsed": (),

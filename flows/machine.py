@@ -42,6 +42,7 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps, commands.CommandS
     def ask(self, event: EventData | None = None) -> None:
         """Put the current state's question (with its buttons) at the end of the replies."""
         if self.state == "session":
+            self.back_after_break()
             self._first_sight()
             self.data["session_started"] = self.now.isoformat()  # a check-in after it counts
         if self.state in SCREENS:

@@ -10,6 +10,7 @@ from transitions import EventData
 from content.schema import Content
 from flows import agenda, cards, education, progression
 from flows import schedule as clock
+from flows.dose import bounds as dose_bounds
 from flows.dose import dose_at
 from flows.values import (
     CancelPrompts,
@@ -308,6 +309,34 @@ class TrainingSteps:
         self.data["position"] = back
         self.effects.append(SetPosition(back["ladder"], back["exercise"], "detour_back"))
         self.say("detour_back", exercise=self.content.exercises[back["exercise"]].name)
+
+    def back_after_break(self: Turn) -> None:
+        """Back after two weeks or more away: one step lower than where they left off, told why."""
+        history = [entry for entry in self.data.get("history") or [] if progression.counted(entry)]
+        if not history or self.data.get("returned_from") == history[-1]["at"]:
+            return
+        away = self.now - datetime.fromisoformat(history[-1]["at"])
+        if away < timedelta(days=self.content.progression.return_after_days):
+            return
+        self.data["returned_from"] = history[-1]["at"]
+        position = self.data["position"]
+        lowest = dose_bounds(self.content)[0]
+        level = position.get("level", 0)
+        exercise = position["exercise"]
+        if level > lowest:
+            position["level"] = level - 1
+        else:
+            easier, _ = progression.neighbour(exercise, "easier", self.data["answers"], self.content)
+            if easier is not None:
+                position.update(exercise=easier, level=0)
+                self.effects.append(SetPosition(position["ladder"], easier, "back_after_break"))
+        dose = dose_at(self.content.exercises[position["exercise"]], position.get("level", 0), self.content)
+        self.say(
+            "back_after_break",
+            days=away.days,
+            exercise=self.content.exercises[position["exercise"]].name,
+            dose=cards.dose_text(dose, self.content),
+        )
 
     def _teach(self: Turn) -> None:
         """A short note about pain after the counted sessions content names, each once."""

@@ -91,3 +91,13 @@ def test_after_its_sessions_an_alternative_leads_back_to_the_ladder_the_user_was
     chat.send("pain 1, easy, smooth")
     assert chat.state.data["position"]["exercise"] == "kneeling_hip_thrust"
     assert "we go back to Kneeling hip thrust" in chat.text
+
+
+def test_after_two_weeks_away_the_user_restarts_one_step_lower_told_why(content):
+    chat = morning_answered(trained(content))
+    chat.now = chat.now + timedelta(days=20)
+    chat.send("/today")
+    assert "It has been 21 days since your last session" in chat.text
+    assert chat.state.data["position"]["level"] == -1
+    chat.send("/today")  # once per break, not at every card
+    assert "It has been" not in chat.text
