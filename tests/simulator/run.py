@@ -10,6 +10,8 @@ recorded; `figures()` turns the runs into the numbers of issue 13. `python -m te
 from __future__ import annotations
 
 import json
+import multiprocessing
+import os
 import statistics
 import sys
 from dataclasses import asdict, dataclass, field
@@ -20,6 +22,7 @@ from content.schema import Content
 from flows import Choice, Due, Event, State, Text, render_all, step
 from flows.dose import bounds
 from flows.progression import exclusion, neighbour
+from flows.training import UNANSWERED
 from flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -30,7 +33,7 @@ from flows.values import (
     SchedulePrompt,
     SetPosition,
 )
-from tests.simulator.users import EDGE, TYPED_DAYS, DAY_PRESETS, Report, User, make_user
+from tests.simulator.users import DAY_PRESETS, EDGE, TYPED_DAYS, Report, User, make_user
 
 START = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # a Monday morning
 WEEKS = 12
@@ -56,7 +59,8 @@ class Session:
     @property
     def misread(self) -> bool:
         said = (self.report.pain, self.report.effort, self.report.control)
-        return said != tuple(self.read.get(k) for k in ("pain", "effort", "control"))
+        read = (self.read.get(k) for k in ("pain", "effort", "control"))
+        return any(r not in (s, UNANSWERED) for s, r in zip(said, read, strict=True))
 
 
 @dataclass
@@ -95,7 +99,7 @@ class Driver:
         self.user = user
         self.content = content
         self.state = State()
-        self.now = START
+        self.now = START + timedelta(hours=user.arrives)
         self.prompts: dict[str, datetime] = {}
         self.run = Run(user)
         self.pending: tuple[str, int, Report] | None = None  # the session under way
@@ -225,7 +229,7 @@ class Driver:
             elif name == "morning_check":
                 if from_prompt == "morning" and user.rng.random() > user.morning_rate:
                     return  # asked again at the next contact, or it lapses
-                latest = self.run.sessions[-1].report.morning if self.run.sessions else "same"
+                latest = user.morning_answer([s.report for s in self.run.sessions[-3:] if s.morning is None])
                 self.either(f"morning_check:{latest}", user.morning_text(latest))
             elif name == "sticking_offer":
                 self.press(f"sticking_offer:{user.rng.choice(('yes', 'no'))}")
@@ -287,6 +291,24 @@ def simulate(seed: int, content: Content) -> Run:
     return Driver(make_user(seed, content), content).live()
 
 
+_shared: list[Content] = []  # the content a forked worker inherits
+
+
+def _simulate_shared(seed: int) -> Run:
+    return simulate(seed, _shared[0])
+
+
+def simulate_many(size: int, content: Content, processes: int | None = None) -> list[Run]:
+    """Users 0..size-1, in seed order; on several processes when there are cores for them (each user
+    is seeded on its own, so the result is the same however the work is shared)."""
+    processes = processes or min(4, os.cpu_count() or 1)
+    if processes == 1 or "fork" not in multiprocessing.get_all_start_methods():
+        return [simulate(seed, content) for seed in range(size)]
+    _shared[:] = [content]
+    with multiprocessing.get_context("fork").Pool(processes) as pool:
+        return pool.map(_simulate_shared, range(size), chunksize=10)
+
+
 # ---- figures ----
 
 
@@ -340,11 +362,12 @@ def progressions_after_too_much(run: Run, content: Content) -> list[str]:
     return found
 
 
-def excluded_placements(run: Run) -> list[str]:
+def excluded_placements(run: Run, content: Content) -> list[str]:
+    """Placements on a rung the user's screening answers or equipment rule out."""
     return [
         f"seed {run.user.seed} {p.at:%Y-%m-%d}: {p.exercise} ({why}) by {p.reason}"
         for p in run.placements
-        if (why := exclusion(p.exercise_model, run.user.answers)) is not None  # type: ignore[attr-defined]
+        if (why := exclusion(content.exercises[p.exercise], run.user.answers)) is not None
     ]
 
 
@@ -436,9 +459,7 @@ def figures(runs: list[Run], content: Content) -> Figures:
             decisions[f"{d.kind}:{d.reason}"] = decisions.get(f"{d.kind}:{d.reason}", 0) + 1
         too_much += keep("progress_after_too_much", progressions_after_too_much(run, content))
         dead += keep("dead_ends", run.dead_ends)
-        for p in run.placements:
-            p.exercise_model = content.exercises[p.exercise]  # type: ignore[attr-defined]
-        excluded += keep("excluded_placements", excluded_placements(run))
+        excluded += keep("excluded_placements", excluded_placements(run, content))
         early += keep("early_rung_exits", early_exits(run, content))
         anomalies += keep("anomalies", run.anomalies)
         misread += keep(
@@ -507,7 +528,7 @@ def main(argv: list[str]) -> None:
 
     content = load_content()
     size = int(argv[0]) if argv else 1000
-    runs = [simulate(seed, content) for seed in range(size)]
+    runs = simulate_many(size, content)
     print(json.dumps(asdict(figures(runs, content)), indent=2, default=str))
 
 

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from content.schema import Content, Exercise
+from flows.starting import choose_start
 
 Trajectory = Literal["improving", "steady", "flaring", "knee"]
 Zone = Literal["within", "edge", "beyond"]
 
+FRAGILE = 0.1  # share of users for whom the first rung is already at or past their capacity
 EDGE = 0.5  # capacity margin below which a set is hard and a bit wobbly
 LEVEL_LOAD = 0.15  # how much one dose level adds to an exercise's difficulty
 DAILY_NOISE = 0.25  # day-to-day variation of capacity (standard deviation)
@@ -87,6 +89,7 @@ class User:
     snooze_rate: float
     morning_rate: float  # chance of answering the morning prompt when it comes
     quiet: tuple[int, int] | None  # (first day, days) of going quiet
+    arrives: float  # hours after the simulation's start when the user first writes
     rng: random.Random = field(repr=False, compare=False, default_factory=random.Random)
 
     @property
@@ -152,6 +155,12 @@ class User:
         }
         return Report(**{**report.__dict__, "text": rng.choice(TEMPLATES).format(**words)})
 
+    def morning_answer(self, reports: list[Report]) -> str:
+        """How the back is this morning, after the sessions not yet asked about (the worst of them)."""
+        if not reports:
+            return "same"
+        return max((r.morning for r in reports), key=("better", "same", "worse").index)
+
     def morning_text(self, answer: str) -> str:
         return self.rng.choice(MORNING_WORDS[answer])
 
@@ -167,7 +176,10 @@ def make_user(seed: int, content: Content) -> User:
     equipment = tuple(item for item in EQUIPMENT if rng.random() < 0.3)
     if rng.random() < 0.4 and "kettlebell" not in equipment:
         equipment = ("kettlebell", *equipment)
-    base = rng.uniform(1.5, 4.0) if not load_pain else rng.uniform(1.0, 3.0)
+    answers = {"load_pain": load_pain, "kneeling_ok": kneeling_ok, "knee_issues": knee_issues}
+    start = content.exercises[choose_start(answers, content.starting_point).start].difficulty
+    # most can do the first rung with room to spare; a few find even that too much at first
+    base = start + (rng.uniform(-1.0, 0.3) if rng.random() < FRAGILE else rng.uniform(0.3, 1.8))
     growth = {"improving": rng.uniform(0.3, 0.7), "steady": rng.uniform(-0.05, 0.1)}.get(
         trajectory, rng.uniform(0.1, 0.4)
     )
@@ -197,6 +209,7 @@ def make_user(seed: int, content: Content) -> User:
         snooze_rate=rng.uniform(0.0, 0.2),
         morning_rate=rng.uniform(0.7, 1.0),
         quiet=quiet,
+        arrives=rng.uniform(0, 14),
         rng=random.Random(seed * 7919 + 1),
     )
 

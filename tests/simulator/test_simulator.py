@@ -1,0 +1,59 @@
+"""Hundreds of simulated users over twelve weeks of the real engine: the safety figures hold whatever the
+tuning; the tuning figures (days per rung, dose lowered once capacity was exceeded, loaded hinge by week
+8) are printed, not asserted (`python -m tests.simulator.run` prints them all as JSON)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict
+
+import pytest
+
+from tests.simulator.run import Figures, figures, simulate_many
+
+USERS = 400  # about 35 s on two cores; `python -m tests.simulator.run 2000` for more
+
+
+@pytest.fixture(scope="module")
+def measured(content) -> Figures:
+    found = figures(simulate_many(USERS, content), content)
+    tuning = {
+        key: getattr(found, key)
+        for key in ("users", "sessions", "days_per_rung", "lowered_after_exceeded", "loaded_hinge_by_week_8")
+    }
+    print(json.dumps(tuning, indent=2))
+    return found
+
+
+def test_the_simulation_is_the_same_for_the_same_seeds(content):
+    first, again = (figures(simulate_many(8, content, processes=1), content) for _ in range(2))
+    assert asdict(first) == asdict(again)
+
+
+def test_every_simulated_user_trains_and_nothing_unexpected_happens(measured):
+    assert measured.sessions > measured.users * 10
+    assert measured.anomalies == 0, measured.examples.get("anomalies")
+
+
+def test_no_progression_after_pain_above_the_acceptable_zone_or_a_worse_morning(measured):
+    assert measured.progress_after_too_much == 0, measured.examples.get("progress_after_too_much")
+
+
+def test_every_reply_to_a_user_offers_a_way_forward(measured):
+    assert measured.dead_ends == 0, measured.examples.get("dead_ends")
+
+
+def test_no_one_is_placed_on_a_rung_their_screening_or_equipment_rules_out(measured):
+    assert measured.excluded_placements == 0, measured.examples.get("excluded_placements")
+
+
+def test_no_rung_is_left_for_a_harder_one_before_its_minimum_time(content, measured):
+    assert measured.early_rung_exits == 0, measured.examples.get("early_rung_exits")
+    least = content.progression.min_days_on_rung
+    assert all(
+        spread.get("n", 0) == 0 or spread["min"] >= least for spread in measured.days_per_rung.values()
+    )
+
+
+def test_typed_check_ins_are_read_as_the_simulated_users_meant_them(measured):
+    assert measured.misread_checkins == 0, measured.examples.get("misread_checkins")
