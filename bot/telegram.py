@@ -37,6 +37,7 @@ COMMANDS = (
     "progress",
     "exercises",
     "schedule",
+    "flare",
     "pause",
     "resume",
     "coach",

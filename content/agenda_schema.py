@@ -43,6 +43,7 @@ class AgendaRules(_Strict):
     session_answers: SessionAnswers
     start_words: Phrases = Field(description="While nothing is asked: 'lets go', 'ready' start a session.")
     question_words: Phrases = Field(description="A text that asks something gets /help's answer.")
+    flare_words: Phrases = Field(description="Free text about a flare-up starts the flare-up plan.")
 
     @model_validator(mode="after")
     def _every_kind_once(self) -> AgendaRules:

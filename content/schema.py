@@ -157,6 +157,8 @@ class ProgressionRules(Strict):
     min_days_on_loaded_rung: int = Field(ge=0)
     rest_day_hours: int = Field(ge=12, le=96)
     return_after_days: int = Field(ge=1, le=365)
+    flare_levels: int = Field(ge=1, le=6)
+    flare_days: int = Field(ge=1, le=14)
     trend_window_days: int = Field(ge=1)
     trend_min_sessions: int = Field(ge=1)
     trend_rise: float = Field(gt=0)

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 ANSWERED = {"help": "show_help", "start": "welcome_back", "export": "show_export", "exercises": "show_moves",
             moves.SHOW: "show_moves", "progress": "show_progress"}  # fmt: skip
 MOVING = {"today": "today", "checkin": "checkin", "schedule": "change_schedule", "pause": "pause",
-          "resume": "resume"}  # fmt: skip
+          "resume": "resume", "flare": "flare"}  # fmt: skip
 CONFIRMED = ("restart", "delete", "coach")
 
 TRANSITIONS: list[dict[str, Any]] = [

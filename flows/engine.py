@@ -14,7 +14,7 @@ from flows.prompts import current_question
 from flows.safety import SafetyReading, follow_up, screen
 from flows.screens import MODALS, SCREENS, TRAINING
 from flows.training import next_session_prompt, next_weekly_prompt
-from flows.understand import is_question, read_question
+from flows.understand import is_question, read_question, says_flare
 from flows.values import (
     INITIAL,
     Button,
@@ -93,6 +93,8 @@ def _step(
         return _command(name, data, Command(moves.SHOW, typed.value.partition(":")[2]), now, content, context)
     if isinstance(event, Text) and name in CHECKIN_DETOURS and is_checkin_sentence(event.text, content):
         return _checkin_detour(name, data, event, now, content)
+    if isinstance(event, Text) and name in CHECKIN_DETOURS and says_flare(event.text, content):
+        return _command(name, data, Command("flare"), now, content, context)
     return _offer_coach(_answer(name, data, event, now, content), name, context)
 
 

@@ -72,6 +72,7 @@ TRANSITIONS: list[dict[str, Any]] = [
     {"trigger": "pause", "source": "*", "dest": "paused", "before": "pause_prompts"},
     *({"trigger": "resume_checkin", "source": "*", **step} for step in AFTER_CHECKIN[:3]),
     {"trigger": "ask_offer", "source": "*", "dest": "sticking_offer"},
+    {"trigger": "flare", "source": "*", "dest": "idle", "before": "start_flare"},
     {"trigger": "resume", "source": "*", "dest": "idle", "before": "resume_prompts"},
 ]  # fmt: skip
 
@@ -309,6 +310,23 @@ class TrainingSteps:
         self.data["position"] = back
         self.effects.append(SetPosition(back["ladder"], back["exercise"], "detour_back"))
         self.say("detour_back", exercise=self.content.exercises[back["exercise"]].name)
+
+    def start_flare(self: Turn, event: EventData) -> None:
+        """A flare-up: a lighter plan at once, gentle days, then the usual steps back up; and the
+        red-flag questions again, since a flare can hide a warning sign."""
+        rules = self.content.progression
+        position = self.data["position"]
+        level = max(dose_bounds(self.content)[0], position.get("level", 0) - rules.flare_levels)
+        position["level"] = level
+        self.data["flare"] = {"since": self.now.isoformat()}
+        dose = dose_at(self.content.exercises[position["exercise"]], level, self.content)
+        exercise = self.content.exercises[position["exercise"]].name
+        self.say(
+            "flare_plan", days=rules.flare_days, exercise=exercise, dose=cards.dose_text(dose, self.content)
+        )
+        questions = [question.id for question in self.content.safety.questions]
+        self.data["safety_check"] = {"questions": questions, "text": ""}
+        self.say("flare_check_intro")
 
     def back_after_break(self: Turn) -> None:
         """Back after two weeks or more away: one step lower than where they left off, told why."""

@@ -122,3 +122,8 @@ def is_question(text: str, content: Content) -> bool:
         return True
     words = normalise(text).split()
     return any(words[: len(q.split())] == q.split() for q in content.agenda.question_words)
+
+
+def says_flare(text: str, content: Content) -> bool:
+    """Whether a text speaks of a flare-up ('my back has flared up'), not negated."""
+    return read_one_of(text, {"flare": content.agenda.flare_words}, content.screening.negations) is not None

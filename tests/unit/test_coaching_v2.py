@@ -101,3 +101,21 @@ def test_after_two_weeks_away_the_user_restarts_one_step_lower_told_why(content)
     assert chat.state.data["position"]["level"] == -1
     chat.send("/today")  # once per break, not at every card
     assert "It has been" not in chat.text
+
+
+def test_a_flare_up_in_words_lightens_the_plan_and_asks_the_safety_questions_again(content):
+    chat = morning_answered(trained(content))
+    chat.send("my back has flared up again")
+    assert "Flare-ups happen and they settle" in chat.text
+    assert chat.state.data["position"]["level"] == -2
+    assert chat.last[-1].buttons[0][0][1] == "safety:yes"
+    for _ in content.safety.questions:
+        chat.press("safety:no")
+    assert chat.state.name == "idle"
+
+
+def test_flare_command_and_a_yes_to_a_safety_question_stops_the_programme(content):
+    chat = morning_answered(trained(content))
+    chat.send("/flare")
+    chat.press("safety:yes")
+    assert chat.state.name == "urgent_stop"
