@@ -141,6 +141,21 @@ class DoseLevels(Strict):
     min_seconds: int = Field(ge=1)
 
 
+class PlanStage(Strict):
+    """Below rung `until_rung` of the main ladder, the accessory comes from `ladder`."""
+
+    until_rung: int = Field(ge=1)
+    ladder: str
+
+
+class SessionPlan(Strict):
+    """A session's parts: a warm-up ladder, the main ladder, and accessory ladders by stage."""
+
+    warm_up_ladder: str
+    main_ladder: str
+    accessory: list[PlanStage] = Field(min_length=1)
+
+
 class ProgressionRules(Strict):
     """Thresholds of the pain-monitoring model and the sticking-point rules."""
 
@@ -157,6 +172,7 @@ class ProgressionRules(Strict):
     min_days_on_loaded_rung: int = Field(ge=0)
     rest_day_hours: int = Field(ge=12, le=96)
     return_after_days: int = Field(ge=1, le=365)
+    session_plan: SessionPlan
     flare_levels: int = Field(ge=1, le=6)
     flare_days: int = Field(ge=1, le=14)
     trend_window_days: int = Field(ge=1)

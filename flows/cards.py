@@ -42,6 +42,7 @@ def card_params(exercise: Exercise, content: Content, locale: str = "en") -> dic
     fault = content.message("fault_line", locale)
     return {
         "name": exercise.name,
+        "plan": "",  # the session's plan line, filled in where the card is a session's (flows/plan.py)
         "why": exercise.why,
         "setup": exercise.setup,
         "steps": numbered(exercise.steps, content, locale),
@@ -56,6 +57,7 @@ def short_card_params(exercise: Exercise, content: Content, locale: str = "en") 
     """A familiar exercise: its name, dose and two cues; the rest is one tap away."""
     return {
         "name": exercise.name,
+        "plan": "",
         "dose": dose_text(exercise.dose, content, locale),
         "cues": bullets(exercise.cues[:2], content, locale),
     }

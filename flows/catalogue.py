@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-_CARD = ("name", "why", "setup", "steps", "cues", "faults", "dose", "safety")
+_CARD = ("name", "plan", "why", "setup", "steps", "cues", "faults", "dose", "safety")
 _DOSE = ("sets", "reps", "seconds")
 _DECISION = ("exercise", "previous", "count", "pain", "dose")
 _SKIP = ("exercise", "needs")
@@ -57,7 +57,9 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "equipment_noted": ("items",),
     "equipment_none": (),
     "exercise_card": _CARD,
-    "exercise_card_short": ("name", "dose", "cues"),
+    "exercise_card_short": ("name", "plan", "dose", "cues"),
+    "session_plan": ("warm_up", "main", "accessory"),
+    "session_plan_short": ("warm_up", "main"),
     "button_full_instructions": (),
     # sessions, check-ins and progression
     "button_not_now": (),

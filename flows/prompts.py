@@ -10,6 +10,7 @@ from content.schema import Content
 from flows import cards, moves
 from flows import schedule as clock
 from flows.dose import dose_at
+from flows.plan import plan_text
 from flows.screens import MODALS, SAFETY_CHECK, SCREENS
 from flows.values import Button, Reply
 from flows.when import say_when
@@ -76,6 +77,7 @@ def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
     familiar = is_familiar(exercise.id, data)
     params = (cards.short_card_params if familiar else cards.card_params)(exercise, content)
     params["dose"] = cards.dose_text(dose_at(exercise, position.get("level", 0), content), content)
+    params["plan"] = plan_text(position, data.get("answers") or {}, content)
     rows = ((done, later), (full,)) if familiar else ((done, later),)
     return params, (*rows, moves.card_button(exercise.id))
 

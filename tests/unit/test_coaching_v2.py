@@ -119,3 +119,11 @@ def test_flare_command_and_a_yes_to_a_safety_question_stops_the_programme(conten
     chat.send("/flare")
     chat.press("safety:yes")
     assert chat.state.name == "urgent_stop"
+
+
+def test_a_session_is_a_small_plan_of_warm_up_main_exercise_and_accessory(content):
+    chat = morning_answered(trained(content))
+    chat.send("/today")
+    assert (
+        "Today's plan: warm up with Half-kneeling hip flexor stretch, then Kneeling hip thrust" in chat.text
+    )
