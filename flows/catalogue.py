@@ -83,6 +83,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "simplify_pain_dose": _DECISION,
     "simplify_mornings_dose": _DECISION,
     "simplify_trend_dose": _DECISION,
+    "simplify_control_dose": _DECISION,
     "skip_kneeling": _SKIP,
     "skip_knees": _SKIP,
     "skip_equipment": _SKIP,

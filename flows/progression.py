@@ -114,12 +114,17 @@ def decide(
         return _spare_knee(exercise, answers, content, pain)
     if latest["control"] == "lost":  # quality broke down: the exercise itself is too advanced
         reason = "simplify_pain" if pain > rules.pain_acceptable_max else "simplify_control"
-        return _simplify(exercise, reason, answers, content, pain=pain)
+        stepped = _simplify(exercise, reason, answers, content, pain=pain)
+        if stepped.reason == "hold_bottom" and level > bounds(content)[0]:  # no easier rung: lighter
+            return Decision(
+                "simplify", exercise, f"{reason}_dose", {"pain": pain}, stepped.skipped, level=level - 1
+            )
+        return stepped
     if pain > rules.pain_acceptable_max:
         return _ease(exercise, level, "simplify_pain", answers, content, pain=pain)
     if latest.get("morning") == "worse" and _worse_mornings(history, rules.worse_mornings_to_simplify):
         return _ease(exercise, level, "simplify_mornings", answers, content)
-    if pain_trend_rises(history, now, rules):
+    if pain > rules.pain_safe_max and pain_trend_rises(history, now, rules):  # not after a comfortable one
         return _ease(exercise, level, "simplify_trend", answers, content, rest_day=True)
     if pain > rules.pain_safe_max:
         return Decision("hold", exercise, "hold_pain", {"pain": pain})
@@ -267,5 +272,6 @@ def alternative(
         if level is None:
             return other, allowed[0]
         fitting = [r for r in allowed if content.exercises[r].difficulty <= level]
-        return other, (fitting[-1] if fitting else allowed[0])
-    return None
+        if fitting:
+            return other, fitting[-1]
+    return None  # nothing as gentle elsewhere: no switch, the human coach is the better offer

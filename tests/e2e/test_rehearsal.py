@@ -65,7 +65,7 @@ def test_weeks_of_sessions_progress_by_the_rules_with_every_reason_given(tmp_pat
     # dose before rung: two good sessions at each dose take it up a step; the exercise stays
     assert "goes up a step, to 2 sets of 12 reps" in said[0]
     assert "we stay with Kneeling hip thrust" in said[1]
-    assert "goes up a step, to 2 sets of 14 reps" in said[2]
+    assert "goes up a step, to 3 sets of 10 reps" in said[2]
 
     due, replies = rehearse(tmp_path, "2026-12-16T18:00", ["Start", "Done", "back hurt about 7/10"])
     assert text(due).startswith("Time for your session: Kneeling hip thrust")

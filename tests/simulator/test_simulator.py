@@ -57,3 +57,7 @@ def test_no_rung_is_left_for_a_harder_one_before_its_minimum_time(content, measu
 
 def test_typed_check_ins_are_read_as_the_simulated_users_meant_them(measured):
     assert measured.misread_checkins == 0, measured.examples.get("misread_checkins")
+
+
+def test_nearly_every_user_pushed_past_their_capacity_has_the_dose_or_rung_lowered(measured):
+    assert measured.lowered_after_exceeded["share"] >= 0.95, measured.lowered_after_exceeded

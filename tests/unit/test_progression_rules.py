@@ -9,7 +9,7 @@ from flows.progression import alternative, decide, exclusion, is_sticking, neigh
 NOW = datetime(2026, 12, 10, 18, 0, tzinfo=UTC)
 CAN_KNEEL = {"load_pain": False, "kneeling_ok": True, "knee_issues": False, "equipment": []}
 NO_KNEELING = {"load_pain": False, "kneeling_ok": False, "knee_issues": True, "equipment": []}
-TOP, BOTTOM = 3, -3  # the dose levels of content/data/progression.yaml (flows/dose.py)
+TOP, BOTTOM = 2, -3  # the dose levels of content/data/progression.yaml (flows/dose.py)
 
 
 def session(exercise="glute_bridge", pain=2, effort="ok", control="smooth", morning="same", days_ago=0):
