@@ -60,6 +60,8 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "exercise_card_short": ("name", "plan", "dose", "cues"),
     "session_plan": ("warm_up", "main", "accessory"),
     "session_plan_short": ("warm_up", "main"),
+    "pain_elsewhere": ("place", "pain"),
+    "kettlebell_guidance": (),
     "button_full_instructions": (),
     # sessions, check-ins and progression
     "button_not_now": (),

@@ -77,6 +77,8 @@ def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
     familiar = is_familiar(exercise.id, data)
     params = (cards.short_card_params if familiar else cards.card_params)(exercise, content)
     params["dose"] = cards.dose_text(dose_at(exercise, position.get("level", 0), content), content)
+    if "kettlebell" in exercise.equipment:  # choosing and raising a weight, in plain words
+        params["dose"] = f"{params['dose']}\n{content.text('kettlebell_guidance')}"
     params["plan"] = plan_text(position, data.get("answers") or {}, content)
     rows = ((done, later), (full,)) if familiar else ((done, later),)
     return params, (*rows, moves.card_button(exercise.id))

@@ -411,6 +411,9 @@ class TrainingSteps:
             return False
         history[-1]["decision"] = decision.kind
         names = self.content.exercises
+        place = history[-1].get("location")
+        if place not in (None, "lower back") and history[-1]["pain"] > self.content.progression.pain_safe_max:
+            self.say("pain_elsewhere", place=place, pain=history[-1]["pain"])
         for skipped, why in decision.skipped:
             self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
         moved = decision.kind in ("progress", "simplify")

@@ -127,3 +127,20 @@ def test_a_session_is_a_small_plan_of_warm_up_main_exercise_and_accessory(conten
     assert (
         "Today's plan: warm up with Half-kneeling hip flexor stretch, then Kneeling hip thrust" in chat.text
     )
+
+
+def test_pain_somewhere_other_than_the_back_is_said_with_its_place(content):
+    chat = morning_answered(trained(content))
+    chat.send("/today")
+    chat.press("session:done")
+    chat.send("hip 4, ok, smooth")
+    assert "You felt it in your hip (4 out of 10), not your back" in chat.text
+
+
+def test_a_kettlebell_card_says_how_to_choose_and_raise_the_weight(content):
+    from flows.prompts import prompt
+
+    chat = morning_answered(trained(content))
+    data = {**chat.state.data, "position": {"ladder": "hinge", "exercise": "kettlebell_deadlift"}}
+    card = prompt("session", data, content, chat.now)
+    assert "go up by 2-4 kg only after" in card.params["dose"]
