@@ -69,6 +69,7 @@ class SafetyVocabulary(_Strict):
         default_factory=list, description="After a break, keep the same person: 'my gran is 90 and has ...'."
     )
     concepts: dict[str, Phrases] = Field(min_length=1)
+    emoji: dict[str, str] = Field(default_factory=dict, description="An emoji read as a word: 🍑 bum.")
     ignored_phrases: list[str] = Field(description="Read as nothing: 'wee bit', 'fell asleep' ...")
     other_people: Phrases = Field(description="A sign said of someone else is not the user's.")
     hypothetical: Phrases = Field(

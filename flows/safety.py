@@ -109,6 +109,7 @@ class _Lexicon:
     scope_continues: frozenset[str]
     window: int
     typos: Typos
+    emoji: dict[str, str]
 
     @classmethod
     def of(cls, vocabulary: SafetyVocabulary) -> _Lexicon:
@@ -147,6 +148,7 @@ class _Lexicon:
             scope_breaks=frozenset(v.scope_breaks),
             scope_continues=frozenset(v.scope_continues),
             window=v.negation_window,
+            emoji=dict(v.emoji),
             typos=Typos(
                 vocabulary_words,
                 [*v.fuzzy.never_correct, *v.negations],
@@ -156,7 +158,9 @@ class _Lexicon:
         )
 
     def tokens(self, text: str) -> list[str]:
-        """The text's tokens, each word of ours typed with a typo read as that word."""
+        """The text's tokens (its emoji read as words), each word of ours typed with a typo read as it."""
+        for emoji, word in self.emoji.items():
+            text = text.replace(emoji, f" {word} ")
         return [self.typos.fix(token) for token in _raw_tokens(text)]
 
 
@@ -262,11 +266,11 @@ def _negated(
             position -= 1
             continue
         before = hits[earlier]
+        if tokens[before.start] in lex.negations and hit.start - before.end <= 2:  # 'dont feel any tingling'
+            return True
         if before.is_place() or _IGNORED in before.labels:
             position = before.start - 1
             continue
-        if tokens[before.start] in lex.negations and hit.start - before.end <= 2:  # 'dont feel any tingling'
-            return True
         gap = tokens[before.end : hit.start]
         return bool(gap) and all(word in lex.carriers for word in gap) and negated[earlier]
     return False

@@ -15,6 +15,7 @@ from flows.safety import screen
 CORPUS = Path(__file__).with_name("messages.yaml")
 SECOND_SET = Path(__file__).with_name("second_set.yaml")  # written later, by another author
 THIRD_SET = Path(__file__).with_name("third_set.yaml")  # and a third, in other voices
+FOURTH_SET = Path(__file__).with_name("fourth_set.yaml")  # and a fourth: indirect, terse, emoji
 FIELDS = ("pain", "effort", "control", "location")
 
 
@@ -78,7 +79,7 @@ if __name__ == "__main__":
     from bot.bootstrap import load_content
 
     content = load_content()
-    for corpus in (CORPUS, SECOND_SET, THIRD_SET):
+    for corpus in (CORPUS, SECOND_SET, THIRD_SET, FOURTH_SET):
         result = score(content, corpus)
         counts = {k: v for k, v in asdict(result).items() if k != "misses"}
         shares = {k: round(v, 4) for k, v in result.shares().items()}

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.corpus.score import SECOND_SET, THIRD_SET, score
+from tests.corpus.score import FOURTH_SET, SECOND_SET, THIRD_SET, score
 
 TARGETS = {"urgent_recall": 1.0, "checkin_fields": 0.97, "whole_replies": 0.90}
 # The second set came after the vocabulary; it keeps the reader honest about wordings it was not
@@ -40,3 +40,11 @@ def test_the_later_sets_by_other_authors_meet_their_targets_too(second_figures, 
 
 def test_near_misses_of_the_later_sets_are_almost_never_read_as_urgent(second_figures):
     assert second_figures.shares()["false_urgent_on_near_misses"] <= 0.01
+
+
+def test_the_fourth_set_of_indirect_and_terse_wordings_stays_where_it_was_brought(content):
+    """Its misses are mostly a parent describing an adult child's signs, which the screen reads as
+    someone else's; the floor keeps what the set taught."""
+    figures = score(content, FOURTH_SET)
+    assert figures.shares()["urgent_recall"] >= 0.90, figures.misses[:20]
+    assert figures.shares()["false_urgent_on_near_misses"] <= 0.01
