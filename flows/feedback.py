@@ -30,6 +30,7 @@ from dataclasses import dataclass
 
 from content.feedback_schema import FeedbackVocabulary
 from content.schema import Content
+from flows.built_once import BuiltOnce
 from flows.typos import Typos
 
 EFFORT_FROM_WORST = ("hard", "ok", "easy")
@@ -107,8 +108,7 @@ def normalise(text: str) -> str:
 
 
 # Lexicons by vocabulary object: building one costs ~1.5 ms, and every turn reads text twice.
-_LEXICONS: dict[int, tuple[FeedbackVocabulary, _Lexicon]] = {}
-_LEXICONS_KEPT = 8
+_LEXICONS: BuiltOnce[FeedbackVocabulary, _Lexicon] = BuiltOnce()
 
 
 @dataclass(frozen=True)
@@ -132,14 +132,7 @@ class _Lexicon:
     @classmethod
     def of(cls, vocabulary: FeedbackVocabulary) -> _Lexicon:
         """The lexicon of a vocabulary, built once per vocabulary object (it is immutable)."""
-        cached = _LEXICONS.get(id(vocabulary))
-        if cached is not None and cached[0] is vocabulary:
-            return cached[1]
-        if len(_LEXICONS) >= _LEXICONS_KEPT:
-            _LEXICONS.clear()
-        lexicon = cls._build(vocabulary)
-        _LEXICONS[id(vocabulary)] = (vocabulary, lexicon)
-        return lexicon
+        return _LEXICONS.get(vocabulary, cls._build)
 
     @classmethod
     def _build(cls, vocabulary: FeedbackVocabulary) -> _Lexicon:

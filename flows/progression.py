@@ -60,11 +60,11 @@ def counted(session: Session) -> bool:
     return bool(session.get("counted", True))
 
 
-def since_last_change(history: Sequence[Session], exercise: str, level: int = 0) -> list[Session]:
-    """The unbroken run of latest counted sessions on this exercise at this dose level."""
+def since_last_change(history: Sequence[Session], exercise: str, level: int | None = 0) -> list[Session]:
+    """The unbroken run of latest counted sessions on this exercise at this dose level (any, if None)."""
     run: list[Session] = []
     for session in reversed(history):
-        if session["exercise"] != exercise or session.get("level", 0) != level:
+        if session["exercise"] != exercise or level not in (None, session.get("level", 0)):
             break
         if counted(session):
             run.append(session)
@@ -153,17 +153,6 @@ def _time_left(
     return {"days": days, "count": count}
 
 
-def _on_rung(history: Sequence[Session], exercise: str) -> list[Session]:
-    """Every counted session since this rung began, whatever its dose."""
-    run: list[Session] = []
-    for session in reversed(history):
-        if session["exercise"] != exercise:
-            break
-        if counted(session):
-            run.append(session)
-    return list(reversed(run))
-
-
 def _ease(
     exercise: str,
     level: int,
@@ -206,7 +195,7 @@ def _progress_or_hold(
         told = {"count": needed, "pain": worst}
         if level < bounds(content)[1]:  # dose before rung
             return Decision("progress", exercise, "progress_dose", told, level=level + 1)
-        waiting = _time_left(_on_rung(history, exercise), exercise, content, now)
+        waiting = _time_left(since_last_change(history, exercise, None), exercise, content, now)
         if waiting is not None:
             return Decision("hold", exercise, "hold_min_time", waiting)
         target, skipped = neighbour(exercise, "harder", answers, content)

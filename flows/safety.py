@@ -17,6 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 from content.safety_schema import TIERS, SafetyVocabulary, Sign
+from flows.built_once import BuiltOnce
 from flows.typos import Typos
 
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|&|[.!?;\n]|[,()]")
@@ -94,8 +95,7 @@ def read_statement(text: str, rule: dict[str, list[str]], vocabulary: SafetyVoca
 # --- the vocabulary, prepared ------------------------------------------------------------------
 
 Book = dict[tuple[str, ...], tuple[str, ...]]
-_LEXICONS: dict[int, tuple[SafetyVocabulary, _Lexicon]] = {}
-_LEXICONS_KEPT = 8
+_LEXICONS: BuiltOnce[SafetyVocabulary, _Lexicon] = BuiltOnce()
 
 
 @dataclass
@@ -114,14 +114,7 @@ class _Lexicon:
     @classmethod
     def of(cls, vocabulary: SafetyVocabulary) -> _Lexicon:
         """The lexicon of a vocabulary, built once per vocabulary object (it is immutable)."""
-        cached = _LEXICONS.get(id(vocabulary))
-        if cached is not None and cached[0] is vocabulary:
-            return cached[1]
-        if len(_LEXICONS) >= _LEXICONS_KEPT:
-            _LEXICONS.clear()
-        lexicon = cls._build(vocabulary)
-        _LEXICONS[id(vocabulary)] = (vocabulary, lexicon)
-        return lexicon
+        return _LEXICONS.get(vocabulary, cls._build)
 
     @classmethod
     def _build(cls, v: SafetyVocabulary) -> _Lexicon:
