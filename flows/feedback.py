@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from content.feedback_schema import FeedbackVocabulary
 from content.schema import Content
 from flows.built_once import BuiltOnce
+from flows.phrases import longest_matches
 from flows.typos import Typos
 
 EFFORT_FROM_WORST = ("hard", "ok", "easy")
@@ -109,6 +110,7 @@ def normalise(text: str) -> str:
 
 # Lexicons by vocabulary object: building one costs ~1.5 ms, and every turn reads text twice.
 _LEXICONS: BuiltOnce[FeedbackVocabulary, _Lexicon] = BuiltOnce()
+_LONGEST: BuiltOnce[Book, int] = BuiltOnce()
 
 
 @dataclass(frozen=True)
@@ -310,19 +312,9 @@ class _Text:
 
 
 def _find_hits(tokens: Sequence[str], book: Book) -> list[_Hit]:
-    """Leftmost-longest phrase matches, never overlapping."""
-    longest = max(map(len, book), default=0)
-    hits, i = [], 0
-    while i < len(tokens):
-        for size in range(min(longest, len(tokens) - i), 0, -1):
-            labels = book.get(tuple(tokens[i : i + size]))
-            if labels:
-                hits.append(_Hit(i, i + size, labels))
-                i += size
-                break
-        else:
-            i += 1
-    return hits
+    """Leftmost-longest phrase matches, never overlapping; a book's longest phrase is measured once."""
+    longest = _LONGEST.get(book, lambda b: max(map(len, b), default=0))
+    return [_Hit(start, end, labels) for start, end, labels in longest_matches(tokens, book, longest)]
 
 
 def _clause_ids(tokens: Sequence[str], ends: frozenset[str]) -> list[int]:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from content.safety_schema import TIERS, SafetyVocabulary, Sign
 from flows.built_once import BuiltOnce
+from flows.phrases import longest_matches
 from flows.typos import Typos
 
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|&|[.!?;\n]|[,()]")
@@ -79,18 +80,23 @@ def read_statement(text: str, rule: dict[str, list[str]], vocabulary: SafetyVoca
     True when a `self` phrase is said, or a `who` and a `said` phrase are, with no `cancel` word
     anywhere: a plan, a hope or a negation is not yet a clearance.
     """
-    lex = _Lexicon.of(vocabulary)
-    phrases = {
-        part: {tuple(_raw_tokens(p)) for p in rule.get(part, [])}
-        for part in ("who", "said", "cancel", "self")
-    }
+    phrases = _STATEMENTS.get(rule, _statement_phrases)
     longest = max((len(p) for group in phrases.values() for p in group), default=1)
-    tokens = lex.tokens(text)
+    tokens = _Lexicon.of(vocabulary).tokens(text)
     grams = {tuple(tokens[i : i + n]) for n in range(1, longest + 1) for i in range(len(tokens) - n + 1)}
     if grams & phrases["cancel"]:
         return False
     return bool(grams & phrases["self"]) or bool(grams & phrases["who"] and grams & phrases["said"])
 
+
+def _statement_phrases(rule: dict[str, list[str]]) -> dict[str, set[tuple[str, ...]]]:
+    return {
+        part: {tuple(_raw_tokens(p)) for p in rule.get(part, [])}
+        for part in ("who", "said", "cancel", "self")
+    }
+
+
+_STATEMENTS: BuiltOnce[dict[str, list[str]], dict[str, set[tuple[str, ...]]]] = BuiltOnce()
 
 # --- the vocabulary, prepared ------------------------------------------------------------------
 
@@ -176,18 +182,7 @@ class _Hit:
 
 
 def _find_hits(tokens: Sequence[str], book: Book, longest: int) -> list[_Hit]:
-    """Leftmost-longest phrase matches, never overlapping."""
-    hits, i = [], 0
-    while i < len(tokens):
-        for size in range(min(longest, len(tokens) - i), 0, -1):
-            labels = book.get(tuple(tokens[i : i + size]))
-            if labels:
-                hits.append(_Hit(i, i + size, labels))
-                i += size
-                break
-        else:
-            i += 1
-    return hits
+    return [_Hit(start, end, labels) for start, end, labels in longest_matches(tokens, book, longest)]
 
 
 @dataclass
