@@ -7,6 +7,7 @@ from datetime import datetime
 
 from content.schema import Content
 from flows import Choice, Command, Due, Effect, Event, Message, State, Text, render_all, step
+from flows.values import CancelPrompts, ClearScreening, ForgetUser, SchedulePrompt
 from tests.conftest import NOW
 
 
@@ -52,3 +53,17 @@ class EngineChat:
         self.press("equipment:none")
         self.press("goal_activity:0")
         self.press("goal_rating:6")
+
+
+class PromptTable(dict[str, datetime]):
+    """A user's pending prompts as the shell keeps them: one due time per kind, replaced, cancelled
+    or cleared by a turn's effects (bot/storage.py does the same with its prompts table)."""
+
+    def apply(self, effect: Effect) -> None:
+        if isinstance(effect, SchedulePrompt):
+            self[effect.kind] = effect.due_at
+        elif isinstance(effect, CancelPrompts):
+            for kind in effect.kinds or list(self):
+                self.pop(kind, None)
+        elif isinstance(effect, (ForgetUser, ClearScreening)):
+            self.clear()

@@ -24,15 +24,12 @@ from flows.dose import bounds
 from flows.progression import exclusion, neighbour
 from flows.training import UNANSWERED
 from flows.values import (
-    CancelPrompts,
-    ClearScreening,
-    ForgetUser,
     RecordCheckIn,
     RecordDecision,
     RecordMorning,
-    SchedulePrompt,
     SetPosition,
 )
+from tests.chat import PromptTable
 from tests.simulator.users import DAY_PRESETS, EDGE, TYPED_DAYS, Report, User, make_user
 
 START = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # a Monday morning
@@ -100,7 +97,7 @@ class Driver:
         self.content = content
         self.state = State()
         self.now = START + timedelta(hours=user.arrives)
-        self.prompts: dict[str, datetime] = {}
+        self.prompts = PromptTable()
         self.run = Run(user)
         self.pending: tuple[str, int, Report] | None = None  # the session under way
         self.snoozed = False
@@ -122,14 +119,8 @@ class Driver:
             )
 
     def _effect(self, effect: Any, before: dict[str, Any]) -> None:
-        if isinstance(effect, SchedulePrompt):
-            self.prompts[effect.kind] = effect.due_at
-        elif isinstance(effect, CancelPrompts):
-            for kind in effect.kinds or list(self.prompts):
-                self.prompts.pop(kind, None)
-        elif isinstance(effect, (ForgetUser, ClearScreening)):
-            self.prompts.clear()
-        elif isinstance(effect, RecordCheckIn):
+        self.prompts.apply(effect)
+        if isinstance(effect, RecordCheckIn):
             self._checked_in()
         elif isinstance(effect, RecordMorning):
             for session in self.run.sessions:

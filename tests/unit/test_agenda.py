@@ -4,21 +4,10 @@ from datetime import UTC, datetime, timedelta
 
 from flows.values import RecordCheckIn, RecordGoal
 from tests.chat import EngineChat
-from tests.unit.test_training_flow import SCHEDULE
+from tests.unit.test_training_flow import SCHEDULE, trained
 
 # Tuesday 1 December 2026, 08:00 UTC is the chat's default now; Wednesday is a training day at 18:00.
 WEDNESDAY_SESSION = datetime(2026, 12, 2, 18, 0, tzinfo=UTC)
-
-
-def trained(content, schedule=SCHEDULE) -> EngineChat:
-    """A user past onboarding with one session checked in and, unless told otherwise, a schedule."""
-    chat = EngineChat(content)
-    chat.screen(load_pain=False, kneeling_ok=True, knee_issues=False)
-    chat.press("session:done")
-    chat.send("no pain, easy, smooth")
-    for value in schedule:
-        chat.press(value)
-    return chat
 
 
 def morning_answered(chat: EngineChat) -> EngineChat:

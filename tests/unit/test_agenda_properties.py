@@ -14,8 +14,8 @@ from datetime import datetime, timedelta
 
 from flows import Choice, Command, Due, Event, State, Text, render_all, step
 from flows.screens import TRAINING
-from flows.values import CancelPrompts, ClearScreening, ForgetUser, RecordCheckIn, SchedulePrompt
-from tests.chat import EngineChat
+from flows.values import RecordCheckIn
+from tests.chat import EngineChat, PromptTable
 from tests.conftest import NOW
 
 USERS = 2000
@@ -32,18 +32,12 @@ COMMANDS = ["today", "checkin", "schedule", "pause", "resume", "progress", "help
 @dataclass
 class Simulated:
     chat: EngineChat
-    prompts: dict[str, datetime] = field(default_factory=dict)
+    prompts: PromptTable = field(default_factory=PromptTable)
     buttons_seen: list[str] = field(default_factory=list)
 
     def apply(self, effects) -> None:
         for effect in effects:
-            if isinstance(effect, SchedulePrompt):
-                self.prompts[effect.kind] = effect.due_at
-            elif isinstance(effect, CancelPrompts):
-                for kind in effect.kinds or list(self.prompts):
-                    self.prompts.pop(kind, None)
-            elif isinstance(effect, (ForgetUser, ClearScreening)):
-                self.prompts.clear()
+            self.prompts.apply(effect)
 
 
 def turn(user: Simulated, event: Event, now: datetime):

@@ -16,13 +16,14 @@ SCHEDULE = [
 ]
 
 
-def trained(content) -> EngineChat:
-    """A user past onboarding, first session checked in, schedule set (Mon/Wed/Fri 18:00 UTC)."""
+def trained(content, schedule=SCHEDULE) -> EngineChat:
+    """A user past onboarding, first session checked in, and a schedule (Mon/Wed/Fri 18:00 UTC unless
+    told otherwise; none for an empty one)."""
     chat = EngineChat(content)
     chat.screen(load_pain=False, kneeling_ok=True, knee_issues=False)
     chat.press("session:done")
     chat.send("no pain, easy, smooth")
-    for value in SCHEDULE:
+    for value in schedule:
         chat.press(value)
     return chat
 
