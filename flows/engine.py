@@ -116,7 +116,7 @@ def _safety(
             data.pop(key, None)
         return _run(name, data, content, now, "red_flag", reading.signs)
     if reading.tier == "clinician" and name not in HELD:
-        for key in ("confirm", "safety_check", "checkin", "draft"):
+        for key in ("confirm", "safety_check", "draft"):  # a check-in under way waits for the clearance
             data.pop(key, None)
         return _run(name, data, content, now, "hold", reading.signs)
     if reading.tier == "ask" and name not in HELD:

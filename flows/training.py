@@ -260,6 +260,8 @@ class TrainingSteps:
     def lapse_checkin(self: Turn) -> None:
         """What is known of a check-in left half-way is kept, if it says how much it hurt."""
         checkin = self.data.get("checkin") or {}
+        if self.data.get("red_flag"):
+            return  # held for a clinician: it waits, and comes back once the hold lifts
         if checkin.get("pain") is None:
             self.data.pop("checkin", None)
             return

@@ -144,3 +144,13 @@ def test_near_misses_do_not_stop_anything(content, text):
     chat.send(text)
     assert chat.state.name != "urgent_stop"
     assert not any(isinstance(e, RecordRedFlag) for e in chat.effects)
+
+
+def test_a_check_in_under_way_waits_through_a_clinician_hold_and_comes_back_after_clearance(content):
+    chat = reach(content, "checkin_effort")
+    chat.send("i had a bad fall off a ladder last week")
+    assert chat.state.name == "clinician_hold"
+    chat.send("yes, a clinician has checked me and says exercise is fine")
+    chat.press("clinician_limits:none")
+    assert chat.state.name == "checkin_effort"
+    assert chat.state.data["checkin"]["pain"] == 2
