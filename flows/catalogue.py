@@ -152,7 +152,6 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "summary_goal_better": ("change",),
     "summary_goal_worse": ("change",),
     "progress_summary": ("summary",),
-    "progress_chart": (),
     "weekly_summary": ("summary",),
     "weekly_sessions": ("done", "planned"),
     "weekly_streak": ("count",),
