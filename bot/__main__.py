@@ -1,3 +1,3 @@
-from bot.cli import main
+from hipcoach.bot.entrypoints.cli import main
 
 raise SystemExit(main())

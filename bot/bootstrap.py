@@ -12,14 +12,13 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import content
-import flows
-from bot.animation_files import AnimationCache
-from bot.coach import Clock, Coach, Notifier, Staff
-from bot.db import make_engine, upgrade
-from bot.ops import JsonFormatter
-from bot.private_files import private_sqlite_file
-from bot.storage import SqlStorage
+from hipcoach import content, flows
+from hipcoach.bot.coach import Clock, Coach, Notifier, Staff
+from hipcoach.bot.entrypoints.ops import JsonFormatter
+from hipcoach.bot.files.animation_files import AnimationCache
+from hipcoach.bot.files.private_files import private_sqlite_file
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.sql import SqlStorage
 
 DEFAULT_TELEGRAM_API_URL = "https://api.telegram.org/bot"
 WEBHOOK_SECRET = re.compile(r"[A-Za-z0-9_-]{1,256}")

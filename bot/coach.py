@@ -10,13 +10,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
 
-from bot import attachments
-from bot.animation_files import AnimationCache
-from bot.outbox import Progress, RowProgress
-from bot.storage import Decide, Storage
-from content.schema import Content
-from flows import Due, Event, Message, Outcome, State, render, render_all, step
-from flows.values import Context, ForgetUser, NotifyCoach, Reply
+from hipcoach.bot.files import attachments
+from hipcoach.bot.files.animation_files import AnimationCache
+from hipcoach.bot.storage.outbox import Progress, RowProgress
+from hipcoach.bot.storage.sql import Decide, Storage
+from hipcoach.content.schema import Content
+from hipcoach.flows import Due, Event, Message, Outcome, State, render, render_all, step
+from hipcoach.flows.values import Context, ForgetUser, NotifyCoach, Reply
 
 log = logging.getLogger(__name__)
 

@@ -1,6 +1,6 @@
 """Hip Coach content: YAML data validated into pydantic models at load time."""
 
-from content.loader import DEFAULT_DIR, ContentError, Problem, load
-from content.schema import Content, Exercise, Ladder
+from hipcoach.content.loader import DEFAULT_DIR, ContentError, Problem, load
+from hipcoach.content.schema import Content, Exercise, Ladder
 
 __all__ = ["DEFAULT_DIR", "Content", "ContentError", "Exercise", "Ladder", "Problem", "load"]

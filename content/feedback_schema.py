@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from content.safety_schema import Fuzzy
+from hipcoach.content.safety_schema import Fuzzy
 
 Phrases = Annotated[list[str], Field(min_length=1)]
 Word = Annotated[str, Field(pattern=r"^[^\s]+$")]

@@ -10,7 +10,14 @@ import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from content.keyframes_schema import BODY_ANGLES, LIMB_ANGLES, ExerciseKeyframes, Figure, Keyframes, Pose
+from hipcoach.content.keyframes_schema import (
+    BODY_ANGLES,
+    LIMB_ANGLES,
+    ExerciseKeyframes,
+    Figure,
+    Keyframes,
+    Pose,
+)
 
 Point = tuple[float, float, float]
 Angles = dict[str, float]

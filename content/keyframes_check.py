@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from content.figure import POINTS, Frame, flat, joints, lowest
-from content.keyframes_schema import BODY_ANGLES, LIMB_ANGLES, ExerciseKeyframes, Keyframes, Pose
-from content.schema import Exercise
+from hipcoach.content.figure import POINTS, Frame, flat, joints, lowest
+from hipcoach.content.keyframes_schema import BODY_ANGLES, LIMB_ANGLES, ExerciseKeyframes, Keyframes, Pose
+from hipcoach.content.schema import Exercise
 
 Found = list[tuple[str, str]]
 

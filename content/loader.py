@@ -12,15 +12,15 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ValidationError
 
-from content.agenda_schema import AgendaRules
-from content.education_schema import Education, education_problems
-from content.feedback_schema import FeedbackVocabulary
-from content.keyframes_check import keyframe_problems
-from content.keyframes_schema import Keyframes
-from content.plurals import Plural, parse_plural, plural_problems
-from content.safety_schema import SafetyVocabulary
-from content.schedule_schema import ScheduleSettings
-from content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
+from hipcoach.content.agenda_schema import AgendaRules
+from hipcoach.content.education_schema import Education, education_problems
+from hipcoach.content.feedback_schema import FeedbackVocabulary
+from hipcoach.content.keyframes_check import keyframe_problems
+from hipcoach.content.keyframes_schema import Keyframes
+from hipcoach.content.plurals import Plural, parse_plural, plural_problems
+from hipcoach.content.safety_schema import SafetyVocabulary
+from hipcoach.content.schedule_schema import ScheduleSettings
+from hipcoach.content.schema import Content, Exercise, Ladder, ProgressionRules, Screening, StartingPoint
 
 DEFAULT_DIR = Path(__file__).parent / "data"
 # libyaml's safe loader where PyYAML was built with it (about 10x faster), else the pure-Python one.

@@ -7,13 +7,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from content.agenda_schema import AgendaRules
-from content.education_schema import Education
-from content.feedback_schema import FeedbackVocabulary
-from content.keyframes_schema import Keyframes
-from content.plurals import Plural
-from content.safety_schema import SafetyVocabulary
-from content.schedule_schema import ScheduleSettings
+from hipcoach.content.agenda_schema import AgendaRules
+from hipcoach.content.education_schema import Education
+from hipcoach.content.feedback_schema import FeedbackVocabulary
+from hipcoach.content.keyframes_schema import Keyframes
+from hipcoach.content.plurals import Plural
+from hipcoach.content.safety_schema import SafetyVocabulary
+from hipcoach.content.schedule_schema import ScheduleSettings
 
 Id = str
 

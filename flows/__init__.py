@@ -1,9 +1,9 @@
 """The functional core of Hip Coach: pure decisions on plain values. No I/O, no clock, no environment."""
 
-from flows.catalogue import MESSAGE_PARAMS
-from flows.engine import step
-from flows.render import render, render_all
-from flows.values import (
+from hipcoach.flows.catalogue import MESSAGE_PARAMS
+from hipcoach.flows.engine import step
+from hipcoach.flows.render import render, render_all
+from hipcoach.flows.values import (
     Button,
     Choice,
     Command,

@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, TypeAdapter
 
-from content.agenda_schema import Kind
-from content.schema import Content
+from hipcoach.content.agenda_schema import Kind
+from hipcoach.content.schema import Content
 
 # The state that asks each kind of item.
 ASKED_IN: dict[Kind, str] = {

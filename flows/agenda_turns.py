@@ -6,10 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from content.schema import Content
-from flows import agenda, machine
-from flows.screens import SCREENS
-from flows.values import Effect, Outcome, Reply, State
+from hipcoach.content.schema import Content
+from hipcoach.flows import agenda, machine
+from hipcoach.flows.screens import SCREENS
+from hipcoach.flows.values import Effect, Outcome, Reply, State
 
 FREE = "idle"  # the state in which nothing is being asked
 OPEN_QUESTION = "schedule_days"  # asked after a first check-in; it may wait for a due item

@@ -5,14 +5,14 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from content.schema import Content
-from flows import schedule as clock
-from flows.feedback import read_feedback
-from flows.prompts import prompt
-from flows.safety import read_statement
-from flows.screens import SCREENS
-from flows.understand import normalise, read_equipment, read_one_of, read_question, says_done
-from flows.values import Choice, Event, Text
+from hipcoach.content.schema import Content
+from hipcoach.flows import schedule as clock
+from hipcoach.flows.feedback import read_feedback
+from hipcoach.flows.prompts import prompt
+from hipcoach.flows.safety import read_statement
+from hipcoach.flows.screens import SCREENS
+from hipcoach.flows.understand import normalise, read_equipment, read_one_of, read_question, says_done
+from hipcoach.flows.values import Choice, Event, Text
 
 STALE = object()  # an answer that belongs to another question
 CHECKIN_FIELDS = ("pain", "effort", "control", "location")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from content.figure import TEMPO
-from content.schema import Content, Dose, Exercise
+from hipcoach.content.figure import TEMPO
+from hipcoach.content.schema import Content, Dose, Exercise
 
 
 def bullets(items: Iterable[str], content: Content, locale: str = "en") -> str:

@@ -11,12 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import EventData
 
-from flows import moves, summary
-from flows.screens import TRAINING
-from flows.values import INITIAL, Button, ForgetUser, NotifyCoach
+from hipcoach.flows import moves, summary
+from hipcoach.flows.screens import TRAINING
+from hipcoach.flows.values import INITIAL, Button, ForgetUser, NotifyCoach
 
 if TYPE_CHECKING:
-    from flows.machine import Turn
+    from hipcoach.flows.machine import Turn
 
 # Command name -> trigger; programme commands that move the user are training's triggers.
 ANSWERED = {"help": "show_help", "start": "welcome_back", "export": "show_export", "exercises": "show_moves",

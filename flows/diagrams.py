@@ -6,9 +6,9 @@ from typing import Any
 
 from transitions.extensions import GraphMachine
 
-from flows import commands, onboarding, training
-from flows.machine import STATES
-from flows.values import INITIAL
+from hipcoach.flows import commands, onboarding, training
+from hipcoach.flows.machine import STATES
+from hipcoach.flows.values import INITIAL
 
 ANY_STATE = "any_state"
 WILDCARD = "*"

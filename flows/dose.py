@@ -8,7 +8,7 @@ level the easier rung does.
 
 from __future__ import annotations
 
-from content.schema import Content, Dose, Exercise
+from hipcoach.content.schema import Content, Dose, Exercise
 
 
 def bounds(content: Content) -> tuple[int, int]:

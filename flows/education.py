@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from content.education_schema import EducationNote
-from content.schema import Content
-from flows.values import Reply
+from hipcoach.content.education_schema import EducationNote
+from hipcoach.content.schema import Content
+from hipcoach.flows.values import Reply
 
 
 def due_note(sessions_counted: int, given: Collection[str], content: Content) -> EducationNote | None:

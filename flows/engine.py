@@ -6,16 +6,16 @@ import copy
 from datetime import datetime, timedelta
 from typing import Any
 
-from content.schema import Content
-from flows import agenda, agenda_turns, commands, machine, moves, summary
-from flows.answers import STALE, read_answer, typed_choice
-from flows.feedback import is_checkin_sentence, mentions_pain
-from flows.prompts import current_question
-from flows.safety import SafetyReading, follow_up, screen
-from flows.screens import MODALS, SCREENS, TRAINING
-from flows.training import next_session_prompt, next_weekly_prompt
-from flows.understand import is_question, read_question, says_flare
-from flows.values import (
+from hipcoach.content.schema import Content
+from hipcoach.flows import agenda, agenda_turns, commands, machine, moves, summary
+from hipcoach.flows.answers import STALE, read_answer, typed_choice
+from hipcoach.flows.feedback import is_checkin_sentence, mentions_pain
+from hipcoach.flows.prompts import current_question
+from hipcoach.flows.safety import SafetyReading, follow_up, screen
+from hipcoach.flows.screens import MODALS, SCREENS, TRAINING
+from hipcoach.flows.training import next_session_prompt, next_weekly_prompt
+from hipcoach.flows.understand import is_question, read_question, says_flare
+from hipcoach.flows.values import (
     INITIAL,
     Button,
     Choice,

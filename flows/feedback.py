@@ -28,11 +28,11 @@ import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from content.feedback_schema import FeedbackVocabulary
-from content.schema import Content
-from flows.built_once import BuiltOnce
-from flows.phrases import longest_matches
-from flows.typos import Typos
+from hipcoach.content.feedback_schema import FeedbackVocabulary
+from hipcoach.content.schema import Content
+from hipcoach.flows.built_once import BuiltOnce
+from hipcoach.flows.phrases import longest_matches
+from hipcoach.flows.typos import Typos
 
 EFFORT_FROM_WORST = ("hard", "ok", "easy")
 CONTROL_FROM_WORST = ("lost", "wobbly", "smooth")

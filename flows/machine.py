@@ -8,11 +8,11 @@ from typing import Any
 
 from transitions import EventData, Machine
 
-from content.schema import Content
-from flows import commands, moves, onboarding, training
-from flows.prompts import current_question
-from flows.screens import SCREENS
-from flows.values import INITIAL, Button, Effect, Reply
+from hipcoach.content.schema import Content
+from hipcoach.flows import commands, moves, onboarding, training
+from hipcoach.flows.prompts import current_question
+from hipcoach.flows.screens import SCREENS
+from hipcoach.flows.values import INITIAL, Button, Effect, Reply
 
 STATES = [INITIAL, *SCREENS]
 Rows = tuple[tuple[Button, ...], ...]

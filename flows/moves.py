@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from content.schema import Content
-from flows.values import Button, Reply
+from hipcoach.content.schema import Content
+from hipcoach.flows.values import Button, Reply
 
 SHOW = "show"  # a button's value is 'show:<exercise id>'
 

@@ -6,9 +6,9 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import EventData
 
-from flows import summary
-from flows.starting import choose_start
-from flows.values import (
+from hipcoach.flows import summary
+from hipcoach.flows.starting import choose_start
+from hipcoach.flows.values import (
     INITIAL,
     Button,
     CancelPrompts,
@@ -23,7 +23,7 @@ from flows.values import (
 )
 
 if TYPE_CHECKING:
-    from flows.machine import Turn
+    from hipcoach.flows.machine import Turn
 
 SCREENING = [
     "consent", "red_flags_urgent", "red_flags_clinician", "clinician_hold", "load_pain", "kneeling_ok",

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from content.schema import Content
-from flows.progression import exclusion
+from hipcoach.content.schema import Content
+from hipcoach.flows.progression import exclusion
 
 
 def _fitting(

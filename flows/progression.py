@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from content.schema import Content, Exercise, ProgressionRules
-from flows.dose import bounds
-from flows.starting import can_kneel
+from hipcoach.content.schema import Content, Exercise, ProgressionRules
+from hipcoach.flows.dose import bounds
+from hipcoach.flows.starting import can_kneel
 
 Kind = Literal["progress", "hold", "simplify", "wait"]
 Session = Mapping[str, Any]  # {"at", "exercise", "pain", "effort", "control", "morning"}

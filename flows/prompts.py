@@ -6,14 +6,14 @@ from collections.abc import Sequence
 from datetime import datetime, time
 from typing import Any
 
-from content.schema import Content
-from flows import cards, moves
-from flows import schedule as clock
-from flows.dose import dose_at
-from flows.plan import plan_text
-from flows.screens import MODALS, SAFETY_CHECK, SCREENS
-from flows.values import Button, Reply
-from flows.when import say_when
+from hipcoach.content.schema import Content
+from hipcoach.flows import cards, moves
+from hipcoach.flows import schedule as clock
+from hipcoach.flows.dose import dose_at
+from hipcoach.flows.plan import plan_text
+from hipcoach.flows.screens import MODALS, SAFETY_CHECK, SCREENS
+from hipcoach.flows.values import Button, Reply
+from hipcoach.flows.when import say_when
 
 Rows = tuple[tuple[Button, ...], ...]
 

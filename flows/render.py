@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import re
 
-from content.schema import Content
-from flows.values import Message, Reply
+from hipcoach.content.schema import Content
+from hipcoach.flows.values import Message, Reply
 
 
 class _Blank(dict):

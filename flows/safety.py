@@ -16,10 +16,10 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
-from content.safety_schema import TIERS, SafetyVocabulary, Sign
-from flows.built_once import BuiltOnce
-from flows.phrases import longest_matches
-from flows.typos import Typos
+from hipcoach.content.safety_schema import TIERS, SafetyVocabulary, Sign
+from hipcoach.flows.built_once import BuiltOnce
+from hipcoach.flows.phrases import longest_matches
+from hipcoach.flows.typos import Typos
 
 _TOKEN = re.compile(r"[0-9]+|[a-z]+|&|[.!?;\n]|[,()]")
 _APOSTROPHE_S = re.compile(r"['’‘ʼ`]s\b")

@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from functools import cache
 from zoneinfo import ZoneInfo, available_timezones
 
-from content.schedule_schema import QuietHours, ScheduleSettings
+from hipcoach.content.schedule_schema import QuietHours, ScheduleSettings
 
 # tz database areas whose last name part is a place ("Europe/London"); other names are legacy
 # ("US/Eastern", "GB") or fixed offsets ("Etc/GMT-2") and are found only by their full name.

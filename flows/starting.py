@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from content.schema import StartingPoint, StartRule
+from hipcoach.content.schema import StartingPoint, StartRule
 
 
 def can_kneel(answers: Mapping[str, Any]) -> bool:

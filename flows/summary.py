@@ -6,8 +6,8 @@ from collections.abc import Iterable
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from content.schema import Content
-from flows import schedule as clock
+from hipcoach.content.schema import Content
+from hipcoach.flows import schedule as clock
 
 WEEK = timedelta(days=7)
 

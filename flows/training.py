@@ -7,12 +7,12 @@ from typing import TYPE_CHECKING, Any
 
 from transitions import EventData
 
-from content.schema import Content
-from flows import agenda, cards, education, progression
-from flows import schedule as clock
-from flows.dose import bounds as dose_bounds
-from flows.dose import dose_at
-from flows.values import (
+from hipcoach.content.schema import Content
+from hipcoach.flows import agenda, cards, education, progression
+from hipcoach.flows import schedule as clock
+from hipcoach.flows.dose import bounds as dose_bounds
+from hipcoach.flows.dose import dose_at
+from hipcoach.flows.values import (
     CancelPrompts,
     RecordCheckIn,
     RecordDecision,
@@ -20,10 +20,10 @@ from flows.values import (
     SchedulePrompt,
     SetPosition,
 )
-from flows.when import say_when
+from hipcoach.flows.when import say_when
 
 if TYPE_CHECKING:
-    from flows.machine import Turn
+    from hipcoach.flows.machine import Turn
 
 CHECKIN = ["checkin_pain", "checkin_effort", "checkin_control"]
 UNANSWERED = "unanswered"  # a check-in field or morning answer never given; stored as such

@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import TypeVar
 
-from content.schema import Content, Screening
+from hipcoach.content.schema import Content, Screening
 
 _CLAUSE_BREAK = re.compile(r"[,.;!?]|\bbut\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")

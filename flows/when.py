@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from content.schema import Content
-from flows import schedule as clock
+from hipcoach.content.schema import Content
+from hipcoach.flows import schedule as clock
 
 WEEK_DAYS = 7  # from this many days ahead a weekday name could mean two dates, so the date is said
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from content.schema import Content
-from flows import Choice, Command, Due, Effect, Event, Message, State, Text, render_all, step
-from flows.values import CancelPrompts, ClearScreening, ForgetUser, SchedulePrompt
+from hipcoach.content.schema import Content
+from hipcoach.flows import Choice, Command, Due, Effect, Event, Message, State, Text, render_all, step
+from hipcoach.flows.values import CancelPrompts, ClearScreening, ForgetUser, SchedulePrompt
 from tests.conftest import NOW
 
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from bot.bootstrap import load_content
-from content.schema import Content
+from hipcoach.bot.bootstrap import load_content
+from hipcoach.content.schema import Content
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 

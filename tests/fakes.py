@@ -7,8 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from bot.storage import Decide
-from flows.values import ForgetUser, Outcome, State
+from hipcoach.bot.storage.sql import Decide
+from hipcoach.flows.values import ForgetUser, Outcome, State
 
 
 @dataclass

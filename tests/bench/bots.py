@@ -35,10 +35,10 @@ from telegram.ext import (
     filters,
 )
 
-import bot.telegram
-from bot.bootstrap import Settings, build_coach, load_content
-from bot.coach import Coach
-from flows import Choice, State, Text, render_all, step
+from hipcoach.bot.bootstrap import Settings, build_coach, load_content
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.telegram import app as telegram_app
+from hipcoach.flows import Choice, State, Text, render_all, step
 from tests.telegram.bot_api_spec import BotApiSpec, official_spec
 from tests.telegram.fake_bot_api import DATE, FakeBotApi, OfflineRequest
 
@@ -116,10 +116,10 @@ async def real_bot(database_url: str, clock: Clock, limited: bool = False) -> Ru
     api = offline_api()
     requests = {"request": OfflineRequest(api, BASE_URL), "updates_request": OfflineRequest(api, BASE_URL)}
     if limited:
-        application = bot.telegram.build_application(settings, coach, **requests)
+        application = telegram_app.build_application(settings, coach, **requests)
     else:
-        with mock.patch.object(bot.telegram, "AIORateLimiter", lifted_limiter):
-            application = bot.telegram.build_application(settings, coach, **requests)
+        with mock.patch.object(telegram_app, "AIORateLimiter", lifted_limiter):
+            application = telegram_app.build_application(settings, coach, **requests)
         sender = application.bot_data["sender"]
         if getattr(sender, "limiter", None) is not None:
             sender.limiter = None  # the send-slot limiter (30 a second, shared by replicas): lifted too

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)  # import as tests.bench.*, never shadowing installed modules
 
-from bot.dispatcher import CollectingSender, Dispatcher  # noqa: E402
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher  # noqa: E402
 from tests.bench import bots, seed  # noqa: E402
 from tests.bench.figures import Figure, machine, ratios, table  # noqa: E402
 

@@ -38,9 +38,9 @@ from typing import Any
 import asyncpg
 from sqlalchemy.engine import make_url
 
-from bot.bootstrap import load_content
-from bot.db import head_revision, make_engine, upgrade
-from flows import Choice, Command, State, Text, step
+from hipcoach.bot.bootstrap import load_content
+from hipcoach.bot.storage.db import head_revision, make_engine, upgrade
+from hipcoach.flows import Choice, Command, State, Text, step
 
 LAYOUT = "v3"
 ONBOARDED = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday

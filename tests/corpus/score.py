@@ -8,9 +8,9 @@ from pathlib import Path
 
 import yaml
 
-from content.schema import Content
-from flows.feedback import read_feedback
-from flows.safety import screen
+from hipcoach.content.schema import Content
+from hipcoach.flows.feedback import read_feedback
+from hipcoach.flows.safety import screen
 
 CORPUS = Path(__file__).with_name("messages.yaml")
 SECOND_SET = Path(__file__).with_name("second_set.yaml")  # written later, by another author
@@ -76,7 +76,7 @@ def _safety_right(entry: dict, content: Content, figures: Figures) -> bool:
 
 
 if __name__ == "__main__":
-    from bot.bootstrap import load_content
+    from hipcoach.bot.bootstrap import load_content
 
     content = load_content()
     for corpus in (CORPUS, SECOND_SET, THIRD_SET, FOURTH_SET):

@@ -24,18 +24,19 @@ def wheel(tmp_path_factory):
 def test_the_wheel_contains_every_content_file_and_migration(wheel):
     names = set(zipfile.ZipFile(wheel).namelist())
     for required in (
-        "content/data/exercises.yaml",
-        "content/data/ladders.yaml",
-        "content/data/screening.yaml",
-        "content/data/starting_point.yaml",
-        "content/data/messages/en.yaml",
-        "bot/migrations/env.py",
-        "bot/migrations/script.py.mako",
-        "bot/migrations/versions/0001_initial_schema.py",
-        "flows/engine.py",
+        "hipcoach/content/data/exercises.yaml",
+        "hipcoach/content/data/ladders.yaml",
+        "hipcoach/content/data/screening.yaml",
+        "hipcoach/content/data/starting_point.yaml",
+        "hipcoach/content/data/messages/en.yaml",
+        "hipcoach/bot/storage/migrations/env.py",
+        "hipcoach/bot/storage/migrations/script.py.mako",
+        "hipcoach/bot/storage/migrations/versions/0001_initial_schema.py",
+        "hipcoach/flows/engine.py",
     ):
         assert required in names, required
-    assert not any(name.startswith("tests/") for name in names)
+    tops = {name.split("/")[0] for name in names if not name.startswith("hipcoach-")}
+    assert tops == {"hipcoach"}, "the wheel adds one top-level package and nothing else"
 
 
 def test_the_installed_wheel_checks_its_content_and_chats(wheel, tmp_path):
@@ -47,7 +48,7 @@ def test_the_installed_wheel_checks_its_content_and_chats(wheel, tmp_path):
         capture_output=True,
     )
     env = {"PYTHONPATH": str(target), "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path)}
-    run = [sys.executable, "-m", "bot"]
+    run = [sys.executable, "-m", "hipcoach.bot"]
     check = subprocess.run([*run, "content", "check"], env=env, cwd=tmp_path, capture_output=True, text=True)
     assert check.returncode == 0, check.stderr
     assert str(target) in check.stdout

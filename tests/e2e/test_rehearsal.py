@@ -20,7 +20,7 @@ def rehearse(tmp_path, now: str, lines: list[str]) -> tuple[list[dict], list[lis
     """One run at `now`: the prompts due by then, and the reply to every line."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--json", "--user", "5", "--now", now],
+        [sys.executable, "-m", "hipcoach.bot", "chat", "--json", "--user", "5", "--now", now],
         input="".join(f"{line}\n" for line in lines),
         capture_output=True,
         text=True,
@@ -90,7 +90,7 @@ def test_a_time_without_a_zone_is_read_in_the_users_own_zone(tmp_path):
 
 def test_feedback_prints_its_reading_as_json():
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "feedback", "knee was sore, three out of ten"],
+        [sys.executable, "-m", "hipcoach.bot", "feedback", "knee was sore, three out of ten"],
         capture_output=True,
         text=True,
         timeout=60,
@@ -109,7 +109,7 @@ def test_feedback_prints_its_reading_as_json():
 
 def test_feedback_reads_one_text_a_line_from_stdin_in_one_process():
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "feedback", "-"],
+        [sys.executable, "-m", "hipcoach.bot", "feedback", "-"],
         input="numb when i wipe\n3 outta 10, knackered\nI have sciatica down my left leg\n",
         capture_output=True,
         text=True,
@@ -127,7 +127,7 @@ def test_progress_in_the_terminal_saves_the_chart_and_prints_its_path(tmp_path):
     env["HIPCOACH_DATABASE_URL"] = f"sqlite:///{tmp_path / 'rehearsal.db'}"
     env["HIPCOACH_FILES_DIR"] = str(tmp_path)
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "chat", "--json", "--user", "5", "--now", "2026-12-07T10:00"],
+        [sys.executable, "-m", "hipcoach.bot", "chat", "--json", "--user", "5", "--now", "2026-12-07T10:00"],
         input="/progress\n/export\n",
         capture_output=True,
         text=True,

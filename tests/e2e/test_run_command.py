@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from bot.db import head_revision
+from hipcoach.bot.storage.db import head_revision
 
 pytestmark = pytest.mark.e2e
 
@@ -18,7 +18,7 @@ def env_without_token(tmp_path) -> dict[str, str]:
 
 def test_without_a_token_the_coach_opens_the_terminal_chat_and_says_how_to_serve_telegram(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "bot"],
+        [sys.executable, "-m", "hipcoach.bot"],
         input="1\n",
         env=env_without_token(tmp_path),
         capture_output=True,
@@ -35,7 +35,7 @@ def test_without_a_token_the_coach_opens_the_terminal_chat_and_says_how_to_serve
 
 def test_db_upgrade_reports_the_newest_revision(tmp_path):
     result = subprocess.run(
-        [sys.executable, "-m", "bot", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
+        [sys.executable, "-m", "hipcoach.bot", "db", "upgrade", "--db", f"sqlite:///{tmp_path / 'x.db'}"],
         env=env_without_token(tmp_path),
         capture_output=True,
         text=True,

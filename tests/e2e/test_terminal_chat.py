@@ -16,7 +16,7 @@ SCREENING = ["hello", "Yes, that's okay", "None of these", "None of these"]
 def hipcoach() -> list[str]:
     """The console script installed beside this Python (the one under test), else the module."""
     script = Path(sys.executable).parent / "hipcoach"
-    return [str(script)] if script.exists() else [sys.executable, "-m", "bot"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "hipcoach.bot"]
 
 
 def clean_env(tmp_path) -> dict[str, str]:

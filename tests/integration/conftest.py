@@ -8,8 +8,8 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from bot.db import make_engine, upgrade
-from bot.storage import SqlStorage
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.sql import SqlStorage
 from tests.postgres import GIVEN_URL, PostgresUnavailable, fresh_database, postgres_server
 
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.coach import Coach
-from bot.db import make_engine
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.models import Outbox, Prompt, User
-from bot.storage import SqlStorage
-from flows.values import Message, Outcome, SchedulePrompt, State
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.storage.db import make_engine
+from hipcoach.bot.storage.models import Outbox, Prompt, User
+from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.flows.values import Message, Outcome, SchedulePrompt, State
 from tests.integration.test_dispatcher import MONDAY_MORNING, USER, Clock, onboard_with_schedule
 from tests.postgres import only_postgresql
 

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.coach import Coach
-from bot.db import make_engine
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.models import CheckIn, Outbox, Prompt
-from bot.storage import SqlStorage
-from flows import Choice, Text
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.storage.db import make_engine
+from hipcoach.bot.storage.models import CheckIn, Outbox, Prompt
+from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.flows import Choice, Text
 
 MONDAY_MORNING = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 USER = 77

@@ -6,9 +6,9 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.exc import DBAPIError
 
-from bot import ops
-from bot.db import make_engine, upgrade
-from bot.models import SendSlot
+from hipcoach.bot.entrypoints import ops
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.models import SendSlot
 
 
 def read_only(url: str):

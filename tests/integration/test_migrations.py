@@ -2,8 +2,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from bot.db import current_revision, head_revision, make_engine, upgrade
-from bot.models import Base
+from hipcoach.bot.storage.db import current_revision, head_revision, make_engine, upgrade
+from hipcoach.bot.storage.models import Base
 
 
 async def test_migrations_build_the_schema_from_an_empty_database(database_url):

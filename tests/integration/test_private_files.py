@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import Settings, build_coach, ensure_sqlite_directory
-from bot.terminal import SavedFiles
-from flows import Text
-from flows.values import File
+from hipcoach.bot.bootstrap import Settings, build_coach, ensure_sqlite_directory
+from hipcoach.bot.entrypoints.terminal import SavedFiles
+from hipcoach.flows import Text
+from hipcoach.flows.values import File
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 USUAL_UMASK = 0o022

@@ -8,12 +8,12 @@ import pytest
 from sqlalchemy import func, select
 from telegram.error import RetryAfter
 
-from bot.db import make_engine
-from bot.models import SendSlot
-from bot.rate_limit import LocalSendLimiter, SendRateTimeout, limiter_for
-from bot.storage import SqlStorage
-from bot.telegram_sender import TelegramSender
-from flows import Message
+from hipcoach.bot.delivery.rate_limit import LocalSendLimiter, SendRateTimeout, limiter_for
+from hipcoach.bot.storage.db import make_engine
+from hipcoach.bot.storage.models import SendSlot
+from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.bot.telegram.sender import TelegramSender
+from hipcoach.flows import Message
 from tests.postgres import only_postgresql
 
 START = datetime(2026, 12, 7, 18, 0, 0, 700_000, tzinfo=UTC)  # late in a second: windows are crossed

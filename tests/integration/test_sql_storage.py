@@ -3,10 +3,10 @@ import asyncio
 import pytest
 from sqlalchemy import text
 
-from bot.coach import Coach
-from bot.db import WriteGate, make_engine
-from bot.storage import SqlStorage
-from flows import Choice, Command, Text
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.storage.db import WriteGate, make_engine
+from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.flows import Choice, Command, Text
 from tests.conftest import NOW
 
 

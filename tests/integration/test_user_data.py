@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import text
 
-from bot.coach import Coach, Staff
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.models import Base
-from flows import Choice, Command
+from hipcoach.bot.coach import Coach, Staff
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.storage.models import Base
+from hipcoach.flows import Choice, Command
 from tests.integration.test_dispatcher import USER, Clock, onboard_with_schedule
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)

@@ -41,9 +41,9 @@ from pathlib import Path
 import httpx
 from sqlalchemy import text
 
-from bot.db import make_engine
-from flows import Command, State, step
-from flows.machine import STATES
+from hipcoach.bot.storage.db import make_engine
+from hipcoach.flows import Command, State, step
+from hipcoach.flows.machine import STATES
 from tests.proofs import harness
 from tests.proofs.fake_telegram import FakeTelegram, serving
 from tests.proofs.harness import log

@@ -35,7 +35,7 @@ from pathlib import Path
 
 from sqlalchemy import text
 
-from bot.db import make_engine
+from hipcoach.bot.storage.db import make_engine
 from tests.proofs import harness
 from tests.proofs.fake_telegram import SEND_METHODS, FakeTelegram, Faults, serving
 from tests.proofs.harness import log

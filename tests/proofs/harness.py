@@ -28,13 +28,13 @@ import httpx
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.bootstrap import load_content
-from bot.coach import Coach
-from bot.db import make_engine, upgrade
-from bot.models import USER_TABLES, User
-from bot.storage import SqlStorage
-from content.schema import Content
-from flows import Choice, Due, Event, State, Text, render_all, step
+from hipcoach.bot.bootstrap import load_content
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.models import USER_TABLES, User
+from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.content.schema import Content
+from hipcoach.flows import Choice, Due, Event, State, Text, render_all, step
 from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
 from tests.proofs.fake_telegram import BOT_ID, HOST, FakeTelegram, Sent
 
@@ -219,7 +219,7 @@ class BotProcess:
     starts: int = 0
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "bot", "run", "--webhook-url", self.env["HIPCOACH_WEBHOOK_URL"]]
+        args = [sys.executable, "-m", "hipcoach.bot", "run", "--webhook-url", self.env["HIPCOACH_WEBHOOK_URL"]]
         args += ["--webhook-port", str(self.port)]
         with self.log_path.open("a") as output:
             output.write(f"--- start {self.starts + 1} at {time.strftime('%H:%M:%S')}\n")

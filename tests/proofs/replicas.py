@@ -34,7 +34,7 @@ from pathlib import Path
 
 import httpx
 
-from bot.db import make_engine
+from hipcoach.bot.storage.db import make_engine
 from tests.proofs import harness
 from tests.proofs.fake_telegram import FakeTelegram, serving
 from tests.proofs.harness import log

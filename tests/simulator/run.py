@@ -18,12 +18,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from content.schema import Content
-from flows import Choice, Due, Event, State, Text, render_all, step
-from flows.dose import bounds
-from flows.progression import exclusion, neighbour
-from flows.training import UNANSWERED
-from flows.values import (
+from hipcoach.content.schema import Content
+from hipcoach.flows import Choice, Due, Event, State, Text, render_all, step
+from hipcoach.flows.dose import bounds
+from hipcoach.flows.progression import exclusion, neighbour
+from hipcoach.flows.training import UNANSWERED
+from hipcoach.flows.values import (
     RecordCheckIn,
     RecordDecision,
     RecordMorning,
@@ -515,7 +515,7 @@ def _not_lowered(run: Run) -> str:
 
 
 def main(argv: list[str]) -> None:
-    from bot.bootstrap import load_content
+    from hipcoach.bot.bootstrap import load_content
 
     content = load_content()
     size = int(argv[0]) if argv else 1000

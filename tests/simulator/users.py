@@ -13,8 +13,8 @@ import random
 from dataclasses import dataclass, field
 from typing import Literal
 
-from content.schema import Content, Exercise
-from flows.starting import choose_start
+from hipcoach.content.schema import Content, Exercise
+from hipcoach.flows.starting import choose_start
 
 Trajectory = Literal["improving", "steady", "flaring", "knee"]
 Zone = Literal["within", "edge", "beyond"]

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from bot.bootstrap import Settings, build_coach
-from bot.coach import Coach
-from bot.db import make_engine, upgrade
-from bot.telegram import announce_commands, build_application
+from hipcoach.bot.bootstrap import Settings, build_coach
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.telegram.app import announce_commands, build_application
 from tests.telegram.bot_api_emulator import Emulator
 from tests.telegram.bot_api_spec import BotApiSpec, official_spec
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest

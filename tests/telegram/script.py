@@ -11,9 +11,9 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal
 
-from bot.bootstrap import load_content
-from flows import Choice, Command, Event, Message, State, Text, render_all, step
-from flows.values import SetPosition
+from hipcoach.bot.bootstrap import load_content
+from hipcoach.flows import Choice, Command, Event, Message, State, Text, render_all, step
+from hipcoach.flows.values import SetPosition
 
 Buttons = tuple[tuple[tuple[str, str], ...], ...]
 Shown = tuple[str, Buttons]
@@ -99,7 +99,7 @@ def terminal_transcript(steps: tuple[Step, ...], workdir: Path, user: int = 4242
         [
             sys.executable,
             "-m",
-            "bot",
+            "hipcoach.bot",
             "chat",
             "--json",
             "--user",

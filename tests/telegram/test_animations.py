@@ -3,7 +3,7 @@
 import pytest
 from sqlalchemy import select
 
-from bot.models import AnimationFile
+from hipcoach.bot.storage.models import AnimationFile
 from tests.telegram.fake_bot_api import Upload
 from tests.telegram.offline_chat import USER_ID
 from tests.telegram.script import onboarding

@@ -7,10 +7,10 @@ import sqlite3
 
 import pytest
 
-from bot.live_keyboards import SqlLiveKeyboards
-from bot.telegram_sender import TelegramSender
-from flows import Message
-from flows.values import File
+from hipcoach.bot.telegram.live_keyboards import SqlLiveKeyboards
+from hipcoach.bot.telegram.sender import TelegramSender
+from hipcoach.flows import Message
+from hipcoach.flows.values import File
 from tests.telegram.offline_chat import DATE, USER_ID, Seen
 from tests.telegram.script import onboarding
 

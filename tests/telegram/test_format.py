@@ -10,10 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot.bootstrap import load_content
-from bot.telegram_format import MAX_TEXT, keyboard, outgoing, split_text, to_html
-from content.schema import Content
-from flows import Choice, Command, Message, State, render_all, step
+from hipcoach.bot.bootstrap import load_content
+from hipcoach.bot.telegram.format import MAX_TEXT, keyboard, outgoing, split_text, to_html
+from hipcoach.content.schema import Content
+from hipcoach.flows import Choice, Command, Message, State, render_all, step
 
 words = st.text(alphabet=st.characters(blacklist_categories=("Cs", "Zs", "Cc")), min_size=1, max_size=12)
 separators = st.sampled_from([" ", "\n", "\n\n", "  "])

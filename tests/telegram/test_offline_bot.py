@@ -6,8 +6,8 @@ import logging
 
 import pytest
 
-from bot.dispatcher import Dispatcher
-from bot.telegram import COMMANDS
+from hipcoach.bot.delivery.dispatcher import Dispatcher
+from hipcoach.bot.telegram.app import COMMANDS
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 from tests.telegram.offline_chat import USER_ID, Seen, texts
 from tests.telegram.script import onboarding

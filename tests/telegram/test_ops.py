@@ -24,12 +24,13 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from telegram.error import BadRequest
 from tornado.httpserver import HTTPServer
 
-from bot import bootstrap, ops
-from bot.bootstrap import ConfigError, Settings, settings_from_env
-from bot.db import make_engine
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.telegram import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish, serve_telegram
-from flows import Choice
+from hipcoach.bot import bootstrap
+from hipcoach.bot.bootstrap import ConfigError, Settings, settings_from_env
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.entrypoints import ops
+from hipcoach.bot.storage.db import make_engine
+from hipcoach.bot.telegram.app import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish, serve_telegram
+from hipcoach.flows import Choice
 from tests.telegram.bot_api_emulator import EmulatedUser, as_seen, free_port, stop
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 from tests.telegram.offline_chat import USER_ID
@@ -271,12 +272,14 @@ def test_json_log_lines_carry_the_fields_in_force_and_never_an_exceptions_messag
         raise ValueError(said)
     except ValueError:
         error = sys.exc_info()
-    record = logging.LogRecord("bot.coach", logging.ERROR, __file__, 1, "turn failed user=%s", (7,), error)
+    record = logging.LogRecord(
+        "hipcoach.bot.coach", logging.ERROR, __file__, 1, "turn failed user=%s", (7,), error
+    )
     with ops.log_fields(update_id=12, user_id=7, unknown=None):
         line = json.loads(ops.JsonFormatter().format(record))
     assert {k: line[k] for k in ("level", "logger", "message", "update_id", "user_id", "error")} == {
         "level": "ERROR",
-        "logger": "bot.coach",
+        "logger": "hipcoach.bot.coach",
         "message": "turn failed user=7",
         "update_id": 12,
         "user_id": 7,
@@ -465,7 +468,7 @@ async def test_sigterm_during_startup_stops_cleanly_and_leaves_nothing_running(
         **(where if webhook else {"metrics_port": port}),
     )
     before = asyncio.all_tasks()
-    caplog.set_level(logging.INFO, logger="bot.telegram")
+    caplog.set_level(logging.INFO, logger="hipcoach.bot.telegram.app")
     with sigterm_noted() as unhandled:
         serving = asyncio.create_task(serve_telegram(settings, request=request, updates_request=request))
         await asyncio.wait(
@@ -516,7 +519,7 @@ def bot_env(tmp_path: Path, token: str, api_url: str, **extra: str) -> dict[str,
         "XDG_DATA_HOME": str(tmp_path),
         "TELEGRAM_BOT_TOKEN": token,
         "TELEGRAM_API_URL": api_url,
-        "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'hipcoach.bot.storage.db'}",
         "HIPCOACH_LOG_LEVEL": "DEBUG",
         "HIPCOACH_LOG_FORMAT": "json",
         **extra,
@@ -528,7 +531,7 @@ def hipcoach_run(args: list[str], env: dict[str, str], log: Path) -> Iterator[su
     """`hipcoach run` as a subprocess, killed if a test leaves it running."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "hipcoach.bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             yield process
@@ -574,7 +577,7 @@ def test_polling_serves_healthz_and_metrics_on_the_metrics_port_and_logs_json(em
     user = emulator.user(token, user_id=6001)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
-    log = tmp_path / "bot.log"
+    log = tmp_path / "hipcoach.bot.log"
     env = bot_env(tmp_path, token, emulator.api_url, HIPCOACH_METRICS_PORT=str(port))
     with hipcoach_run([], env, log) as process:
         assert wait_healthy(url) == {"database": "ok", "dispatcher": "ok"}
@@ -588,7 +591,7 @@ def test_polling_serves_healthz_and_metrics_on_the_metrics_port_and_logs_json(em
     lines = log_lines(log)
     assert {"time", "level", "logger", "message"} <= set(lines[0])
     turns = [line for line in lines if line["message"].startswith("turn ")]
-    assert [(line["user_id"], line["logger"]) for line in turns] == [(6001, "bot.coach")]
+    assert [(line["user_id"], line["logger"]) for line in turns] == [(6001, "hipcoach.bot.coach")]
     assert isinstance(turns[0]["update_id"], int)
     assert lines[-1]["message"] == "stopped cleanly"
     reply_text, _ = as_seen(reply)
@@ -600,7 +603,7 @@ def test_sigterm_stops_a_webhook_bot_cleanly_and_closes_its_port(emulator, tmp_p
     user = emulator.user(token, user_id=6002)
     port = free_port()
     webhook = f"http://127.0.0.1:{port}/telegram"
-    log = tmp_path / "bot.log"
+    log = tmp_path / "hipcoach.bot.log"
     env = bot_env(tmp_path, token, emulator.api_url, HIPCOACH_WEBHOOK_SECRET=SECRET)
     with hipcoach_run(["--webhook-url", webhook, "--webhook-port", str(port)], env, log) as process:
         user.wait_call("setWebhook")  # the server listens before the webhook is set

@@ -12,7 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from bot.bootstrap import load_content
+from hipcoach.bot.bootstrap import load_content
 from tests.telegram.bot_api_emulator import EmulatedUser, as_seen, free_port, stop
 from tests.telegram.script import Shown, Step, onboarding, terminal_transcript
 
@@ -26,7 +26,7 @@ def hipcoach_run(args: list[str], env: dict[str, str], log: Path) -> Iterator[su
     """`hipcoach run` as a subprocess; stopped with SIGTERM, and it must exit cleanly."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "hipcoach.bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
         )
         try:
             yield process
@@ -42,7 +42,7 @@ def bot_env(tmp_path: Path, token: str, api_url: str, **extra: str) -> dict[str,
         "XDG_DATA_HOME": str(tmp_path),
         "TELEGRAM_BOT_TOKEN": token,
         "TELEGRAM_API_URL": api_url,
-        "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'bot.db'}",
+        "HIPCOACH_DATABASE_URL": f"sqlite:///{tmp_path / 'hipcoach.bot.storage.db'}",
         "HIPCOACH_LOG_LEVEL": "DEBUG",
         **extra,
     }
@@ -89,7 +89,7 @@ def test_hipcoach_run_polls_and_a_user_onboards_by_pressing_buttons(emulator, tm
     expected = terminal_transcript(onboarding(), tmp_path)
     token = "1001:polling-test-token"
     user = emulator.user(token, user_id=5001)
-    log = tmp_path / "bot.log"
+    log = tmp_path / "hipcoach.bot.log"
     with hipcoach_run([], bot_env(tmp_path, token, emulator.api_url), log):
         user.wait_call("setMyCommands")
         play(user, onboarding(), expected)
@@ -106,7 +106,7 @@ def test_hipcoach_run_serves_a_webhook_that_requires_the_secret(emulator, tmp_pa
     port = free_port()
     url = f"http://127.0.0.1:{port}/telegram"
     env = bot_env(tmp_path, token, emulator.api_url, HIPCOACH_WEBHOOK_SECRET=SECRET)
-    log = tmp_path / "bot.log"
+    log = tmp_path / "hipcoach.bot.log"
     with hipcoach_run(["--webhook-url", url, "--webhook-port", str(port)], env, log):
         registered = user.wait_call("setWebhook")["params"]
         assert (registered["url"], registered["secret_token"]) == (url, SECRET)

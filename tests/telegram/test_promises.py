@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.models import Outbox
-from flows import Choice
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.storage.models import Outbox
+from hipcoach.flows import Choice
 from tests.telegram.offline_chat import USER_ID
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")

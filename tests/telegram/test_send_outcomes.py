@@ -11,8 +11,8 @@ from telegram import Bot
 from telegram.error import NetworkError, TimedOut
 from telegram.request import HTTPXRequest
 
-from bot.telegram_sender import RetryPolicy, TelegramSender, never_arrived
-from flows import Message
+from hipcoach.bot.telegram.sender import RetryPolicy, TelegramSender, never_arrived
+from hipcoach.flows import Message
 from tests.proofs.fake_telegram import FakeTelegram, Faults, serving
 from tests.proofs.harness import free_port
 

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
-from bot.bootstrap import ConfigError, build_coach, settings_from_env, with_overrides
-from bot.rate_limit import LocalSendLimiter
-from bot.telegram import build_application
-from bot.telegram_sender import TelegramSender
-from flows import Message
+from hipcoach.bot.bootstrap import ConfigError, build_coach, settings_from_env, with_overrides
+from hipcoach.bot.delivery.rate_limit import LocalSendLimiter
+from hipcoach.bot.telegram.app import build_application
+from hipcoach.bot.telegram.sender import TelegramSender
+from hipcoach.flows import Message
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 
 BASE = {"HOME": "/nonexistent"}
@@ -73,7 +73,7 @@ def run(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedP
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("HIPCOACH_", "TELEGRAM_"))}
     full = {**clean, "HOME": str(tmp_path), "XDG_DATA_HOME": str(tmp_path), **env}
     return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [sys.executable, "-m", "hipcoach.bot", *args],
         env=full,
         capture_output=True,
         text=True,

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from bot.coach import Staff
-from bot.telegram_sender import TelegramNotifier
+from hipcoach.bot.coach import Staff
+from hipcoach.bot.telegram.sender import TelegramNotifier
 from tests.telegram.fake_bot_api import Upload
 from tests.telegram.offline_chat import USER_ID
 from tests.telegram.script import onboarding
@@ -79,7 +79,7 @@ async def test_stats_are_refused_to_anyone_not_listed_as_an_admin(offline_bot):
 async def test_a_due_session_prompt_reaches_the_user_through_telegram(offline_bot):
     from datetime import timedelta
 
-    from bot.dispatcher import Dispatcher
+    from hipcoach.bot.delivery.dispatcher import Dispatcher
 
     bot = await onboarded(offline_bot)
     for value in ("session:done", "checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth"):

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows.values import RecordCheckIn, RecordGoal
+from hipcoach.flows.values import RecordCheckIn, RecordGoal
 from tests.chat import EngineChat
 from tests.unit.test_training_flow import SCHEDULE, trained
 

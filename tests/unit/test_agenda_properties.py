@@ -12,9 +12,9 @@ import random
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
-from flows import Choice, Command, Due, Event, State, Text, render_all, step
-from flows.screens import TRAINING
-from flows.values import RecordCheckIn
+from hipcoach.flows import Choice, Command, Due, Event, State, Text, render_all, step
+from hipcoach.flows.screens import TRAINING
+from hipcoach.flows.values import RecordCheckIn
 from tests.chat import EngineChat, PromptTable
 from tests.conftest import NOW
 

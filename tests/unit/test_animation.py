@@ -5,10 +5,10 @@ import io
 import pytest
 from PIL import Image
 
-from bot.animation import Animation, images
-from bot.animation_files import AnimationCache, gif, mp4
-from content import load
-from content.keyframes_schema import Keyframes
+from hipcoach.bot.files.animation import Animation, images
+from hipcoach.bot.files.animation_files import AnimationCache, gif, mp4
+from hipcoach.content import load
+from hipcoach.content.keyframes_schema import Keyframes
 
 CONTENT = load()
 FPS = CONTENT.keyframes.figure.frames_per_second

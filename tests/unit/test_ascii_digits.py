@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bot.terminal import button_number, parse_input
-from flows import Choice, Reply, Text, render
+from hipcoach.bot.entrypoints.terminal import button_number, parse_input
+from hipcoach.flows import Choice, Reply, Text, render
 from tests.chat import EngineChat
 
 SCREENING = ["consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flows.cards import card_params, dose_text, tempo_text
+from hipcoach.flows.cards import card_params, dose_text, tempo_text
 
 
 def said(content, tempo: str, down: str, hold: str, up: str) -> str:

@@ -11,8 +11,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from PIL import Image
 
-from bot.chart_data import chart_data, chart_labels
-from bot.charts import ChartData, ChartLabels, pain_zones, progress_chart
+from hipcoach.bot.files.chart_data import chart_data, chart_labels
+from hipcoach.bot.files.charts import ChartData, ChartLabels, pain_zones, progress_chart
 
 NOW = datetime(2026, 6, 30, 18, 0, tzinfo=UTC)
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"

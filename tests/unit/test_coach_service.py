@@ -1,11 +1,11 @@
-from flows import Choice, Text
-from flows.values import RecordConsent
+from hipcoach.flows import Choice, Text
+from hipcoach.flows.values import RecordConsent
 from tests.conftest import NOW
 from tests.fakes import FakeStorage
 
 
 def make_coach(content):
-    from bot.coach import Coach
+    from hipcoach.bot.coach import Coach
 
     return Coach(FakeStorage(), content, clock=lambda: NOW)
 

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows.values import SchedulePrompt
+from hipcoach.flows.values import SchedulePrompt
 from tests.unit.test_agenda import WEDNESDAY_SESSION, morning_answered, trained
 
 
@@ -138,7 +138,7 @@ def test_pain_somewhere_other_than_the_back_is_said_with_its_place(content):
 
 
 def test_a_kettlebell_card_says_how_to_choose_and_raise_the_weight(content):
-    from flows.prompts import prompt
+    from hipcoach.flows.prompts import prompt
 
     chat = morning_answered(trained(content))
     data = {**chat.state.data, "position": {"ladder": "hinge", "exercise": "kettlebell_deadlift"}}

@@ -1,5 +1,5 @@
-from flows import Choice, Unsupported
-from flows.values import ClearScreening
+from hipcoach.flows import Choice, Unsupported
+from hipcoach.flows.values import ClearScreening
 from tests.chat import EngineChat
 
 
@@ -116,7 +116,7 @@ def test_a_huge_message_is_answered_without_losing_the_place(content):
 
 
 def test_a_state_from_an_older_version_starts_the_user_cleanly(content):
-    from flows import State
+    from hipcoach.flows import State
 
     chat = EngineChat(content, state=State("vanished_state", {"x": 1}))
     chat.send("hello")

@@ -4,8 +4,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.cli import main
-from content import DEFAULT_DIR
+from hipcoach.bot.entrypoints.cli import main
+from hipcoach.content import DEFAULT_DIR
 
 
 @pytest.fixture

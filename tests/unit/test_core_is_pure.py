@@ -8,13 +8,19 @@ FORBIDDEN_MODULES = {"telegram", "sqlalchemy", "aiosqlite", "asyncpg", "httpx", 
 FORBIDDEN_CALLS = {"now", "utcnow", "today", "getenv", "open"}
 
 
+def top_module(name: str) -> str:
+    """The package a module belongs to; ours are named by their part (hipcoach.bot -> bot)."""
+    parts = name.split(".")
+    return parts[1] if parts[0] == "hipcoach" and len(parts) > 1 else parts[0]
+
+
 def imported_modules(tree: ast.AST) -> set[str]:
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
-            names |= {alias.name.split(".")[0] for alias in node.names}
+            names |= {top_module(alias.name) for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
-            names.add(node.module.split(".")[0])
+            names.add(top_module(node.module))
     return names
 
 

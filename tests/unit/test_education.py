@@ -7,10 +7,10 @@ import shutil
 import pytest
 import yaml
 
-from bot.cli import main
-from content import DEFAULT_DIR
-from content.education_schema import education_problems, frightening
-from flows.education import due_note, note_after
+from hipcoach.bot.entrypoints.cli import main
+from hipcoach.content import DEFAULT_DIR
+from hipcoach.content.education_schema import education_problems, frightening
+from hipcoach.flows.education import due_note, note_after
 
 
 def test_no_note_is_due_before_the_first_counted_session(content):

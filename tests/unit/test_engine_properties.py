@@ -6,9 +6,9 @@ from datetime import timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows import Choice, Command, Context, Due, State, Text, Unsupported, render_all, step
-from flows.machine import STATES
-from flows.screens import SCREENS
+from hipcoach.flows import Choice, Command, Context, Due, State, Text, Unsupported, render_all, step
+from hipcoach.flows.machine import STATES
+from hipcoach.flows.screens import SCREENS
 from tests.conftest import NOW
 
 BUTTON_VALUES = [f"{state}:{answer}" for state, screen in SCREENS.items() for answer, _ in screen.answers] + [

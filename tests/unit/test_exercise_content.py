@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from content import load
-from content.schema import Exercise
+from hipcoach.content import load
+from hipcoach.content.schema import Exercise
 
 CONTENT = load()
 # "bend your knees", "Bend both knees", "bend your knees a touch more"; not "keep the same small knee bend"

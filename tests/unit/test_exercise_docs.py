@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from bot.cli import main
+from hipcoach.bot.entrypoints.cli import main
 
 DOCS = Path(__file__).resolve().parents[2] / "docs" / "exercises"
 

@@ -9,8 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from content.feedback_schema import FeedbackVocabulary
-from flows.feedback import Feedback, read_feedback, signals_red_flag
+from hipcoach.content.feedback_schema import FeedbackVocabulary
+from hipcoach.flows.feedback import Feedback, read_feedback, signals_red_flag
 
 VOCABULARY_FILE = Path(__file__).resolve().parents[2] / "content" / "data" / "feedback.yaml"
 VOCABULARY = FeedbackVocabulary.model_validate(yaml.safe_load(VOCABULARY_FILE.read_text(encoding="utf-8")))

@@ -2,9 +2,9 @@
 
 from pathlib import Path
 
-from bot.cli_flows import draw
-from flows.diagrams import mermaid_diagrams
-from flows.machine import STATES
+from hipcoach.bot.entrypoints.cli_flows import draw
+from hipcoach.flows.diagrams import mermaid_diagrams
+from hipcoach.flows.machine import STATES
 
 ROOT = Path(__file__).resolve().parents[2]
 

@@ -1,6 +1,6 @@
 import pytest
 
-from flows.understand import read_equipment, read_question
+from hipcoach.flows.understand import read_equipment, read_question
 from tests.chat import EngineChat
 
 

@@ -5,10 +5,10 @@ import shutil
 import pytest
 import yaml
 
-from bot.cli import main
-from content import DEFAULT_DIR, load
-from content.figure import flat, frames, joints, lowest, phases
-from content.keyframes_schema import ExerciseKeyframes, Pose
+from hipcoach.bot.entrypoints.cli import main
+from hipcoach.content import DEFAULT_DIR, load
+from hipcoach.content.figure import flat, frames, joints, lowest, phases
+from hipcoach.content.keyframes_schema import ExerciseKeyframes, Pose
 
 CONTENT = load()
 KEYFRAMES = CONTENT.keyframes

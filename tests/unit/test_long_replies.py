@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from content.schema import Content
-from flows.answers import read_answer
-from flows.feedback import read_feedback, signals_red_flag
-from flows.safety import screen
-from flows.screens import MODALS, SCREENS
-from flows.understand import read_question
-from flows.values import Text
+from hipcoach.content.schema import Content
+from hipcoach.flows.answers import read_answer
+from hipcoach.flows.feedback import read_feedback, signals_red_flag
+from hipcoach.flows.safety import screen
+from hipcoach.flows.screens import MODALS, SCREENS
+from hipcoach.flows.understand import read_question
+from hipcoach.flows.values import Text
 
 LONGEST_REPLY = 4096  # characters: Telegram's limit for one message
 LIMIT = 0.050  # seconds, the target on a 2-core machine

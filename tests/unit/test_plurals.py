@@ -5,13 +5,13 @@ import shutil
 import pytest
 import yaml
 
-from bot.cli import main
-from content import DEFAULT_DIR
-from content.plurals import category, plural_problems
-from content.schema import Dose
-from flows import Due, Reply, State, render, render_all, step
-from flows.cards import dose_text
-from flows.summary import progress_text
+from hipcoach.bot.entrypoints.cli import main
+from hipcoach.content import DEFAULT_DIR
+from hipcoach.content.plurals import category, plural_problems
+from hipcoach.content.schema import Dose
+from hipcoach.flows import Due, Reply, State, render, render_all, step
+from hipcoach.flows.cards import dose_text
+from hipcoach.flows.summary import progress_text
 from tests.unit.test_training_flow import chat_now, trained
 
 

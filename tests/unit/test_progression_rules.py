@@ -4,7 +4,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from flows.progression import alternative, decide, exclusion, is_sticking, neighbour
+from hipcoach.flows.progression import alternative, decide, exclusion, is_sticking, neighbour
 
 NOW = datetime(2026, 12, 10, 18, 0, tzinfo=UTC)
 CAN_KNEEL = {"load_pain": False, "kneeling_ok": True, "knee_issues": False, "equipment": []}

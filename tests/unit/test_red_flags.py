@@ -1,4 +1,4 @@
-from flows.values import ForgetUser, RecordAnswer, RecordConsent, RecordRedFlag, SetPosition
+from hipcoach.flows.values import ForgetUser, RecordAnswer, RecordConsent, RecordRedFlag, SetPosition
 from tests.chat import EngineChat
 
 

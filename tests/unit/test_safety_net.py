@@ -2,7 +2,7 @@
 
 import pytest
 
-from flows.values import CancelPrompts, RecordAnswer, RecordRedFlag
+from hipcoach.flows.values import CancelPrompts, RecordAnswer, RecordRedFlag
 from tests.chat import EngineChat
 from tests.unit.test_training_flow import SCHEDULE
 

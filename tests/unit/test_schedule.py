@@ -14,8 +14,8 @@ from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
-from content.schedule_schema import QuietHours, ScheduleSettings
-from flows.schedule import (
+from hipcoach.content.schedule_schema import QuietHours, ScheduleSettings
+from hipcoach.flows.schedule import (
     find_zone,
     in_quiet_hours,
     is_within_grace,

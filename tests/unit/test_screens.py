@@ -4,8 +4,8 @@ from typing import get_args
 
 import pytest
 
-from flows.prompts import KEYBOARDS, prompt
-from flows.screens import SCREENS, Keyboard
+from hipcoach.flows.prompts import KEYBOARDS, prompt
+from hipcoach.flows.screens import SCREENS, Keyboard
 from tests.unit.test_agenda import trained
 
 

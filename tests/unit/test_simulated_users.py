@@ -5,9 +5,9 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from flows import Choice, Due, State, step
-from flows.progression import exclusion
-from flows.values import RecordDecision, SetPosition
+from hipcoach.flows import Choice, Due, State, step
+from hipcoach.flows.progression import exclusion
+from hipcoach.flows.values import RecordDecision, SetPosition
 
 START = datetime(2026, 12, 7, 7, 0, tzinfo=UTC)  # a Monday
 EQUIPMENT = ["kettlebell", "dumbbells", "barbell", "band_cable", "dowel", "box_step"]

@@ -2,8 +2,8 @@ import itertools
 
 import pytest
 
-from flows.starting import can_kneel, choose_start
-from flows.values import SetPosition
+from hipcoach.flows.starting import can_kneel, choose_start
+from hipcoach.flows.values import SetPosition
 from tests.chat import EngineChat
 
 # The table from the product issue, written out independently of content/ so the two must agree.

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows import Choice, Due, State, step
-from flows.render import plain
-from flows.values import CancelPrompts, RecordCheckIn, RecordRedFlag, SchedulePrompt
+from hipcoach.flows import Choice, Due, State, step
+from hipcoach.flows.render import plain
+from hipcoach.flows.values import CancelPrompts, RecordCheckIn, RecordRedFlag, SchedulePrompt
 from tests.chat import EngineChat
 
 SCHEDULE = [

@@ -2,9 +2,9 @@
 
 from datetime import UTC, datetime, timedelta
 
-from flows import Choice, Command, Context, Due, State, step
-from flows.summary import streak
-from flows.values import ForgetUser, NotifyCoach, RecordGoal, SchedulePrompt
+from hipcoach.flows import Choice, Command, Context, Due, State, Text, step
+from hipcoach.flows.summary import streak
+from hipcoach.flows.values import ForgetUser, NotifyCoach, RecordGoal, SchedulePrompt
 from tests.chat import EngineChat
 from tests.unit.test_training_flow import trained
 
@@ -121,7 +121,7 @@ def test_the_coach_gets_a_summary_only_with_consent_and_the_handle_only_if_agree
 
 def test_a_red_flag_offers_to_share_with_the_coach_when_one_is_connected(content):
     state = trained(content).state
-    outcome = send(state, __import__("flows").Text("numbness in my groin"), content, COACH)
+    outcome = send(state, Text("numbness in my groin"), content, COACH)
     assert outcome.state.name == "urgent_stop"
     assert outcome.replies[-1].buttons[0][0].value == "coach:open"
     asked = send(outcome.state, Choice("coach:open"), content, COACH)

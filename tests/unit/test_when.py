@@ -3,10 +3,10 @@
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
-from flows import Choice, Command, Due, render, render_all, step
-from flows.prompts import next_session_text, prompt
-from flows.values import SchedulePrompt
-from flows.when import say_when
+from hipcoach.flows import Choice, Command, Due, render, render_all, step
+from hipcoach.flows.prompts import next_session_text, prompt
+from hipcoach.flows.values import SchedulePrompt
+from hipcoach.flows.when import say_when
 from tests.unit.test_training_flow import trained
 
 LONDON = "Europe/London"

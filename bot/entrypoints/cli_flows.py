@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from flows.diagrams import mermaid_diagrams
+from hipcoach.flows.diagrams import mermaid_diagrams
 
 
 def draw(root: Path) -> list[Path]:

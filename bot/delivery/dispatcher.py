@@ -9,10 +9,10 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from bot import attachments
-from bot.coach import Coach, Sender
-from bot.outbox import Progress, Queued, Untracked
-from flows import Message
+from hipcoach.bot.coach import Coach, Sender
+from hipcoach.bot.files import attachments
+from hipcoach.bot.storage.outbox import Progress, Queued, Untracked
+from hipcoach.flows import Message
 
 log = logging.getLogger(__name__)
 

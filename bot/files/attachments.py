@@ -9,10 +9,10 @@ import io
 import json
 from typing import TYPE_CHECKING, Any
 
-from flows.values import File, Message
+from hipcoach.flows.values import File, Message
 
 if TYPE_CHECKING:
-    from bot.coach import Coach
+    from hipcoach.bot.coach import Coach
 
 
 async def fill(messages: list[Message], user_id: int, coach: Coach) -> list[Message]:
@@ -64,7 +64,7 @@ async def stats(message: Message, user_id: int, coach: Coach) -> Message:
 
 
 async def progress_chart(message: Message, user_id: int, coach: Coach) -> Message:
-    from bot import chart_data
+    from hipcoach.bot.files import chart_data
 
     png = await chart_data.chart_for(user_id, coach)
     return dataclasses.replace(message, files=(File("progress.png", png, "photo"),))

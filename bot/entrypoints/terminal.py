@@ -8,12 +8,12 @@ import json
 from pathlib import Path
 from typing import TextIO
 
-from bot.coach import Coach
-from bot.dispatcher import CollectingSender, Dispatcher
-from bot.private_files import private_folder, write_private
-from flows import Choice, Command, Event, Message, State, Text
-from flows.render import plain
-from flows.values import File
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.files.private_files import private_folder, write_private
+from hipcoach.flows import Choice, Command, Event, Message, State, Text
+from hipcoach.flows.render import plain
+from hipcoach.flows.values import File
 
 
 def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Event:

@@ -12,9 +12,9 @@ import av
 import numpy as np
 from PIL import Image
 
-from bot.animation import COLOURS, Animation, images
-from content.schema import Content
-from flows.values import File
+from hipcoach.bot.files.animation import COLOURS, Animation, images
+from hipcoach.content.schema import Content
+from hipcoach.flows.values import File
 
 BLENDS = 1  # shades between each colour and the background: smooth edges in a small palette
 MP4_OPTIONS = {"crf": "30", "preset": "veryslow", "tune": "animation", "threads": "1"}

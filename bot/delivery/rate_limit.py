@@ -39,7 +39,7 @@ from sqlalchemy import delete, func, literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.models import SendSlot
+from hipcoach.bot.storage.models import SendSlot
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]

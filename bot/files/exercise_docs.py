@@ -5,9 +5,9 @@ from __future__ import annotations
 import html
 from pathlib import Path
 
-from bot.animation_files import AnimationCache
-from content.figure import phases
-from content.schema import Content
+from hipcoach.bot.files.animation_files import AnimationCache
+from hipcoach.content.figure import phases
+from hipcoach.content.schema import Content
 
 DEFAULT_DIR = Path("docs") / "exercises"
 STYLE = (

@@ -17,13 +17,13 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
-from bot.animation_store import FileIds
-from bot.live_keyboards import LiveKeyboards, MemoryLiveKeyboards
-from bot.outbox import Progress, Untracked
-from bot.rate_limit import SendLimiter
-from bot.telegram_format import caption, keyboard, outgoing
-from flows import Message
-from flows.values import File
+from hipcoach.bot.delivery.rate_limit import SendLimiter
+from hipcoach.bot.files.animation_store import FileIds
+from hipcoach.bot.storage.outbox import Progress, Untracked
+from hipcoach.bot.telegram.format import caption, keyboard, outgoing
+from hipcoach.bot.telegram.live_keyboards import LiveKeyboards, MemoryLiveKeyboards
+from hipcoach.flows import Message
+from hipcoach.flows.values import File
 
 log = logging.getLogger(__name__)
 

@@ -18,8 +18,8 @@ from typing import Any, Protocol
 from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import WriteGate
-from bot.models import Outbox
+from hipcoach.bot.storage.db import WriteGate
+from hipcoach.bot.storage.models import Outbox
 
 log = logging.getLogger(__name__)
 

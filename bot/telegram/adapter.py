@@ -10,11 +10,11 @@ from telegram import Message as TgMessage
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageAttachmentType
 from telegram.ext import ContextTypes
 
-from bot.coach import Coach
-from bot.telegram_format import with_answer
-from bot.telegram_sender import Press, TelegramSender
-from bot.terminal import parse_input
-from flows import Choice, Command, Event, Reply, Text, Unsupported, render
+from hipcoach.bot.coach import Coach
+from hipcoach.bot.entrypoints.terminal import parse_input
+from hipcoach.bot.telegram.format import with_answer
+from hipcoach.bot.telegram.sender import Press, TelegramSender
+from hipcoach.flows import Choice, Command, Event, Reply, Text, Unsupported, render
 
 log = logging.getLogger(__name__)
 

@@ -15,9 +15,9 @@ from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from content.figure import Frame, frames, kettlebell_centre, phases
-from content.keyframes_schema import ExerciseKeyframes, Figure
-from content.schema import Content
+from hipcoach.content.figure import Frame, frames, kettlebell_centre, phases
+from hipcoach.content.keyframes_schema import ExerciseKeyframes, Figure
+from hipcoach.content.schema import Content
 
 VERSION = 1  # bump when the drawing changes, so cached files are made again
 PANEL = (240, 190)  # pixels per view

@@ -12,8 +12,8 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from bot.db import READ_ONLY, WriteGate
-from bot.models import (
+from hipcoach.bot.storage.db import READ_ONLY, WriteGate
+from hipcoach.bot.storage.models import (
     USER_TABLES,
     CheckIn,
     Decision,
@@ -27,8 +27,8 @@ from bot.models import (
     ScreeningAnswer,
     User,
 )
-from bot.outbox import OUTBOX_LEASE, SqlOutbox
-from flows.values import (
+from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
+from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
     Effect,

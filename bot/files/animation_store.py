@@ -10,8 +10,8 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import WriteGate
-from bot.models import AnimationFile
+from hipcoach.bot.storage.db import WriteGate
+from hipcoach.bot.storage.models import AnimationFile
 
 log = logging.getLogger(__name__)
 

@@ -10,10 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import content
+from hipcoach import content
 
 if TYPE_CHECKING:
-    from bot.bootstrap import Settings
+    from hipcoach.bot.bootstrap import Settings
 
 # The shell (SQLAlchemy, Telegram, Alembic, matplotlib) is imported only by the commands that need
 # it, so `hipcoach feedback` and `hipcoach content check` start in a fraction of a second.
@@ -92,14 +92,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     if command == "content":
         return check_content(args.directory)
     if command == "flows":
-        from bot.cli_flows import draw as draw_flows
+        from hipcoach.bot.entrypoints.cli_flows import draw as draw_flows
 
         for path in draw_flows(args.root):
             print(path)
         return 0
     if command == "feedback":
         return show_feedback(" ".join(args.text))
-    from bot import bootstrap
+    from hipcoach.bot import bootstrap
 
     try:
         settings = bootstrap.with_overrides(
@@ -126,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _load_content(directory: Path | None = None) -> content.Content:
-    import flows
+    from hipcoach import flows
 
     return content.load(directory, required_messages=flows.MESSAGE_PARAMS)
 
@@ -143,7 +143,7 @@ def check_content(directory: Path | None) -> int:
 
 
 def draw_content(directory: Path | None) -> int:
-    from bot.exercise_docs import DEFAULT_DIR, draw
+    from hipcoach.bot.files.exercise_docs import DEFAULT_DIR, draw
 
     for path in draw(_load_content(), directory or DEFAULT_DIR):
         print(path)
@@ -152,8 +152,8 @@ def draw_content(directory: Path | None) -> int:
 
 def show_feedback(text: str) -> int:
     """One JSON reading (safety tier and signs, then the check-in fields) per text; '-' reads stdin."""
-    from flows.feedback import read_feedback
-    from flows.safety import screen
+    from hipcoach.flows.feedback import read_feedback
+    from hipcoach.flows.safety import screen
 
     content = _load_content()
     texts = (line.rstrip("\n") for line in sys.stdin) if text == "-" else iter([text])
@@ -166,8 +166,8 @@ def show_feedback(text: str) -> int:
 
 
 async def db_command(name: str, settings: Settings) -> int:
-    from bot import bootstrap
-    from bot.db import current_revision, head_revision, make_engine, upgrade
+    from hipcoach.bot import bootstrap
+    from hipcoach.bot.storage.db import current_revision, head_revision, make_engine, upgrade
 
     bootstrap.ensure_sqlite_directory(settings.database_url)
     engine = make_engine(settings.database_url)
@@ -181,8 +181,8 @@ async def db_command(name: str, settings: Settings) -> int:
 
 
 async def chat(settings: Settings, user_id: int, json_mode: bool, now: str | None = None) -> int:
-    from bot import bootstrap
-    from bot.terminal import TerminalChat
+    from hipcoach.bot import bootstrap
+    from hipcoach.bot.entrypoints.terminal import TerminalChat
 
     coach = await bootstrap.build_coach(settings)
     try:
@@ -201,7 +201,7 @@ async def serve(settings: Settings) -> int:
         print("a webhook needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
         return 2
     if settings.telegram_token:
-        from bot.telegram import serve_telegram
+        from hipcoach.bot.telegram.app import serve_telegram
 
         return await serve_telegram(settings)
     return await chat(settings, user_id=1, json_mode=False)

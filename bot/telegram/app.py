@@ -20,13 +20,15 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 from tornado.httpserver import HTTPServer
 
-from bot import bootstrap, ops, rate_limit
-from bot.animation_store import FileIds, MemoryFileIds, SqlFileIds
-from bot.coach import Coach, Staff
-from bot.dispatcher import Dispatcher
-from bot.live_keyboards import LiveKeyboards, MemoryLiveKeyboards, SqlLiveKeyboards
-from bot.telegram_adapter import TelegramAdapter, on_error
-from bot.telegram_sender import Sleep, TelegramNotifier, TelegramSender
+from hipcoach.bot import bootstrap
+from hipcoach.bot.coach import Coach, Staff
+from hipcoach.bot.delivery import rate_limit
+from hipcoach.bot.delivery.dispatcher import Dispatcher
+from hipcoach.bot.entrypoints import ops
+from hipcoach.bot.files.animation_store import FileIds, MemoryFileIds, SqlFileIds
+from hipcoach.bot.telegram.adapter import TelegramAdapter, on_error
+from hipcoach.bot.telegram.live_keyboards import LiveKeyboards, MemoryLiveKeyboards, SqlLiveKeyboards
+from hipcoach.bot.telegram.sender import Sleep, TelegramNotifier, TelegramSender
 
 log = logging.getLogger(__name__)
 

@@ -26,8 +26,8 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 from tornado.httpserver import HTTPServer
 
-from bot.db import reading
-from bot.models import Outbox, SafetyEvent, SendSlot, User
+from hipcoach.bot.storage.db import reading
+from hipcoach.bot.storage.models import Outbox, SafetyEvent, SendSlot, User
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import re
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
 
-from flows import Message
-from flows.render import BOLD
+from hipcoach.flows import Message
+from hipcoach.flows.render import BOLD
 
 MAX_TEXT = MessageLimit.MAX_TEXT_LENGTH
 MAX_CAPTION = MessageLimit.CAPTION_LENGTH

@@ -4,7 +4,7 @@ from typing import Any
 
 from alembic import context
 
-from bot.models import Base, UtcDateTime
+from hipcoach.bot.storage.models import Base, UtcDateTime
 
 
 def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:

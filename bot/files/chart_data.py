@@ -6,11 +6,11 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from bot.charts import ChartData, ChartLabels, progress_chart
-from content.schema import Content
+from hipcoach.bot.files.charts import ChartData, ChartLabels, progress_chart
+from hipcoach.content.schema import Content
 
 if TYPE_CHECKING:
-    from bot.coach import Coach
+    from hipcoach.bot.coach import Coach
 
 LABEL_KEYS = {field: f"chart_{field}" for field in ChartLabels.__dataclass_fields__}
 ZONE_LABELS = ("zone_safe", "zone_acceptable", "zone_too_much")

@@ -14,8 +14,8 @@ from typing import Protocol
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.db import WriteGate
-from bot.models import User
+from hipcoach.bot.storage.db import WriteGate
+from hipcoach.bot.storage.models import User
 
 
 class LiveKeyboards(Protocol):
