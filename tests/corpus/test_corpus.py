@@ -6,7 +6,7 @@ from tests.corpus.score import FOURTH_SET, SECOND_SET, THIRD_SET, score
 
 TARGETS = {"urgent_recall": 1.0, "checkin_fields": 0.97, "whole_replies": 0.90}
 # The second set came after the vocabulary; it keeps the reader honest about wordings it was not
-# built from (its first, untuned reading is in the README).
+# built from (its first, untuned reading is in docs/understanding.md).
 SECOND_SET_TARGETS = {"urgent_recall": 0.98, "checkin_fields": 0.97, "whole_replies": 0.90}
 
 

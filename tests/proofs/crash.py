@@ -297,7 +297,7 @@ def verdict(counts: dict[str, int], strict: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    why = "the bot died during their request, and a second could have doubled them (README, Proofs)"
+    why = "the bot died during their request, and a second could have doubled them (docs/proofs.md)"
     return harness.run_proof(
         "crash",
         lambda workdir: prove(args, workdir),

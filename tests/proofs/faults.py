@@ -217,7 +217,7 @@ def verdict(counts: dict[str, int], strict: bool) -> list[str]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    why = "their one request got no answer, and a second could have doubled them (README, Proofs)"
+    why = "their one request got no answer, and a second could have doubled them (docs/proofs.md)"
     return harness.run_proof(
         "faults",
         lambda workdir: prove(args, workdir),
