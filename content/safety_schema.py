@@ -98,11 +98,11 @@ class SafetyVocabulary(_Strict):
             raise ValueError(f"age rule names unknown concept '{self.age.concept}'")
         questions = {q.id for q in self.questions}
         ask_signs = {s.id for s in self.signs if s.tier == "ask"}
-        for sign, asked in self.follow_up.items():
-            if sign not in ask_signs:
-                raise ValueError(f"follow_up names '{sign}', which is not an ask-tier sign")
+        for sign_id, asked in self.follow_up.items():
+            if sign_id not in ask_signs:
+                raise ValueError(f"follow_up names '{sign_id}', which is not an ask-tier sign")
             if set(asked) - questions:
-                raise ValueError(f"follow_up of '{sign}' names unknown questions")
+                raise ValueError(f"follow_up of '{sign_id}' names unknown questions")
         missing = sorted(ask_signs - set(self.follow_up))
         if missing:
             raise ValueError(f"ask-tier signs without follow_up questions: {', '.join(missing)}")

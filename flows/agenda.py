@@ -128,7 +128,8 @@ def next_due(data: dict[str, Any], now: datetime, content: Content) -> Kind | No
 
 def sync(data: dict[str, Any], now: datetime, content: Content) -> None:
     """Keep the items whose subject lives elsewhere in step with it: a check-in, an offer."""
-    for kind, subject in (("checkin", "checkin"), ("offer", "offer")):
+    subjects: tuple[tuple[Kind, str], ...] = (("checkin", "checkin"), ("offer", "offer"))
+    for kind, subject in subjects:
         if subject in data and not has(data, kind):
             add(data, kind, now, content)
         elif subject not in data and has(data, kind):

@@ -7,16 +7,14 @@ answers are triggers of their own.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transitions import EventData
 
 from hipcoach.flows import moves, summary
 from hipcoach.flows.screens import TRAINING
+from hipcoach.flows.turn_model import TurnModel, argument
 from hipcoach.flows.values import INITIAL, Button, ForgetUser, NotifyCoach
-
-if TYPE_CHECKING:
-    from hipcoach.flows.machine import Turn
 
 # Command name -> trigger; programme commands that move the user are training's triggers.
 ANSWERED = {"help": "show_help", "start": "welcome_back", "export": "show_export", "exercises": "show_moves",
@@ -40,43 +38,43 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-class CommandSteps:
+class CommandSteps(TurnModel):
     """Callbacks of commands and confirmations; mixed into the per-turn model."""
 
-    def say_help(self: Turn, event: EventData) -> None:
+    def say_help(self, event: EventData) -> None:
         self.say("help")
 
-    def say_welcome_back(self: Turn, event: EventData) -> None:
+    def say_welcome_back(self, event: EventData) -> None:
         self.say("welcome_back")
 
-    def say_export(self: Turn, event: EventData) -> None:
+    def say_export(self, event: EventData) -> None:
         self.say("export_ready", attachment="export")
 
-    def say_moves(self: Turn, event: EventData) -> None:
-        asked = event.args[0] if event.args else ""
+    def say_moves(self, event: EventData) -> None:
+        asked = argument(event) if event.args else ""
         self.replies.extend(moves.replies(asked, self.state in TRAINING, self.data, self.content))
 
-    def say_progress(self: Turn, event: EventData) -> None:
+    def say_progress(self, event: EventData) -> None:
         text = summary.progress_text(self.data, self.now, self.content)
         # The summary goes with the chart (a photo's caption in Telegram), which the shell draws.
         self.say("progress_summary", attachment="progress_chart", summary=text)
 
-    def open_confirmation(self: Turn, event: EventData) -> None:
+    def open_confirmation(self, event: EventData) -> None:
         """Ask to confirm; the question of the state comes back once it is answered."""
         self.data["confirm"] = event.event.name.removeprefix("ask_")
 
-    def close_confirmation(self: Turn, event: EventData) -> None:
+    def close_confirmation(self, event: EventData) -> None:
         modal = self.data.pop("confirm")
         self.say(f"{modal}_cancelled")
 
-    def forget_everything(self: Turn, event: EventData) -> None:
+    def forget_everything(self, event: EventData) -> None:
         self.data.clear()
         self.effects.append(ForgetUser())
         self.say("deleted", ((Button("button_start_again", f"{INITIAL}:start"),),))
 
-    def share_with_coach(self: Turn, event: EventData) -> None:
+    def share_with_coach(self, event: EventData) -> None:
         """Send the human coach a summary; the user's handle only if they chose to share it."""
         self.data.pop("confirm", None)
-        handle = event.args[0] if event.args else None
+        handle = argument(event) if event.args else None
         self.effects.append(NotifyCoach(summary.coach_text(self.data, self.now, self.content, handle)))
         self.say("coach_shared")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any
 
@@ -21,6 +22,8 @@ Rows = tuple[tuple[Button, ...], ...]
 class Turn(onboarding.OnboardingSteps, training.TrainingSteps, commands.CommandSteps):
     """The model the shared machine drives for one turn: a user's data and what the turn produced."""
 
+    trigger: Callable[..., bool]  # bound by MACHINE.add_model
+
     def __init__(self, name: str, data: dict[str, Any], content: Content, now: datetime) -> None:
         self.state = name
         self.data = data
@@ -29,15 +32,6 @@ class Turn(onboarding.OnboardingSteps, training.TrainingSteps, commands.CommandS
         self.replies: list[Reply] = []
         self.effects: list[Effect] = []
         self.replaces_pressed = False  # the question asked again takes the pressed one's place
-
-    def say(
-        self,
-        key: str,
-        buttons: tuple[tuple[Button, ...], ...] = (),
-        attachment: str | None = None,
-        **params: Any,
-    ) -> None:
-        self.replies.append(Reply(key, params, buttons, attachment))
 
     def ask(self, event: EventData | None = None) -> None:
         """Put the current state's question (with its buttons) at the end of the replies."""

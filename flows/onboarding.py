@@ -8,6 +8,7 @@ from transitions import EventData
 
 from hipcoach.flows import summary
 from hipcoach.flows.starting import choose_start
+from hipcoach.flows.turn_model import TurnModel, argument, destination
 from hipcoach.flows.values import (
     INITIAL,
     Button,
@@ -21,9 +22,6 @@ from hipcoach.flows.values import (
     Reply,
     SetPosition,
 )
-
-if TYPE_CHECKING:
-    from hipcoach.flows.machine import Turn
 
 SCREENING = [
     "consent", "red_flags_urgent", "red_flags_clinician", "clinician_hold", "load_pain", "kneeling_ok",
@@ -69,72 +67,78 @@ TRANSITIONS: list[dict[str, Any]] = [
 ]  # fmt: skip
 
 
-class OnboardingSteps:
+class OnboardingSteps(TurnModel):
     """Conditions and callbacks of onboarding; mixed into the per-turn model."""
+
+    if TYPE_CHECKING:  # training's steps that onboarding hands over to (flows.training.TrainingSteps)
+
+        def resume_prompts(self, event: EventData) -> None: ...
+
+        def _plan_goal(self) -> None: ...
 
     # ---- conditions ----
 
-    def said_yes(self: Turn, event: EventData) -> bool:
-        return event.args[0] == "yes"
+    def said_yes(self, event: EventData) -> bool:
+        return argument(event) == "yes"
 
-    def returns_here(self: Turn, event: EventData) -> bool:
-        return bool(self.data.get("hold_return", "load_pain") == event.transition.dest)
+    def returns_here(self, event: EventData) -> bool:
+        return bool(self.data.get("hold_return", "load_pain") == destination(event))
 
-    def finished(self: Turn, event: EventData) -> bool:
-        return "finish" in event.args[0]
+    def finished(self, event: EventData) -> bool:
+        return "finish" in argument(event)
 
-    def skipped_goal(self: Turn, event: EventData) -> bool:
-        return event.args[0] == {"skip": True}
+    def skipped_goal(self, event: EventData) -> bool:
+        return argument(event) == {"skip": True}
 
     # ---- callbacks ----
 
-    def welcome(self: Turn, event: EventData) -> None:
+    def welcome(self, event: EventData) -> None:
         self.say("welcome")
         self.say("disclaimer")
 
-    def record_consent(self: Turn, event: EventData) -> None:
+    def record_consent(self, event: EventData) -> None:
         self.effects.append(RecordConsent(given=self.said_yes(event)))
 
-    def decline(self: Turn, event: EventData) -> None:
+    def decline(self, event: EventData) -> None:
         self.data.clear()
         self.effects.append(ForgetUser())
         self.say("declined", ((Button("button_start_again", f"{INITIAL}:start"),),))
 
-    def record_answer(self: Turn, event: EventData) -> None:
+    def record_answer(self, event: EventData) -> None:
         value = self.said_yes(event)
         self.data.setdefault("answers", {})[self.state] = value
         self.effects.append(RecordAnswer(self.state, value))
 
-    def record_red_flag(self: Turn, event: EventData) -> None:
+    def record_red_flag(self, event: EventData) -> None:
         tier = "urgent" if self.state == "red_flags_urgent" else "clinician"
         self.data["red_flag"] = tier
         self.data["hold_return"] = "load_pain"
         self.effects.append(RecordRedFlag(tier, (), self.state))
 
-    def not_cleared_yet(self: Turn, event: EventData) -> None:
+    def not_cleared_yet(self, event: EventData) -> None:
         self.say("clinician_not_yet")
 
-    def acknowledge_clearance(self: Turn, event: EventData) -> None:
+    def acknowledge_clearance(self, event: EventData) -> None:
         self.say("clinician_cleared")
 
-    def record_limits(self: Turn, event: EventData) -> None:
+    def record_limits(self, event: EventData) -> None:
         """Keep what the clinician said to avoid (shown in /progress and /export)."""
-        limits = event.args[0]["limits"]
+        limits = argument(event)["limits"]
         self.data["clinician_limits"] = limits
         self.effects.append(RecordAnswer("clinician_limits", limits))
         self.say("limits_noted" if limits else "no_limits_noted")
 
-    def resume_after_hold(self: Turn, event: EventData) -> None:
+    def resume_after_hold(self, event: EventData) -> None:
         for key in ("hold_return", "red_flag", "paused"):
             self.data.pop(key, None)
         if self.state == "idle":
             self.resume_prompts(event)
 
-    def acknowledge_assessment(self: Turn, event: EventData) -> None:
+    def acknowledge_assessment(self, event: EventData) -> None:
         self.say("assessed_thanks")
 
-    def toggle_equipment(self: Turn, event: EventData) -> None:
-        item = event.args[0]["toggle"]
+    def toggle_equipment(self, event: EventData) -> None:
+        item = argument(event)["toggle"]
         self.replaces_pressed = True  # a multi-select: the question is shown again in place, ticked
         selected = self.data.setdefault("selected", [])
         if item in selected:
@@ -142,8 +146,8 @@ class OnboardingSteps:
         else:
             selected.append(item)
 
-    def record_equipment(self: Turn, event: EventData) -> None:
-        chosen = event.args[0]["finish"]
+    def record_equipment(self, event: EventData) -> None:
+        chosen = argument(event)["finish"]
         order = [item.id for item in self.content.screening.equipment]
         chosen = sorted(set(chosen), key=order.index)
         self.data.pop("selected", None)
@@ -155,13 +159,13 @@ class OnboardingSteps:
         else:
             self.say("equipment_none")
 
-    def note_goal_activity(self: Turn, event: EventData) -> None:
-        self.data["goal"] = {"activity": event.args[0]["activity"], "ratings": []}
+    def note_goal_activity(self, event: EventData) -> None:
+        self.data["goal"] = {"activity": argument(event)["activity"], "ratings": []}
 
-    def record_goal(self: Turn, event: EventData) -> None:
+    def record_goal(self, event: EventData) -> None:
         """Remember a difficulty rating of the goal activity, and say what changed since the first."""
         goal = self.data["goal"]
-        score = event.args[0]["score"]
+        score = argument(event)["score"]
         goal["ratings"].append({"at": self.now.isoformat(), "score": score})
         self.effects.append(RecordGoal(goal["activity"], score))
         if len(goal["ratings"]) == 1:
@@ -173,14 +177,14 @@ class OnboardingSteps:
             )
         self._plan_goal()
 
-    def place_on_ladder(self: Turn, event: EventData) -> None:
+    def place_on_ladder(self, event: EventData) -> None:
         rule = choose_start(self.data["answers"], self.content.starting_point)
         ladder = self.content.starting_point.ladder
         self.data["position"] = {"ladder": ladder, "exercise": rule.start}
         self.effects.append(SetPosition(ladder, rule.start, rule.reason))
         self.say(rule.reason, exercise=self.content.exercises[rule.start].name)
 
-    def forget_screening(self: Turn, event: EventData) -> None:
+    def forget_screening(self, event: EventData) -> None:
         for key in (
             "answers",
             "position",
@@ -198,19 +202,19 @@ class OnboardingSteps:
         self.effects.append(CancelPrompts())
         self.say("restarting")
 
-    def raise_red_flag(self: Turn, event: EventData) -> None:
+    def raise_red_flag(self, event: EventData) -> None:
         """Free text anywhere that names an urgent sign stops the programme at once."""
         self.data["red_flag"] = "urgent"
         self.data["paused"] = True
-        self.effects.append(RecordRedFlag("urgent", tuple(event.args[0]), self.state))
+        self.effects.append(RecordRedFlag("urgent", tuple(argument(event)), self.state))
         self.effects.append(CancelPrompts())
 
-    def raise_hold(self: Turn, event: EventData) -> None:
+    def raise_hold(self, event: EventData) -> None:
         """Free text that names a clinician sign pauses everything until a clinician clears exercise."""
         self.data["red_flag"] = "clinician"
         self.data["hold_return"] = hold_return(self.state, self.data)
         self.data["paused"] = True
-        self.effects.append(RecordRedFlag("clinician", tuple(event.args[0]), self.state))
+        self.effects.append(RecordRedFlag("clinician", tuple(argument(event)), self.state))
         self.effects.append(CancelPrompts())
         self.say("clinician_hold_raised")
 

@@ -60,7 +60,7 @@ def _red_flags(tier: str) -> Any:
 
 def _equipment(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
     selected = data.get("selected", [])
-    rows = []
+    rows: list[tuple[Button, ...]] = []
     for item in content.screening.equipment:
         label = "button_selected" if item.id in selected else "button_unselected"
         rows.append((Button(label, f"equipment:{item.id}", {"label": item.label}),))

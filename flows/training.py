@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from transitions import EventData
 
@@ -12,6 +12,7 @@ from hipcoach.flows import agenda, cards, education, progression
 from hipcoach.flows import schedule as clock
 from hipcoach.flows.dose import bounds as dose_bounds
 from hipcoach.flows.dose import dose_at
+from hipcoach.flows.turn_model import TurnModel, argument
 from hipcoach.flows.values import (
     CancelPrompts,
     RecordCheckIn,
@@ -21,9 +22,6 @@ from hipcoach.flows.values import (
     SetPosition,
 )
 from hipcoach.flows.when import say_when
-
-if TYPE_CHECKING:
-    from hipcoach.flows.machine import Turn
 
 CHECKIN = ["checkin_pain", "checkin_effort", "checkin_control"]
 UNANSWERED = "unanswered"  # a check-in field or morning answer never given; stored as such
@@ -95,15 +93,15 @@ def next_weekly_prompt(data: dict[str, Any], content: Content, now: datetime) ->
     return SchedulePrompt("weekly", clock.next_session_due((plan["summary_day"],), at, plan["zone"], now))
 
 
-class TrainingSteps:
+class TrainingSteps(TurnModel):
     """Conditions and callbacks of the training machine; mixed into the per-turn model."""
 
     # ---- folding an answer in: runs before any condition is checked (prepare_event) ----
 
-    def absorb(self: Turn, event: EventData) -> None:
+    def absorb(self, event: EventData) -> None:
         if event.event.name != "answer":
             return
-        answer = event.args[0]
+        answer = argument(event)
         if self.state in CHECKIN:
             checkin = self.data.setdefault("checkin", {})
             checkin.update({k: v for k, v in answer.items() if v is not None})
@@ -119,54 +117,54 @@ class TrainingSteps:
 
     # ---- conditions ----
 
-    def chose_done(self: Turn, event: EventData) -> bool:
-        return event.args[0] == "done"
+    def chose_done(self, event: EventData) -> bool:
+        return argument(event) == "done"
 
-    def chose_full(self: Turn, event: EventData) -> bool:
-        return event.args[0] == "full"
+    def chose_full(self, event: EventData) -> bool:
+        return argument(event) == "full"
 
-    def chose_start(self: Turn, event: EventData) -> bool:
-        return event.args[0] == "start"
+    def chose_start(self, event: EventData) -> bool:
+        return argument(event) == "start"
 
-    def chose_skip(self: Turn, event: EventData) -> bool:
-        return event.args[0] == "skip"
+    def chose_skip(self, event: EventData) -> bool:
+        return argument(event) == "skip"
 
-    def needs_pain(self: Turn, event: EventData) -> bool:
+    def needs_pain(self, event: EventData) -> bool:
         return "checkin" in self.data and self.data["checkin"].get("pain") is None
 
-    def needs_effort(self: Turn, event: EventData) -> bool:
+    def needs_effort(self, event: EventData) -> bool:
         return "checkin" in self.data and self.data["checkin"].get("effort") is None
 
-    def needs_control(self: Turn, event: EventData) -> bool:
+    def needs_control(self, event: EventData) -> bool:
         return "checkin" in self.data and self.data["checkin"].get("control") is None
 
-    def has_schedule(self: Turn, event: EventData) -> bool:
+    def has_schedule(self, event: EventData) -> bool:
         return bool(self.data.get("schedule"))
 
-    def is_sticking(self: Turn, event: EventData) -> bool:
+    def is_sticking(self, event: EventData) -> bool:
         return "offer" in self.data
 
     # ---- callbacks ----
 
-    def later(self: Turn, event: EventData) -> None:
+    def later(self, event: EventData) -> None:
         self.data.pop("full_card", None)
         self.say("session_later")
 
-    def show_full_card(self: Turn, event: EventData) -> None:
+    def show_full_card(self, event: EventData) -> None:
         self.data["full_card"] = self.data["position"]["exercise"]
 
-    def fresh_checkin(self: Turn, event: EventData) -> None:
+    def fresh_checkin(self, event: EventData) -> None:
         """A new session's check-in: an older one left half-way is kept as far as it went."""
         if self.data.get("checkin"):
             self.lapse_checkin()
         self.data["checkin"] = {}
         self.data.pop("full_card", None)
 
-    def open_checkin(self: Turn, event: EventData) -> None:
+    def open_checkin(self, event: EventData) -> None:
         """A check-in already under way goes on; nothing said in it is lost."""
         self.data.setdefault("checkin", {})
 
-    def conclude_checkin(self: Turn) -> None:
+    def conclude_checkin(self) -> None:
         entry = self.data.pop("checkin")
         exercise = self.data["position"]["exercise"]
         history = self.data.setdefault("history", [])
@@ -186,7 +184,7 @@ class TrainingSteps:
             self._detour_done()
         self._plan_morning()
 
-    def conclude_morning(self: Turn, answer: str) -> None:
+    def conclude_morning(self, answer: str) -> None:
         """Record the morning answer; the session is decided now if the check-in left it waiting."""
         history = self.data["history"]
         latest = history[-1]
@@ -204,9 +202,9 @@ class TrainingSteps:
         if not latest.get("decided") or (answer == "worse" and not stepped_back):
             latest["decided"] = self._apply_decision()
 
-    def settle_offer(self: Turn, event: EventData) -> None:
+    def settle_offer(self, event: EventData) -> None:
         offer = self.data.pop("offer")
-        if event.args[0] != "yes":
+        if argument(event) != "yes":
             self.say("offer_declined")
             return
         self.data["detour"] = {**self.data["position"], "sessions": 0}  # the way back
@@ -214,7 +212,7 @@ class TrainingSteps:
         self.effects.append(SetPosition(offer["ladder"], offer["exercise"], "sticking_switch"))
         self.say("sticking_switch", exercise=self.content.exercises[offer["exercise"]].name)
 
-    def confirm_schedule(self: Turn, event: EventData) -> None:
+    def confirm_schedule(self, event: EventData) -> None:
         self.data["schedule"] = {**self.data.pop("draft"), "since": self.now.isoformat()}
         self.data.pop("paused", None)
         self.say("schedule_set")
@@ -223,23 +221,23 @@ class TrainingSteps:
         self._plan_weekly()
         self._plan_goal()
 
-    def pause_prompts(self: Turn, event: EventData) -> None:
+    def pause_prompts(self, event: EventData) -> None:
         self.data["paused"] = True
         self.data.pop("snoozed", None)  # CancelPrompts drops the snoozed prompt too
         self.effects.append(CancelPrompts())
 
-    def resume_prompts(self: Turn, event: EventData) -> None:
+    def resume_prompts(self, event: EventData) -> None:
         self.data.pop("paused", None)
         self.say("resumed")
         self._plan_session()
         self._plan_weekly()
         self._plan_goal()
 
-    def skip_today(self: Turn, event: EventData) -> None:
+    def skip_today(self, event: EventData) -> None:
         self.say("skipped_today")
 
-    def snooze(self: Turn, event: EventData) -> None:
-        minutes = int(event.args[0].removeprefix("snooze_"))
+    def snooze(self, event: EventData) -> None:
+        minutes = int(argument(event).removeprefix("snooze_"))
         plan = self.data["schedule"]
         settings = self.content.schedule
         due = clock.snooze_until(
@@ -249,7 +247,7 @@ class TrainingSteps:
         self.data["snoozed"] = due.isoformat()  # the idle prompt's "next session" is this moment
         self.say("snoozed", when=say_when(due, self.now, plan["zone"], self.content))
 
-    def note_missed(self: Turn, event: EventData) -> None:
+    def note_missed(self, event: EventData) -> None:
         self.data.pop("snoozed", None)  # a prompt is being offered: any snooze has come back
         missed = self.data.pop("missed", 0)
         if missed:
@@ -257,7 +255,7 @@ class TrainingSteps:
 
     # ---- items whose time ran out (flows/agenda.py): kindly, and never at the cost of later prompts ----
 
-    def lapse_checkin(self: Turn) -> None:
+    def lapse_checkin(self) -> None:
         """What is known of a check-in left half-way is kept, if it says how much it hurt."""
         checkin = self.data.get("checkin") or {}
         if self.data.get("red_flag"):
@@ -270,7 +268,7 @@ class TrainingSteps:
         self.say("checkin_lapsed")
         self.conclude_checkin()
 
-    def lapse_morning(self: Turn) -> None:
+    def lapse_morning(self) -> None:
         history = self.data.get("history") or []
         if not history or history[-1].get("morning"):
             return
@@ -279,14 +277,14 @@ class TrainingSteps:
             self.say("morning_lapsed")
             history[-1]["decided"] = self._apply_decision()
 
-    def lapse_session(self: Turn) -> None:
+    def lapse_session(self) -> None:
         self.data["missed"] = self.data.get("missed", 0) + 1
 
-    def lapse_offer(self: Turn) -> None:
+    def lapse_offer(self) -> None:
         if self.data.pop("offer", None) is not None:
             self.say("offer_lapsed")
 
-    def lapse_goal(self: Turn) -> None:
+    def lapse_goal(self) -> None:
         """The goal question waits for the next round rather than asking again and again."""
         plan = self.data.get("schedule")
         if not plan:
@@ -299,7 +297,7 @@ class TrainingSteps:
 
     # ---- helpers ----
 
-    def _detour_done(self: Turn) -> None:
+    def _detour_done(self) -> None:
         """After some sessions on an alternative, back to the ladder the user was stuck on, said so."""
         detour = self.data.get("detour")
         if not detour:
@@ -313,7 +311,7 @@ class TrainingSteps:
         self.effects.append(SetPosition(back["ladder"], back["exercise"], "detour_back"))
         self.say("detour_back", exercise=self.content.exercises[back["exercise"]].name)
 
-    def start_flare(self: Turn, event: EventData) -> None:
+    def start_flare(self, event: EventData) -> None:
         """A flare-up: a lighter plan at once, gentle days, then the usual steps back up; and the
         red-flag questions again, since a flare can hide a warning sign."""
         rules = self.content.progression
@@ -330,7 +328,7 @@ class TrainingSteps:
         self.data["safety_check"] = {"questions": questions, "text": ""}
         self.say("flare_check_intro")
 
-    def back_after_break(self: Turn) -> None:
+    def back_after_break(self) -> None:
         """Back after two weeks or more away: one step lower than where they left off, told why."""
         history = [entry for entry in self.data.get("history") or [] if progression.counted(entry)]
         if not history or self.data.get("returned_from") == history[-1]["at"]:
@@ -358,7 +356,7 @@ class TrainingSteps:
             dose=cards.dose_text(dose, self.content),
         )
 
-    def _teach(self: Turn) -> None:
+    def _teach(self) -> None:
         """A short note about pain after the counted sessions content names, each once."""
         self.data["sessions_counted"] = self.data.get("sessions_counted", 0) + 1
         given = self.data.setdefault("notes_given", [])
@@ -367,7 +365,7 @@ class TrainingSteps:
             given.append(note.params["note"])
             self.replies.append(note)
 
-    def _counts(self: Turn, history: list[dict[str, Any]]) -> bool:
+    def _counts(self, history: list[dict[str, Any]]) -> bool:
         """A training day counts once: a check-in after a session started lately, the first that day."""
         started = self.data.pop("session_started", None)
         hours = timedelta(hours=self.content.progression.session_checkin_hours)
@@ -381,7 +379,7 @@ class TrainingSteps:
             for entry in history
         )
 
-    def _rest_a_day(self: Turn) -> None:
+    def _rest_a_day(self) -> None:
         """'Rest a day' and the schedule agree: the next session reminder moves past the rest, and says so."""
         plan = self.data.get("schedule")
         if not plan or self.data.get("paused"):
@@ -394,13 +392,13 @@ class TrainingSteps:
         self.effects.append(SchedulePrompt("session", due))
         self.say("rest_day", when=say_when(due, self.now, plan["zone"], self.content))
 
-    def _acts_at_once(self: Turn, checkin: dict[str, Any]) -> bool:
+    def _acts_at_once(self, checkin: dict[str, Any]) -> bool:
         """Pain above the acceptable zone or lost form is acted on at once, whatever is still unsaid."""
         pain = checkin.get("pain")
         too_much = isinstance(pain, int) and pain > self.content.progression.pain_acceptable_max
         return too_much or checkin.get("control") == "lost"
 
-    def _apply_decision(self: Turn) -> bool:
+    def _apply_decision(self) -> bool:
         """Decide on the latest session and explain it in one sentence; False while waiting for morning."""
         history = self.data["history"]
         position = self.data["position"]
@@ -449,22 +447,22 @@ class TrainingSteps:
                 decisions.clear()  # the offer answers this sticking point; count afresh after it
         return True
 
-    def _needs(self: Turn, exercise: str) -> str:
+    def _needs(self, exercise: str) -> str:
         wanted = set(self.content.exercises[exercise].equipment)
         labels = [item.label for item in self.content.screening.equipment if item.id in wanted]
         return self.content.message("list_or").join(labels)
 
-    def _plan_session(self: Turn) -> None:
+    def _plan_session(self) -> None:
         planned = next_session_prompt(self.data, self.content, self.now)
         if planned is not None:
             self.effects.append(planned)
 
-    def _plan_weekly(self: Turn) -> None:
+    def _plan_weekly(self) -> None:
         planned = next_weekly_prompt(self.data, self.content, self.now)
         if planned is not None:
             self.effects.append(planned)
 
-    def _plan_goal(self: Turn) -> None:
+    def _plan_goal(self) -> None:
         """Ask about the function goal again a fixed number of days after the latest rating."""
         plan = self.data.get("schedule")
         ratings = (self.data.get("goal") or {}).get("ratings")
@@ -475,7 +473,7 @@ class TrainingSteps:
         due = clock.to_utc(day, time.fromisoformat(plan["time"]), plan["zone"])
         self.effects.append(SchedulePrompt("goal", max(due, self.now)))
 
-    def _plan_morning(self: Turn) -> None:
+    def _plan_morning(self) -> None:
         """Ask about the morning after the latest session: at the first contact from that morning on,
         and with a prompt at the morning-check time when there is a schedule."""
         plan = self.data.get("schedule")

@@ -12,6 +12,7 @@ _CLAUSE_BREAK = re.compile(r"[,.;!?]|\bbut\b")
 _NOT_WORD = re.compile(r"[^a-z0-9]+")
 NEGATION_WINDOW = 3  # words before a phrase that can negate it ("I do not have any numbness")
 T = TypeVar("T")
+Option = TypeVar("Option", bound=str)
 Book = dict[tuple[str, ...], list[tuple[T, str]]]
 
 
@@ -101,12 +102,14 @@ def _says(words: Sequence[str], phrases: Iterable[str]) -> bool:
     return next(_matches(words, _book((None, phrase) for phrase in phrases)), None) is not None
 
 
-def read_one_of(text: str, options: Mapping[str, Iterable[str]], negations: Iterable[str]) -> str | None:
+def read_one_of(
+    text: str, options: Mapping[Option, Iterable[str]], negations: Iterable[str]
+) -> Option | None:
     """The option whose phrase matches the text at greatest length (not after a negation), if any."""
     negators = frozenset(negations)
     order = {option: n for n, option in enumerate(options)}
     book = _book((option, phrase) for option, phrases in options.items() for phrase in phrases)
-    best: tuple[int, int, int, str] | None = None  # longest phrase; ties: earliest clause, then option
+    best: tuple[int, int, int, Option] | None = None  # longest phrase; ties: earliest clause, then option
     for clause, words in enumerate(clauses(text)):
         for start, option, phrase in _matches(words, book):
             if _negated(words, start, negators):
