@@ -8,12 +8,15 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import ValidationError
 
-from hipcoach.bot.bootstrap import ConfigError, build_coach, settings_from_env, with_overrides
+from hipcoach.bot.bootstrap import build_coach
 from hipcoach.bot.delivery.rate_limit import LocalSendLimiter
+from hipcoach.bot.settings import ConfigError, load_settings, settings_from_env, with_overrides
 from hipcoach.bot.telegram.app import build_application
 from hipcoach.bot.telegram.sender import TelegramSender
 from hipcoach.flows import Message
@@ -67,6 +70,94 @@ def test_the_command_line_overrides_the_environment_and_none_keeps_it():
 def test_a_setting_that_cannot_work_is_refused(env):
     with pytest.raises(ConfigError):
         settings_from_env({**BASE, **env})
+
+
+@pytest.mark.parametrize(
+    "env, line",
+    [
+        (
+            {"HIPCOACH_ADMIN_IDS": "7, ann"},
+            "HIPCOACH_ADMIN_IDS must be Telegram user ids (numbers) separated by commas",
+        ),
+        ({"HIPCOACH_COACH_CHAT_ID": "-100x"}, "HIPCOACH_COACH_CHAT_ID must be a whole number"),
+        ({"HIPCOACH_RETENTION_DAYS": "a year"}, "HIPCOACH_RETENTION_DAYS must be a whole number"),
+        (
+            {"HIPCOACH_SEND_RATE": "0"},
+            "HIPCOACH_SEND_RATE must be at least 1 (messages per second, all replicas)",
+        ),
+        (
+            {"HIPCOACH_LOG_LEVEL": "loud"},
+            "HIPCOACH_LOG_LEVEL must be one of DEBUG, INFO, WARNING, ERROR, CRITICAL",
+        ),
+        (
+            {"HIPCOACH_WEBHOOK_PORT": "0", "HIPCOACH_SEND_RATE": "many"},
+            "HIPCOACH_WEBHOOK_PORT must be a port number (1-65535); "
+            "HIPCOACH_SEND_RATE must be a whole number",
+        ),
+    ],
+)
+def test_a_bad_setting_is_one_line_naming_its_variable_never_a_validation_error(env, line):
+    with pytest.raises(ConfigError) as refused:
+        load_settings({**BASE, **env})
+    assert str(refused.value) == line
+    assert refused.value.__cause__ is None and refused.value.__suppress_context__
+
+
+def test_settings_come_from_the_mapping_given_not_from_this_process(monkeypatch):
+    monkeypatch.setenv("TELEGRAM_BOT_TOKEN", "1:from-the-process")
+    monkeypatch.setenv("HIPCOACH_SEND_RATE", "0")  # would be refused if it were read
+    settings = load_settings({**BASE, "HIPCOACH_SEND_RATE": "12"})
+    assert (settings.telegram_token, settings.send_rate) == (None, 12)
+
+
+def test_without_variables_the_database_and_files_live_in_the_users_data_directory():
+    settings = load_settings({"HOME": "/home/ann"})
+    assert settings.database_url == "sqlite+aiosqlite:////home/ann/.local/share/hipcoach/hipcoach.db"
+    assert settings.files_dir == Path("/home/ann/.local/share/hipcoach/files")
+    elsewhere = load_settings({"HOME": "/home/ann", "XDG_DATA_HOME": "/data"})
+    assert elsewhere.files_dir == Path("/data/hipcoach/files")
+
+
+def test_values_are_read_as_before_plain_urls_get_the_async_driver_and_empty_means_unset():
+    settings = load_settings(
+        {
+            **BASE,
+            "HIPCOACH_DATABASE_URL": "postgresql://coach@db/hipcoach",
+            "HIPCOACH_AUTO_MIGRATE": "False",
+            "HIPCOACH_ADMIN_IDS": "7, 8 9",
+            "HIPCOACH_LOG_LEVEL": "info",
+            "HIPCOACH_RETENTION_DAYS": "30",
+            "TELEGRAM_BOT_TOKEN": "",
+            "TELEGRAM_API_URL": "",
+        }
+    )
+    assert settings.database_url == "postgresql+asyncpg://coach@db/hipcoach"
+    assert (settings.upgrade_on_start, settings.admin_ids, settings.log_level) == (False, {7, 8, 9}, "INFO")
+    assert settings.retention == timedelta(days=30)
+    assert (settings.telegram_token, settings.telegram_api_url) == (None, "https://api.telegram.org/bot")
+
+
+def test_the_command_line_wins_over_the_environment_and_is_checked_the_same_way():
+    env = {**BASE, "HIPCOACH_DATABASE_URL": "sqlite:///env.db", "HIPCOACH_WEBHOOK_PORT": "8080"}
+    settings = load_settings(env, database_url="sqlite:///cli.db", webhook_port=None)
+    assert (settings.database_url, settings.webhook_port) == ("sqlite+aiosqlite:///cli.db", 8080)
+    with pytest.raises(ConfigError, match=r"^HIPCOACH_WEBHOOK_PORT must be a port number"):
+        load_settings(env, webhook_port=70000)
+
+
+def test_settings_are_frozen_and_their_repr_shows_no_token_secret_or_database_password():
+    settings = load_settings(
+        {
+            **BASE,
+            "TELEGRAM_BOT_TOKEN": "123:very-secret",
+            "HIPCOACH_WEBHOOK_SECRET": "hook-secret",
+            "HIPCOACH_DATABASE_URL": "postgresql://coach:db-password@db/hipcoach",
+        }
+    )
+    for secret in ("very-secret", "hook-secret", "db-password"):
+        assert secret not in repr(settings)
+    with pytest.raises(ValidationError):
+        settings.send_rate = 1  # type: ignore[misc]
 
 
 def run(args: list[str], env: dict[str, str], tmp_path) -> subprocess.CompletedProcess:

@@ -1,4 +1,4 @@
-"""deploy/ parses, and agrees with the settings bot/bootstrap.py reads: none missing, none stale."""
+"""deploy/ parses, and agrees with the settings bot/settings.py reads: none missing, none stale."""
 
 from __future__ import annotations
 
@@ -18,12 +18,12 @@ from urllib.parse import urlsplit
 import pytest
 import yaml
 
-from hipcoach.bot.bootstrap import settings_from_env
+from hipcoach.bot.settings import Settings, settings_from_env
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 SETTING_NAME = re.compile(r"(?:HIPCOACH|TELEGRAM)_[A-Z0-9_]+")
-# Read by bootstrap only to find the default data directory; the platform sets them, not the operator.
+# Read by bot/settings.py only to find the default data directory; the platform sets them, not the operator.
 PLATFORM_VARIABLES = {"HOME", "XDG_DATA_HOME"}
 
 
@@ -56,9 +56,11 @@ def _setting_constants(tree: ast.AST) -> set[str]:
     }
 
 
-BOOTSTRAP = ast.parse((ROOT / "bot" / "bootstrap.py").read_text())
-READ = _names_read(BOOTSTRAP)
-SETTINGS = {name for name in READ if SETTING_NAME.fullmatch(name)} | _setting_constants(BOOTSTRAP)
+SETTINGS_MODULE = ROOT / "bot" / "settings.py"
+SETTINGS_TREE = ast.parse(SETTINGS_MODULE.read_text())
+READ = _names_read(SETTINGS_TREE)
+# Each Settings field is read from the variable named by its alias (bot/settings.py's Environment).
+SETTINGS = {name for name in READ if SETTING_NAME.fullmatch(name)} | _setting_constants(SETTINGS_TREE)
 
 
 def names_in(text: str) -> set[str]:
@@ -179,18 +181,36 @@ def dockerfile() -> list[tuple[str, str]]:
 # The settings the code reads
 
 
-def test_the_code_reads_its_settings_only_in_bootstrap():
+def _reads_settings(tree: ast.AST) -> bool:
+    """The environment read, or pydantic-settings used (a BaseSettings reads the environment itself)."""
+    return bool(_names_read(tree)) or any(
+        (isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"})
+        or (isinstance(node, ast.ImportFrom) and (node.module or "").startswith("pydantic_settings"))
+        or (
+            isinstance(node, ast.Import)
+            and any(alias.name.startswith("pydantic_settings") for alias in node.names)
+        )
+        for node in ast.walk(tree)
+    )
+
+
+def test_the_code_reads_its_settings_only_in_bot_settings():
+    assert _reads_settings(SETTINGS_TREE)  # the check below sees what it looks for
     for path in sorted((ROOT / "bot").rglob("*.py")):
-        if path.name == "bootstrap.py" and path.parent.name == "bot":
+        if path == SETTINGS_MODULE:
             continue
-        tree = ast.parse(path.read_text())
-        assert not _names_read(tree), f"{path.relative_to(ROOT)} reads the environment"
-        assert not any(
-            isinstance(node, ast.Attribute) and node.attr in {"environ", "getenv"} for node in ast.walk(tree)
-        ), f"{path.relative_to(ROOT)} reads the environment"
+        assert not _reads_settings(ast.parse(path.read_text())), (
+            f"{path.relative_to(ROOT)} reads the environment"
+        )
 
 
-def test_bootstrap_reads_the_settings_we_know_and_only_platform_variables_besides():
+def test_every_settings_field_names_its_variable_and_the_module_names_no_other():
+    aliases = {field.alias for field in Settings.model_fields.values()}
+    assert None not in aliases, "a Settings field without the variable it is read from"
+    assert aliases == SETTINGS
+
+
+def test_bot_settings_reads_the_settings_we_know_and_only_platform_variables_besides():
     assert {"TELEGRAM_BOT_TOKEN", "HIPCOACH_DATABASE_URL", "HIPCOACH_WEBHOOK_URL"} <= SETTINGS
     assert READ - SETTINGS <= PLATFORM_VARIABLES, "a setting without the HIPCOACH_ prefix"
 
