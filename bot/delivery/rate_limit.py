@@ -33,13 +33,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from sqlalchemy import delete, func, literal_column
 from sqlalchemy.dialects import postgresql
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hipcoach.bot.storage.models import SendSlot
+
+if TYPE_CHECKING:
+    from sqlalchemy.sql.dml import ReturningInsert
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
@@ -143,7 +146,7 @@ class SqlSendLimiter(_PerSecondLimiter):
     async def _take(self, second: datetime, earliest: int) -> int | None:
         """Take the first free slot from `earliest` on; the sender that opens a second prunes old rows."""
         taken = func.greatest(SendSlot.used, earliest - 1) + 1
-        slot = (
+        slot: ReturningInsert[int, bool] = (
             postgresql.insert(SendSlot)
             .values(second=second, used=earliest)
             .on_conflict_do_update(

@@ -23,7 +23,7 @@ MP4_OPTIONS = {"crf": "30", "preset": "veryslow", "tune": "animation", "threads"
 def _palette() -> Image.Image:
     """One fixed palette for every frame: each drawing colour blended with the background."""
     back = COLOURS["background"]
-    entries = [back]
+    entries: list[tuple[int, ...]] = [back]
     for colour in COLOURS.values():
         for step in range(1, BLENDS + 1):
             entries.append(

@@ -7,7 +7,7 @@ import itertools
 import math
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from matplotlib import dates as mdates
 from matplotlib.axes import Axes
@@ -15,6 +15,9 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.lines import Line2D
 from matplotlib.patches import Patch
+
+# Matplotlib converts datetimes and timedeltas through its units registry, but its stubs name only
+# numbers: each `type: ignore[arg-type]` below marks a date coordinate handed over as such.
 
 Morning = Literal["better", "same", "worse"] | None
 
@@ -42,7 +45,7 @@ LEGEND = {
     "handletextpad": 0.4,
 }
 MARGINS = {"left": 0.06, "right": 0.97, "top": 0.83, "bottom": 0.045, "hspace": 0.42}
-GRID = {"color": "#dddddd", "linewidth": 0.8}
+GRID: dict[str, Any] = {"color": "#dddddd", "linewidth": 0.8}
 
 
 @dataclass(frozen=True)
@@ -123,7 +126,9 @@ def _draw_progress(figure: Figure, history: ChartData, labels: ChartLabels) -> N
 
 def _shown_weeks(history: ChartData) -> int:
     """The last `weeks` weeks, or fewer (at least two) when the history is younger than that."""
-    first = min(when for when, *_ in [*history.check_ins, *history.rungs, *history.goal])
+    first = min(
+        [c[0] for c in history.check_ins] + [r[0] for r in history.rungs] + [g[0] for g in history.goal]
+    )
     return min(history.weeks, max(2, math.ceil((history.now - first) / timedelta(weeks=1))))
 
 
@@ -133,8 +138,8 @@ def _time_axis(axes: list[Axes], start: datetime, weeks: int, now: datetime, lab
     ticks = [start + timedelta(weeks=w) for w in range(0, weeks + 1, step)]
     pad = (now - start) * 0.02
     for ax in axes:
-        ax.set_xlim(start - pad, now + pad)
-        ax.set_xticks(ticks)
+        ax.set_xlim(start - pad, now + pad)  # type: ignore[arg-type]
+        ax.set_xticks(ticks)  # type: ignore[arg-type]
         ax.grid(axis="x", **GRID)
         ax.set_axisbelow(True)
         for side in ("top", "right"):
@@ -174,12 +179,15 @@ def _pain_panel(
             bbox={"facecolor": "white", "edgecolor": "none"},
         )
         return
-    ax.plot([c[0] for c in check_ins], [c[1] for c in check_ins], color="#777777", linewidth=1.2, zorder=2)
+    times = [c[0] for c in check_ins]
+    ax.plot(times, [c[1] for c in check_ins], color="#777777", linewidth=1.2, zorder=2)  # type: ignore[arg-type]
     for morning, (marker, colour) in MARKERS.items():
         points = [(when, pain) for when, pain, answer in check_ins if answer == morning]
         if points:
+            when, pain = zip(*points, strict=True)
             ax.scatter(
-                *zip(*points, strict=True),
+                when,
+                pain,
                 marker=marker,
                 s=90,
                 color=colour,
@@ -205,7 +213,7 @@ def _pain_legends(ax: Axes, labels: ChartLabels) -> None:
         **LEGEND,
     )
     ax.add_artist(first)
-    words = {
+    words: dict[Morning, str] = {
         "better": labels.morning_better,
         "same": labels.morning_same,
         "worse": labels.morning_worse,
@@ -246,12 +254,19 @@ def _rung_panel(
     named: set[str] = set()
     for index, (begin, end, label) in enumerate(periods):
         row = rows.index(label)
-        ax.barh(row, end - begin, left=begin, height=0.8, color=RUNG_COLOURS[index % 2], edgecolor="#6b8fb3")
+        ax.barh(
+            row,
+            end - begin,  # type: ignore[arg-type]
+            left=begin,  # type: ignore[arg-type]
+            height=0.8,
+            color=RUNG_COLOURS[index % 2],
+            edgecolor="#6b8fb3",
+        )
         if label not in named:
             named.add(label)
             left = begin <= middle
             ax.text(
-                begin if left else end,
+                begin if left else end,  # type: ignore[arg-type]
                 row,
                 f" {label} ",
                 ha="left" if left else "right",
@@ -274,7 +289,7 @@ def _sessions_panel(
         if timedelta(0) <= when - start <= timedelta(weeks=weeks):
             counts[min(math.floor((when - start) / timedelta(weeks=1)), weeks - 1)] += 1
     middles = [start + timedelta(weeks=w, days=3.5) for w in range(weeks)]
-    bars = ax.bar(middles, counts, width=5, color=BAR_COLOUR)
+    bars = ax.bar(middles, counts, width=5, color=BAR_COLOUR)  # type: ignore[arg-type]
     ax.bar_label(bars, labels=[str(c) if c else "" for c in counts], fontsize=TEXT_SIZE, padding=2)
     ax.set_ylim(0, max(counts) * 1.35 + 0.5)
     ax.set_yticks([])

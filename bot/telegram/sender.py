@@ -172,7 +172,7 @@ class TelegramSender:
                     "chat action", partial(self.bot.send_chat_action, chat_id, part.action)
                 )
             try:
-                sent = await self.call(part.request, limited=True, before=lambda i=index: progress.sending(i))
+                sent = await self.call(part.request, limited=True, before=partial(progress.sending, index))
             except UnknownOutcome as error:
                 log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, index, error.kind)
                 await progress.unconfirmed(index)

@@ -1,13 +1,14 @@
 """Alembic environment: runs on the connection bot.db hands over (SQLite or PostgreSQL)."""
 
-from typing import Any
+from typing import Any, Literal
 
 from alembic import context
+from alembic.autogenerate.api import AutogenContext
 
 from hipcoach.bot.storage.models import Base, UtcDateTime
 
 
-def render_item(kind: str, item: Any, autogen_context: Any) -> str | bool:
+def render_item(kind: str, item: Any, autogen_context: AutogenContext) -> str | Literal[False]:
     """Write our UTC datetime type as the plain column type it stores, so migrations stand alone."""
     if kind == "type" and isinstance(item, UtcDateTime):
         return "sa.DateTime(timezone=True)"
