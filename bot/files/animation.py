@@ -10,12 +10,13 @@ import hashlib
 import json
 import math
 import textwrap
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 
 from PIL import Image, ImageDraw, ImageFont
 
-from hipcoach.content.figure import Frame, frames, kettlebell_centre, phases
+from hipcoach.content.figure import Frame, Point, frames, kettlebell_centre, phases
 from hipcoach.content.keyframes_schema import ExerciseKeyframes, Figure
 from hipcoach.content.schema import Content
 
@@ -39,6 +40,8 @@ COLOURS = {
 }
 LIMBS = (("hip", "knee", "ankle", "toe"), ("shoulder", "elbow", "hand"))
 MARKED = {"hip": "pelvis", "spine": "mid_back", "knee": "{near}_knee", "shoulder": "{near}_shoulder"}
+Coordinates = tuple[float, ...]  # a point's x, y, z; also points worked out along the figure
+Pixels = Callable[[Coordinates], tuple[float, float]]  # where a point lands on the canvas
 
 
 @dataclass(frozen=True)
@@ -65,7 +68,7 @@ class Animation:
         return hashlib.sha256(json.dumps(shown, sort_keys=True).encode()).hexdigest()
 
 
-def _project(point: tuple[float, float, float], view: str) -> tuple[float, float, float]:
+def _project(point: Coordinates, view: str) -> tuple[float, float, float]:
     """(across, up, nearness) as seen from the figure's left side, or from in front of it."""
     x, y, z = point
     return (x, y, z) if view == "side" else (z, y, x)
@@ -81,7 +84,7 @@ class _Camera:
         self.mid = ((min(across) + max(across)) / 2, (max(ups) + min(0.0, min(ups))) / 2)
         self.view = view
 
-    def __call__(self, point: tuple[float, float, float]) -> tuple[float, float]:
+    def __call__(self, point: Coordinates) -> tuple[float, float]:
         u, v, _ = _project(point, self.view)
         width, height = PANEL
         return (width / 2 + (u - self.mid[0]) * self.scale, height / 2 - (v - self.mid[1]) * self.scale)
@@ -118,8 +121,8 @@ def _draw(animation: Animation, frame: Frame, cameras: list[_Camera], caption: I
     for index, camera in enumerate(cameras):
 
         def px(
-            point: tuple[float, float, float], camera: _Camera = camera, left: int = index * width
-        ) -> tuple:
+            point: Coordinates, camera: _Camera = camera, left: int = index * width
+        ) -> tuple[float, float]:
             u, v = camera(point)
             return ((left + u) * k, v * k)
 
@@ -131,7 +134,7 @@ def _draw(animation: Animation, frame: Frame, cameras: list[_Camera], caption: I
     return full
 
 
-def _scene(draw: ImageDraw.ImageDraw, animation: Animation, frame: Frame, view: str, px) -> None:
+def _scene(draw: ImageDraw.ImageDraw, animation: Animation, frame: Frame, view: str, px: Pixels) -> None:
     k, points, seg = SUPERSAMPLE, frame.points, animation.figure.segments
     floor_y = px((0.0, 0.0, 0.0))[1]
     left_edge = px((-9.0, 0.0, -9.0) if view == "side" else (0.0, 0.0, -9.0))[0]
@@ -171,7 +174,7 @@ def _scene(draw: ImageDraw.ImageDraw, animation: Animation, frame: Frame, view: 
     draw.ellipse([x - r, y - r, x + r, y + r], outline=COLOURS["joint"], width=3 * k)
 
 
-def _spine(draw: ImageDraw.ImageDraw, frame: Frame, length: float, px) -> None:
+def _spine(draw: ImageDraw.ImageDraw, frame: Frame, length: float, px: Pixels) -> None:
     """The spine in its own colour, over a straight guide along the lower back: a neutral spine covers it."""
     pelvis, mid = frame.points["pelvis"], frame.points["mid_back"]
     lumbar = math.dist(pelvis, mid)
@@ -181,7 +184,7 @@ def _spine(draw: ImageDraw.ImageDraw, frame: Frame, length: float, px) -> None:
     draw.line(chain, fill=COLOURS["spine"], width=(LINE + 2) * SUPERSAMPLE, joint="curve")
 
 
-def _head(draw: ImageDraw.ImageDraw, points: dict, radius: float, px) -> None:
+def _head(draw: ImageDraw.ImageDraw, points: dict[str, Point], radius: float, px: Pixels) -> None:
     x, y = px(points["head"])
     r = abs(px((0.0, radius, 0.0))[1] - px((0.0, 0.0, 0.0))[1])
     outline = COLOURS["near"]
@@ -190,7 +193,7 @@ def _head(draw: ImageDraw.ImageDraw, points: dict, radius: float, px) -> None:
     )
 
 
-def _dowel(draw: ImageDraw.ImageDraw, points: dict, radius: float, px) -> None:
+def _dowel(draw: ImageDraw.ImageDraw, points: dict[str, Point], radius: float, px: Pixels) -> None:
     """A stick touching the back of the head, the upper back and the tailbone."""
     pelvis, neck = points["pelvis"], points["neck"]
     axis = [n - p for p, n in zip(pelvis, neck, strict=True)]
@@ -203,14 +206,14 @@ def _dowel(draw: ImageDraw.ImageDraw, points: dict, radius: float, px) -> None:
     draw.line([px(start), px(end)], fill=COLOURS["band"], width=3 * SUPERSAMPLE)
 
 
-def _kettlebell(draw: ImageDraw.ImageDraw, centre: tuple, hands: tuple, radius: float, px) -> None:
+def _kettlebell(draw: ImageDraw.ImageDraw, centre: Point, hands: Point, radius: float, px: Pixels) -> None:
     x, y = px(centre)
     r = abs(px((0.0, radius, 0.0))[1] - px((0.0, 0.0, 0.0))[1])
     draw.line([px(hands), (x, y)], fill=COLOURS["prop"], width=3 * SUPERSAMPLE)
     draw.ellipse([x - r, y - r, x + r, y + r], fill=COLOURS["prop"])
 
 
-def _middle(a: tuple, b: tuple) -> tuple[float, float, float]:
+def _middle(a: Point, b: Point) -> Point:
     return ((a[0] + b[0]) / 2, (a[1] + b[1]) / 2, (a[2] + b[2]) / 2)
 
 
