@@ -6,7 +6,7 @@ import argparse
 import asyncio
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -24,7 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command")
 
     run = commands.add_parser(
-        "run", help="serve Telegram if TELEGRAM_BOT_TOKEN is set, else open the terminal chat"
+        "run",
+        help="serve Telegram if TELEGRAM_BOT_TOKEN is set, else open the terminal chat "
+        "(only when standard input is a terminal: otherwise it fails)",
     )
     run.add_argument("--db", help="database URL (default: HIPCOACH_DATABASE_URL or a SQLite file)")
     run.add_argument(
@@ -84,7 +86,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, is_terminal: Callable[[], bool] | None = None) -> int:
+    """Run one command; `is_terminal` (default: is standard input a terminal?) is injectable for tests."""
     args = build_parser().parse_args(argv)
     command = args.command or "run"
     if command == "content" and args.content_command == "draw":
@@ -102,14 +105,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     from hipcoach.bot import bootstrap
 
     try:
-        settings = bootstrap.with_overrides(
-            bootstrap.settings_from_env(database_url=getattr(args, "db", None)),
+        settings = bootstrap.load_settings(
+            database_url=getattr(args, "db", None),
             webhook_url=getattr(args, "webhook_url", None),
             webhook_listen=getattr(args, "webhook_listen", None),
             webhook_port=getattr(args, "webhook_port", None),
         )
     except bootstrap.ConfigError as error:
         print(error, file=sys.stderr)
+        return 2
+    if command == "run" and (refusal := why_not_serve(settings, is_terminal or stdin_is_terminal)):
+        print(refusal, file=sys.stderr)
         return 2
     bootstrap.configure_logging(settings)
     try:
@@ -195,11 +201,30 @@ async def chat(settings: Settings, user_id: int, json_mode: bool, now: str | Non
     return 0
 
 
-async def serve(settings: Settings) -> int:
+def stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
 
-    if settings.webhook_url and not settings.telegram_token:
-        print("a webhook needs TELEGRAM_BOT_TOKEN", file=sys.stderr)
-        return 2
+
+def why_not_serve(settings: Settings, is_terminal: Callable[[], bool]) -> str | None:
+    """Why `hipcoach run` must stop before touching anything, if it must.
+
+    Without a token it opens the terminal chat, which is for a person at a terminal: in a container
+    it would read the end of input, exit 0 and be restarted, writing a user at each start.
+    """
+    if settings.telegram_token:
+        return None
+    if settings.webhook_url:
+        return "a webhook needs TELEGRAM_BOT_TOKEN"
+    if not is_terminal():
+        return (
+            "TELEGRAM_BOT_TOKEN is not set and standard input is not a terminal: "
+            "set the token to serve Telegram, or run `hipcoach chat` to chat here"
+        )
+    return None
+
+
+async def serve(settings: Settings) -> int:
+    """Telegram if there is a token, else the terminal chat (why_not_serve has said it may run)."""
     if settings.telegram_token:
         from hipcoach.bot.telegram.app import serve_telegram
 

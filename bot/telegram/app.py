@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 
 import tornado.web
 from telegram import BotCommand, Update
-from telegram.error import TelegramError
+from telegram.error import InvalidToken, TelegramError
 from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 from tornado.httpserver import HTTPServer
@@ -29,6 +29,7 @@ from hipcoach.bot.files.animation_store import FileIds, MemoryFileIds, SqlFileId
 from hipcoach.bot.telegram.adapter import TelegramAdapter, on_error
 from hipcoach.bot.telegram.live_keyboards import LiveKeyboards, MemoryLiveKeyboards, SqlLiveKeyboards
 from hipcoach.bot.telegram.sender import Sleep, TelegramNotifier, TelegramSender
+from hipcoach.bot.telegram.startup import unreachable, until_reached
 
 log = logging.getLogger(__name__)
 
@@ -115,12 +116,14 @@ def _live_keyboards(coach: Coach) -> LiveKeyboards:
 
 
 async def announce_commands(application: Application, coach: Coach) -> None:
-    """Set the command menu; the bot still serves if Telegram refuses it."""
+    """Set the command menu; the bot still serves if Telegram refuses it (not if it is unreachable)."""
     commands = [BotCommand(name, coach.content.message(f"command_{name}")) for name in COMMANDS]
     sender: TelegramSender = application.bot_data["sender"]
     try:
         await sender.call(lambda: application.bot.set_my_commands(commands))
     except TelegramError as error:
+        if unreachable(error):
+            raise
         log.warning("command menu not set: %s", type(error).__name__)
 
 
@@ -168,19 +171,26 @@ class WebhookHandler(tornado.web.RequestHandler):
 
 
 async def start_receiving(
-    application: Application, settings: bootstrap.Settings, ops_routes: ops.Routes, servers: list[HTTPServer]
+    application: Application,
+    settings: bootstrap.Settings,
+    ops_routes: ops.Routes,
+    servers: list[HTTPServer],
+    sleep: Sleep = asyncio.sleep,
 ) -> None:
     """Long polling, or a webhook server that checks Telegram's secret token on every request.
 
     /healthz and /metrics are served on the webhook's port, and on the metrics port if one is set.
-    Each server is added to `servers` as soon as it listens.
+    Each server is added to `servers` as soon as it listens. Telegram unreachable is waited for.
     """
     if settings.metrics_port is not None:
         servers.append(await ops.serve(ops_routes, settings.webhook_listen, settings.metrics_port))
     if not settings.webhook_url:
         updater = application.updater
         assert updater is not None
-        await updater.start_polling(allowed_updates=ALLOWED_UPDATES)
+        # Polling starts with a deleteWebhook whose failure PTB logs with a traceback: asked here first,
+        # so an unreachable Telegram is one line a try; the race left (it fails just after) is retried.
+        await until_reached(application.bot.delete_webhook, sleep)
+        await until_reached(lambda: updater.start_polling(allowed_updates=ALLOWED_UPDATES), sleep)
         log.info("polling for updates")
         return
     secret = settings.webhook_secret or secrets.token_urlsafe(32)
@@ -188,10 +198,16 @@ async def start_receiving(
     rules: ops.Routes = [(path, WebhookHandler, {"telegram": application, "secret": secret}), *ops_routes]
     servers.append(await ops.serve(rules, settings.webhook_listen, settings.webhook_port))
     sender: TelegramSender = application.bot_data["sender"]
-    await sender.call(
-        lambda: application.bot.set_webhook(
-            url=settings.webhook_url, allowed_updates=ALLOWED_UPDATES, secret_token=secret, max_connections=40
-        )
+    await until_reached(
+        lambda: sender.call(
+            lambda: application.bot.set_webhook(
+                url=settings.webhook_url,
+                allowed_updates=ALLOWED_UPDATES,
+                secret_token=secret,
+                max_connections=40,
+            )
+        ),
+        sleep,
     )
     log.info("webhook set")
 
@@ -201,35 +217,54 @@ async def serve_telegram(
     *,
     request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None,
+    sleep: Sleep = asyncio.sleep,
 ) -> int:
     """Serve the coach on Telegram until SIGINT or SIGTERM, then finish what is in flight and stop.
 
     The signals are caught from the start: one that comes during startup cuts it short, and whatever
-    had started is stopped and released as it would be after serving. Requests are injectable for tests.
+    had started is stopped and released as it would be after serving. Telegram unreachable at start is
+    waited for (bot/telegram/startup.py); a token it refuses ends the start with 2. Requests and sleep
+    are injectable for tests.
     """
     stop = asyncio.Event()
     with stop_on_signals(stop):
-        async with AsyncExitStack() as started:
-            startup = start_serving(settings, stop, started, request=request, updates_request=updates_request)
-            if await unless_stopped(stop, startup):
-                await stop.wait()
-                log.info("stopping: no new updates; finishing the turns in flight")
-            else:
-                log.info("stopping: the signal came during startup")
+        try:
+            async with AsyncExitStack() as started:
+                startup = start_serving(
+                    settings, stop, started, request=request, updates_request=updates_request, sleep=sleep
+                )
+                if await unless_stopped(stop, startup):
+                    await stop.wait()
+                    log.info("stopping: no new updates; finishing the turns in flight")
+                else:
+                    log.info("stopping: the signal came during startup")
+        except InvalidToken:  # its text holds the token: never logged
+            log.error("telegram refused TELEGRAM_BOT_TOKEN (InvalidToken): check it with @BotFather")
+            return 2
     log.info("stopped cleanly")
     return 0
 
 
 async def start_serving(
-    settings: bootstrap.Settings, stop: asyncio.Event, started: AsyncExitStack, **requests: BaseRequest | None
+    settings: bootstrap.Settings,
+    stop: asyncio.Event,
+    started: AsyncExitStack,
+    sleep: Sleep = asyncio.sleep,
+    **requests: BaseRequest | None,
 ) -> None:
-    """Start coach, bot, dispatcher and servers, each one's release pushed on `started` once it exists."""
+    """Start coach, bot, dispatcher and servers, each one's release pushed on `started` once it exists.
+
+    Each request to Telegram before serving is asked again while Telegram is unreachable.
+    """
     coach = await bootstrap.build_coach(settings)
     started.push_async_callback(coach.storage.engine.dispose)
     metrics = ops.Metrics()
     coach.observer = metrics
-    application = await started.enter_async_context(build_application(settings, coach, **requests))
-    await announce_commands(application, coach)
+    application = build_application(settings, coach, sleep=sleep, **requests)
+    started.push_async_callback(application.bot.shutdown)  # its HTTP clients, even if getMe never answered
+    await until_reached(application.bot.initialize, sleep)  # getMe: once it answers, initialize asks no more
+    application = await started.enter_async_context(application)
+    await until_reached(lambda: announce_commands(application, coach), sleep)
     dispatcher = Dispatcher(coach, application.bot_data["sender"], retention=settings.retention)
     prompts = asyncio.create_task(dispatcher.run_forever(stop, DISPATCH_INTERVAL))
     servers: list[HTTPServer] = []
@@ -237,7 +272,9 @@ async def start_serving(
     started.callback(stop.set)  # before finish (last in, first out): the dispatcher ends after its round
     await application.start()
     health = ops.Health(coach.storage.engine, dispatcher.since_heartbeat, STALE_AFTER)
-    await start_receiving(application, settings, ops.routes(metrics, health, coach.storage.engine), servers)
+    await start_receiving(
+        application, settings, ops.routes(metrics, health, coach.storage.engine), servers, sleep
+    )
 
 
 async def unless_stopped(stop: asyncio.Event, startup: Coroutine[Any, Any, None]) -> bool:
