@@ -11,12 +11,17 @@ import socket
 import subprocess
 import sys
 import threading
+import tomllib
+from collections.abc import Mapping
 from http.server import BaseHTTPRequestHandler, HTTPServer
+from importlib import metadata
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from hipcoach.bot.settings import Settings, settings_from_env
 
@@ -163,6 +168,49 @@ def markdown_section(text: str, heading: str) -> str:
     return match.group(1)
 
 
+def locked(text: str) -> dict[str, tuple[str, list[str]]]:
+    """Each package of a pip-compile lock: its one version and its hashes, comment lines dropped."""
+    code = "\n".join(line for line in text.splitlines() if not line.lstrip().startswith("#"))
+    pins = {}
+    for entry in code.replace("\\\n", " ").splitlines():
+        if entry.strip():
+            requirement, *options = entry.split()
+            name, pinned, version = requirement.partition("==")
+            assert pinned, f"{requirement} is not pinned to one version"
+            pins[canonicalize_name(name)] = (version, [option.removeprefix("--hash=") for option in options])
+    return pins
+
+
+def project_requirements() -> list[Requirement]:
+    """What pyproject.toml asks for at run time and to build the project itself (as the image does)."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    names = project["project"]["dependencies"] + project["build-system"]["requires"]
+    return [Requirement(text) for text in names]
+
+
+def unmet(requirements: list[Requirement], pins: dict[str, tuple[str, list[str]]], extras=("",)) -> list[str]:
+    """The requirements that apply here and that no pin satisfies."""
+    missing = []
+    for requirement in requirements:
+        if requirement.marker and not any(requirement.marker.evaluate({"extra": e}) for e in extras):
+            continue
+        version, _ = pins.get(canonicalize_name(requirement.name), (None, []))
+        if version is None or not requirement.specifier.contains(version, prereleases=True):
+            missing.append(f"{requirement} (locked: {version})")
+    return missing
+
+
+COMPOSE_VARIABLE = re.compile(r"\$\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?::?[?-][^}]*)?\}")
+
+
+def interpolate(value: str, variables: Mapping[str, str]) -> str:
+    """compose's ${NAME}, ${NAME:?error} and ${NAME:-default} in a value, every NAME given."""
+    return COMPOSE_VARIABLE.sub(lambda match: variables[match["name"]], value)
+
+
+PINNED_IMAGE = re.compile(r"[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}")
+
+
 @pytest.fixture(scope="module")
 def example() -> dict[str, str]:
     return env_file(DEPLOY / "hipcoach.env.example")
@@ -223,15 +271,11 @@ def test_the_env_example_names_exactly_the_settings_the_code_reads(example):
     assert SETTINGS - set(example) == set(), "settings missing from deploy/hipcoach.env.example"
 
 
-def test_the_env_example_is_accepted_by_the_code_and_points_at_the_compose_postgres(example, compose):
+def test_the_env_example_is_accepted_by_the_code_and_holds_no_database_password(example):
     settings = settings_from_env(example)
     url = urlsplit(settings.database_url)
-    assert url.scheme == "postgresql+asyncpg"
-    assert url.hostname in compose["services"]
-    postgres = compose["services"][url.hostname]["environment"]
-    assert url.username == postgres["POSTGRES_USER"]
-    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
-    assert url.port == 5432
+    assert url.scheme == "sqlite+aiosqlite" and url.path.startswith("//var/lib/hipcoach/")
+    assert url.password is None
 
 
 def test_the_bot_in_the_container_listens_on_all_interfaces_with_the_example_values(example, dockerfile):
@@ -251,6 +295,39 @@ def test_compose_runs_the_bot_from_the_dockerfile_with_the_env_file_after_postgr
     assert bot["depends_on"]["postgres"]["condition"] == "service_healthy"
     assert bot["restart"] == "unless-stopped"
     assert "ports" not in bot, "the bot is reached through nginx, not published"
+
+
+@pytest.mark.parametrize("service", ["bot", "migrate"])
+def test_compose_makes_the_database_url_from_the_one_password_in_deploy_env(example, compose, service):
+    postgres = compose["services"]["postgres"]["environment"]
+    assert COMPOSE_VARIABLE.fullmatch(postgres["POSTGRES_PASSWORD"])["name"] == "POSTGRES_PASSWORD"
+    variables = {"POSTGRES_PASSWORD": "a1b2c3"}
+    environment = {
+        name: interpolate(value, variables)
+        for name, value in compose["services"][service]["environment"].items()
+    }
+    # compose puts `environment` over `env_file`, so this URL wins over the example's.
+    url = urlsplit(settings_from_env({**example, **environment}).database_url)
+    assert url.scheme == "postgresql+asyncpg"
+    assert url.hostname in compose["services"] and url.port == 5432
+    assert compose["services"][url.hostname]["environment"] is postgres
+    assert url.username == postgres["POSTGRES_USER"]
+    assert url.password == interpolate(postgres["POSTGRES_PASSWORD"], variables)
+    assert url.path.lstrip("/") == postgres["POSTGRES_DB"]
+
+
+def test_compose_asks_only_for_the_database_password_and_stops_when_it_is_unset(compose):
+    used = {match["name"] for match in COMPOSE_VARIABLE.finditer((DEPLOY / "compose.yaml").read_text())}
+    assert used == {"POSTGRES_PASSWORD"}
+    assert all(":?" in match[0] for match in COMPOSE_VARIABLE.finditer((DEPLOY / "compose.yaml").read_text()))
+
+
+def test_compose_pins_every_image_it_pulls_by_digest(compose):
+    for name, service in compose["services"].items():
+        if "build" in service:
+            assert ":" in service["image"] and "@" not in service["image"], name
+        else:
+            assert PINNED_IMAGE.fullmatch(service["image"]), f"{name}: {service['image']} is not pinned"
 
 
 def test_compose_migrates_once_before_the_bots_start(compose):
@@ -310,13 +387,20 @@ def test_nginx_statements_fail_on_unbalanced_braces_or_a_missing_semicolon():
 # Dockerfile
 
 
-def test_the_dockerfile_installs_the_project_on_slim_python_and_runs_it_as_a_non_root_user(dockerfile):
-    bases = [arguments.split()[0] for keyword, arguments in dockerfile if keyword == "FROM"]
-    assert bases and all(base.startswith("python:3.11-slim") for base in bases)
-    installs = [
-        arguments for keyword, arguments in dockerfile if keyword == "RUN" and "pip install" in arguments
+def dockerfile_argument(instructions: list[tuple[str, str]], name: str) -> str:
+    (default,) = [
+        arguments.partition("=")[2]
+        for keyword, arguments in instructions
+        if keyword == "ARG" and arguments.startswith(f"{name}=")
     ]
-    assert installs and all("pip install ." in run and "[" not in run for run in installs)
+    return default
+
+
+def test_the_dockerfile_builds_on_python_3_11_slim_pinned_by_digest_and_runs_as_a_non_root_user(dockerfile):
+    base = dockerfile_argument(dockerfile, "PYTHON_IMAGE")
+    assert re.fullmatch(r"python:3\.11\.\d+-slim-bookworm@sha256:[0-9a-f]{64}", base)
+    bases = [arguments.split()[0] for keyword, arguments in dockerfile if keyword == "FROM"]
+    assert bases and set(bases) == {"${PYTHON_IMAGE}"}
     users = [arguments for keyword, arguments in final_stage(dockerfile) if keyword == "USER"]
     assert users and users[-1].split(":")[0] not in {"root", "0"}
     (command,) = [arguments for keyword, arguments in dockerfile if keyword == "CMD"]
@@ -324,8 +408,78 @@ def test_the_dockerfile_installs_the_project_on_slim_python_and_runs_it_as_a_non
     assert image_environment(dockerfile)["HIPCOACH_WEBHOOK_LISTEN"] == "0.0.0.0"
 
 
+def test_the_dockerfile_installs_the_lock_with_hashes_then_the_project_without_dependencies(dockerfile):
+    lock = "deploy/requirements.lock"
+    copied = [
+        index
+        for index, (keyword, arguments) in enumerate(dockerfile)
+        if keyword == "COPY" and lock in arguments
+    ]
+    installs = [
+        (index, shlex.split(arguments))
+        for index, (keyword, arguments) in enumerate(dockerfile)
+        if keyword == "RUN" and "pip install" in arguments
+    ]
+    assert [index for index, _ in installs] == sorted(index for index, _ in installs) and len(installs) == 2
+    (locked_at, from_lock), (_, project) = installs
+    assert copied and copied[0] < locked_at
+    assert from_lock[from_lock.index("install") + 1 :] == ["--require-hashes", "-r", lock]
+    project = project[project.index("install") + 1 : project.index("&&") if "&&" in project else None]
+    assert sorted(project) == sorted([".", "--no-build-isolation", "--no-deps"])
+
+
 def test_the_dockerfile_names_no_setting_the_code_does_not_read():
     assert names_in((DEPLOY / "Dockerfile").read_text()) <= SETTINGS
+
+
+# The lock file
+
+
+LOCK_TEXT = (DEPLOY / "requirements.lock").read_text()
+PINS = locked(LOCK_TEXT)
+
+
+def test_the_lock_pins_every_dependency_of_pyproject_at_a_version_its_range_admits():
+    assert unmet(project_requirements(), PINS) == []
+
+
+def test_the_lock_pins_what_the_extras_named_in_pyproject_bring():
+    for requirement in project_requirements():
+        if requirement.extras:
+            brought = [Requirement(text) for text in metadata.requires(requirement.name) or []]
+            assert unmet(brought, PINS, extras=sorted(requirement.extras)) == [], requirement
+
+
+def test_the_lock_pins_the_dependencies_of_each_locked_package_installed_here_at_that_version():
+    checked = 0
+    for name, (version, _) in PINS.items():
+        try:
+            installed = metadata.distribution(name)
+        except metadata.PackageNotFoundError:
+            continue
+        if installed.version == version:
+            checked += 1
+            assert unmet([Requirement(text) for text in installed.requires or []], PINS) == [], name
+    assert checked >= len(PINS) // 2, "too few locked versions installed here to check the lock whole"
+
+
+def test_every_locked_package_has_sha256_hashes_so_pip_refuses_any_other_file():
+    for name, (_, hashes) in PINS.items():
+        assert hashes and all(re.fullmatch(r"sha256:[0-9a-f]{64}", value) for value in hashes), name
+
+
+def test_the_lock_is_made_by_deploy_lock_sh_for_the_images_python(dockerfile):
+    assert "pip-compile with Python 3.11" in LOCK_TEXT
+    assert "#    deploy/lock.sh\n" in LOCK_TEXT
+    assert dockerfile_argument(dockerfile, "PYTHON_IMAGE").startswith("python:3.11.")
+
+
+def test_the_lock_reader_refuses_a_range_and_sees_a_version_out_of_range():
+    with pytest.raises(AssertionError):
+        locked("httpx>=0.27 \\\n    --hash=sha256:" + "0" * 64)
+    pins = locked("httpx==0.26.0 \\\n    --hash=sha256:" + "0" * 64 + "\n    # via hipcoach\n")
+    assert unmet([Requirement("httpx>=0.27")], pins) == ["httpx>=0.27 (locked: 0.26.0)"]
+    assert unmet([Requirement("PyYAML>=6")], pins) == ["PyYAML>=6 (locked: None)"]
 
 
 class _Health(BaseHTTPRequestHandler):
