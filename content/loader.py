@@ -172,11 +172,22 @@ def cross_check(content: Content) -> list[Problem]:
     problems += _check_equipment(content)
     problems += _check_starting_point(content)
     problems += _check_alternatives(content)
+    problems += _check_spared_places(content)
     found = keyframe_problems(content.keyframes, content.exercises)
     problems += [Problem("keyframes.yaml", field, reason) for field, reason in found]
     found = education_problems(content.education)
     problems += [Problem("education.yaml", field, reason) for field, reason in found]
     return problems
+
+
+def _check_spared_places(content: Content) -> list[Problem]:
+    """Every place to spare is a place the check-in reader can find in a text."""
+    known = content.feedback.locations
+    return [
+        Problem("progression.yaml", f"spare_places.{place}", f"'{place}' is not a location in feedback.yaml")
+        for place in content.progression.spare_places
+        if place not in known
+    ]
 
 
 def _check_alternatives(content: Content) -> list[Problem]:
@@ -327,6 +338,8 @@ def check_messages(content: Content, required: MessageSpec) -> list[Problem]:
     keys = dict(required)
     for row in content.starting_point.table:
         keys.setdefault(row.reason, ("exercise",))
+    for place in content.progression.spare_places:  # what sparing that place means, in a few words
+        keys.setdefault(f"spares_{place}", ())
     problems = []
     for locale, messages in content.messages.items():
         name = f"messages/{locale}.yaml"

@@ -40,12 +40,23 @@ class Dose(Strict):
 
 
 class Demands(Strict):
-    """What an exercise asks of the body; the screening rules read these."""
+    """What an exercise asks of the body; the screening rules and the places to spare read these."""
 
     kneeling: bool
     floor: bool
     spinal_load: Literal["none", "low", "moderate", "high"]
     knee_bend_under_load: bool
+    weight_on_arms: bool = Field(description="Body weight on the hands or forearms: four-point, planks.")
+    hamstring_stretch: bool = Field(description="Hinges to the hamstrings' length while standing.")
+    hip_end_range: bool = Field(
+        description="Takes a hip to the end of its range: deep bend, rotation, stretch."
+    )
+    fast_hip_drive: bool = Field(description="A fast, ballistic drive from the hips: the swing.")
+
+
+# The yes/no demands a place to spare can name (progression.yaml `spare_places`).
+PLACE_DEMANDS = ("kneeling", "floor", "knee_bend_under_load", "weight_on_arms", "hamstring_stretch",
+                 "hip_end_range", "fast_hip_drive")  # fmt: skip
 
 
 class Fault(Strict):
@@ -156,6 +167,46 @@ class SessionPlan(Strict):
     accessory: list[PlanStage] = Field(min_length=1)
 
 
+class SparedPlace(Strict):
+    """A place that hurt during a session (a check-in location, feedback.yaml) and the demands that
+    load it: the decision looks for the nearest easier rung without them."""
+
+    demands: list[str] = Field(min_length=1)
+
+    @model_validator(mode="after")
+    def _known_demands(self) -> SparedPlace:
+        unknown = [d for d in self.demands if d not in PLACE_DEMANDS]
+        if unknown:
+            raise ValueError(f"unknown demand '{unknown[0]}'; one of {', '.join(PLACE_DEMANDS)}")
+        return self
+
+
+class KettlebellLoad(Strict):
+    """The last step of the dose on rungs done with a kettlebell: a heavier bell, in plain guidance."""
+
+    equipment: str = Field(description="The equipment id that makes a rung loaded by a bell.")
+    max_steps: int = Field(ge=0, le=6, description="Heavier bells on one exercise before the next rung.")
+    start_kg_women: tuple[int, int]
+    start_kg_men: tuple[int, int]
+    step_kg: tuple[int, int]
+
+
+class FlarePlan(Strict):
+    """A flare-up: the dose comes down `levels` at once, `days` of the lighter plan, then a staged
+    return: one level back up per good counted session until the dose before the flare."""
+
+    levels: int = Field(ge=1, le=6)
+    days: int = Field(ge=1, le=14)
+
+
+class PlanCheckin(Strict):
+    """The one tap about the rest of the plan (warm-up and accessory) after the main exercise's
+    check-in: typed phrases per answer, and how many counted sessions a part that hurt rests."""
+
+    phrases: dict[Literal["fine", "skipped", "warm_up", "accessory"], list[str]]
+    rest_sessions: int = Field(ge=1, le=14)
+
+
 class ProgressionRules(Strict):
     """Thresholds of the pain-monitoring model and the sticking-point rules."""
 
@@ -173,8 +224,11 @@ class ProgressionRules(Strict):
     rest_day_hours: int = Field(ge=12, le=96)
     return_after_days: int = Field(ge=1, le=365)
     session_plan: SessionPlan
-    flare_levels: int = Field(ge=1, le=6)
-    flare_days: int = Field(ge=1, le=14)
+    flare: FlarePlan
+    spare_places: dict[str, SparedPlace] = Field(min_length=1)
+    spare_harder_max: int = Field(ge=0, le=3, description="How much harder a sparing rung may be.")
+    kettlebell: KettlebellLoad
+    plan_checkin: PlanCheckin
     trend_window_days: int = Field(ge=1)
     trend_min_sessions: int = Field(ge=1)
     trend_rise: float = Field(gt=0)

@@ -125,6 +125,9 @@ def _text_answer(name: str, text: str, data: dict[str, Any], content: Content) -
         return found if set(found) - {"location"} else None
     if reader == "morning":
         return read_one_of(text, content.progression.morning_phrases, content.screening.negations)
+    if reader == "parts":
+        part = read_one_of(text, content.progression.plan_checkin.phrases, content.screening.negations)
+        return part if part in (data.get("parts_asked") or {}) or part in ("fine", "skipped") else None
     if reader == "activity":
         activity = " ".join(text.split())[: content.screening.goal_activity_max]
         return {"activity": activity} if len(normalise(activity)) >= 3 else None

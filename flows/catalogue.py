@@ -6,6 +6,9 @@ _CARD = ("name", "plan", "why", "setup", "steps", "cues", "faults", "dose", "saf
 _DOSE = ("sets", "reps", "seconds")
 _DECISION = ("exercise", "previous", "count", "pain", "dose")
 _SKIP = ("exercise", "needs")
+_BELL = ("women", "men", "step", "steps")  # the kettlebell guidance's numbers (flows/load.py)
+_SPARE = ("spare_place", "spare_place_load", "spare_place_dose", "spare_place_bottom")
+_EASE = ("simplify_pain", "simplify_mornings", "simplify_trend", "simplify_control", "ease_effort")
 _ZONE = ("safe_max", "acceptable_min", "acceptable_max")  # the pain zones' scores, from progression.yaml
 CHART_LABELS = (
     "title", "pain", "zone_safe", "zone_acceptable", "zone_too_much", "morning_better", "morning_same",
@@ -60,8 +63,11 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "exercise_card_short": ("name", "plan", "dose", "cues"),
     "session_plan": ("warm_up", "main", "accessory"),
     "session_plan_short": ("warm_up", "main"),
+    "session_plan_no_warm_up": ("main", "accessory"),
+    "session_plan_main_only": ("main",),
     "pain_elsewhere": ("place", "pain"),
-    "kettlebell_guidance": (),
+    "kettlebell_start": _BELL,
+    "kettlebell_raised": _BELL,
     "button_full_instructions": (),
     # sessions, check-ins and progression
     "button_not_now": (),
@@ -77,7 +83,24 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     **{key: _DECISION for key in DECISIONS},
     "rest_day": ("when",),
     "rest_day_unscheduled": (),
-    "simplify_knee": _DECISION,
+    **{key: (*_DECISION, "place", "spares") for key in _SPARE},
+    "progress_load": (*_DECISION, "women", "men", "step"),
+    **{f"{reason}_load": _DECISION for reason in _EASE},
+    "flare_hold": (*_DECISION, "days"),
+    "flare_step": _DECISION,
+    "flare_done": _DECISION,
+    "flare_extended": ("days", "exercise", "dose"),
+    "checkin_parts_question": ("parts",),
+    "button_parts_fine": (),
+    "button_parts_skipped": (),
+    "button_parts_warm_up": (),
+    "button_parts_accessory": (),
+    "parts_fine": (),
+    "parts_skipped": (),
+    "parts_rest": ("exercise", "count"),
+    "parts_back": ("part",),
+    "part_warm_up": (),
+    "part_accessory": (),
     "hold_uncounted": _DECISION,
     "hold_min_time": (*_DECISION, "days"),
     "progress_dose": _DECISION,
@@ -205,6 +228,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "list_numbered": ("n", "item"),
     "list_separator": (),
     "list_or": (),
+    "list_and": (),
     **{f"day_{d}": () for d in range(7)},
     "dose_sets": ("sets",),
     "dose_reps": _DOSE,

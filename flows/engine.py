@@ -10,6 +10,7 @@ from hipcoach.content.schema import Content
 from hipcoach.flows import agenda, agenda_turns, commands, machine, moves, summary
 from hipcoach.flows.answers import STALE, read_answer, typed_choice
 from hipcoach.flows.feedback import is_checkin_sentence, mentions_pain
+from hipcoach.flows.plan_checkin import UNANSWERED
 from hipcoach.flows.prompts import current_question
 from hipcoach.flows.safety import SafetyReading, follow_up, screen
 from hipcoach.flows.screens import MODALS, SCREENS, TRAINING
@@ -95,7 +96,25 @@ def _step(
         return _checkin_detour(name, data, event, now, content)
     if isinstance(event, Text) and name in CHECKIN_DETOURS and says_flare(event.text, content):
         return _command(name, data, Command("flare"), now, content, context)
+    if name == "checkin_parts" and read_answer(name, data, event, content, now) in (None, STALE):
+        return _past_parts(data, event, now, content, context)
     return _offer_coach(_answer(name, data, event, now, content), name, context)
+
+
+def _past_parts(
+    data: dict[str, Any], event: Event, now: datetime, content: Content, context: Context
+) -> Outcome:
+    """The one tap about the rest of the plan is optional: something else instead leaves it
+    unanswered and is taken as it was meant, by the question that comes next."""
+    moved = _run("checkin_parts", data, content, now, "answer", UNANSWERED)
+    kept = dict(moved.state.data)
+    name = (
+        agenda_turns.take_up(moved.state.name, kept, now, content)
+        if isinstance(event, Text)
+        else moved.state.name
+    )
+    went_on = _step(name, kept, event, now, content, context)
+    return Outcome(went_on.state, went_on.replies, (*moved.effects, *went_on.effects))
 
 
 def _checkin_detour(name: str, data: dict[str, Any], event: Text, now: datetime, content: Content) -> Outcome:
@@ -195,6 +214,9 @@ def _due(name: str, data: dict[str, Any], event: Due, now: datetime, content: Co
     """A scheduled prompt: its item joins the agenda, asked now if the user is free, else later."""
     if name not in TRAINING or data.get("paused"):
         return Outcome(State(name, data), ())
+    if name == "checkin_parts" and event.kind != "weekly":  # optional: it gives way to what is due
+        passed = _run(name, data, content, now, "answer", UNANSWERED)
+        name, data = passed.state.name, dict(passed.state.data)
     late = now - event.due_at > timedelta(minutes=content.schedule.grace_minutes)
     if event.kind == "weekly":
         planned = next_weekly_prompt(data, content, now)

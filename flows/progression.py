@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from hipcoach.content.schema import Content, Exercise, ProgressionRules
 from hipcoach.flows.dose import bounds
+from hipcoach.flows.load import can_add_bell, kilos
 from hipcoach.flows.starting import can_kneel
 
 Kind = Literal["progress", "hold", "simplify", "wait"]
@@ -26,6 +27,7 @@ class Decision:
     skipped: tuple[tuple[str, str], ...] = ()
     rest_day: bool = False
     level: int = 0  # the dose level on `exercise` from now on (flows/dose.py)
+    load: int | None = None  # heavier kettlebells on `exercise` from now on (flows/load.py); None: as before
 
 
 def exclusion(exercise: Exercise, answers: Mapping[str, Any]) -> str | None:
@@ -60,11 +62,16 @@ def counted(session: Session) -> bool:
     return bool(session.get("counted", True))
 
 
-def since_last_change(history: Sequence[Session], exercise: str, level: int | None = 0) -> list[Session]:
-    """The unbroken run of latest counted sessions on this exercise at this dose level (any, if None)."""
+def since_last_change(
+    history: Sequence[Session], exercise: str, level: int | None = 0, load: int | None = None
+) -> list[Session]:
+    """The unbroken run of latest counted sessions on this exercise at this dose level and kettlebell
+    load (any, if None)."""
     run: list[Session] = []
     for session in reversed(history):
         if session["exercise"] != exercise or level not in (None, session.get("level", 0)):
+            break
+        if load not in (None, session.get("load", 0)):
             break
         if counted(session):
             run.append(session)
@@ -105,15 +112,22 @@ def decide(
     now: datetime,
     content: Content,
     level: int = 0,
+    load: int = 0,
 ) -> Decision:
-    """Apply the rules to the latest session on `exercise` at dose `level` (the last entry of `history`)."""
+    """Apply the rules to the latest session on `exercise` at dose `level` with `load` heavier
+    kettlebells (the last entry of `history`)."""
     rules = content.progression
     latest = history[-1]
     pain = latest["pain"]
-    if pain > rules.pain_acceptable_max and latest.get("location") == "knee":
-        return _spare_knee(exercise, answers, content, pain)
+    place = latest.get("location")
+    if pain > rules.pain_acceptable_max and loads_place(content.exercises[exercise], place, content):
+        return _spare_place(exercise, str(place), answers, content, level, load, pain)
     if latest["control"] == "lost":  # quality broke down: the exercise itself is too advanced
         reason = "simplify_pain" if pain > rules.pain_acceptable_max else "simplify_control"
+        if load > 0:  # with a heavier bell, the bell is what was too much
+            return Decision(
+                "simplify", exercise, f"{reason}_load", {"pain": pain}, level=level, load=load - 1
+            )
         stepped = _simplify(exercise, reason, answers, content, pain=pain)
         if stepped.reason == "hold_bottom" and level > bounds(content)[0]:  # no easier rung: lighter
             return Decision(
@@ -121,11 +135,11 @@ def decide(
             )
         return stepped
     if pain > rules.pain_acceptable_max:
-        return _ease(exercise, level, "simplify_pain", answers, content, pain=pain)
+        return _ease(exercise, level, load, "simplify_pain", answers, content, pain=pain)
     if latest.get("morning") == "worse" and _worse_mornings(history, rules.worse_mornings_to_simplify):
-        return _ease(exercise, level, "simplify_mornings", answers, content)
+        return _ease(exercise, level, load, "simplify_mornings", answers, content)
     if pain > rules.pain_safe_max and pain_trend_rises(history, now, rules):  # not after a comfortable one
-        return _ease(exercise, level, "simplify_trend", answers, content, rest_day=True)
+        return _ease(exercise, level, load, "simplify_trend", answers, content, rest_day=True)
     if pain > rules.pain_safe_max:
         return Decision("hold", exercise, "hold_pain", {"pain": pain})
     if latest.get("morning") == "worse":
@@ -136,7 +150,7 @@ def decide(
         return Decision("wait", exercise, "wait_morning")
     if latest.get("morning") not in rules.progress_mornings:  # never said: no step up on a guess
         return Decision("hold", exercise, "hold_no_morning")
-    return _progress_or_hold(history, exercise, answers, content, now, level)
+    return _progress_or_hold(history, exercise, answers, content, now, level, load)
 
 
 def _time_left(
@@ -156,25 +170,70 @@ def _time_left(
 def _ease(
     exercise: str,
     level: int,
+    load: int,
     reason: str,
     answers: Mapping[str, Any],
     content: Content,
     rest_day: bool = False,
     **params: Any,
 ) -> Decision:
-    """Too much: the dose comes down a level first; below the lowest, the rung does."""
+    """Too much: a heavier kettlebell goes first, then the dose comes down a level; below the lowest,
+    the rung does."""
+    if load > 0:
+        return Decision("simplify", exercise, f"{reason}_load", params, (), rest_day, level, load - 1)
     if level > bounds(content)[0]:
         return Decision("simplify", exercise, f"{reason}_dose", params, (), rest_day, level - 1)
     return _simplify(exercise, reason, answers, content, rest_day, **params)
 
 
-def _spare_knee(exercise: str, answers: Mapping[str, Any], content: Content, pain: int) -> Decision:
-    """Knee pain: the nearest easier rung that loads no bent knee and needs no kneeling."""
-    spared = {**answers, "knee_issues": True, "kneeling_ok": False}
-    target, skipped = neighbour(exercise, "easier", spared, content)
+def loads_place(exercise: Exercise, place: str | None, content: Content) -> bool:
+    """The exercise has a demand that loads this place (progression.yaml `spare_places`)."""
+    spared = content.progression.spare_places.get(place or "")
+    return spared is not None and any(getattr(exercise.demands, d) for d in spared.demands)
+
+
+def _spare_place(
+    exercise: str, place: str, answers: Mapping[str, Any], content: Content, level: int, load: int, pain: int
+) -> Decision:
+    """Pain in a place the exercise loads: the nearest rung that spares it (easier first, else a
+    neighbour at most `spare_harder_max` harder); with none, a lighter bell or dose on this one. The
+    pain still counts: never a step up in dose after it."""
+    told = {"pain": pain, "place": place, "spares": content.message(f"spares_{place}")}
+    target, skipped = _sparing(exercise, place, "easier", answers, content)
     if target is None:
-        return Decision("hold", exercise, "hold_bottom", {"pain": pain}, skipped)
-    return Decision("simplify", target, "simplify_knee", {"pain": pain}, skipped)
+        target, skipped = _sparing(exercise, place, "harder", answers, content)
+        ceiling = content.exercises[exercise].difficulty + content.progression.spare_harder_max
+        if target is not None and content.exercises[target].difficulty > ceiling:
+            target, skipped = None, ()
+    if target is not None:
+        return Decision("simplify", target, "spare_place", told, skipped)
+    if load > 0:
+        return Decision("simplify", exercise, "spare_place_load", told, level=level, load=load - 1)
+    if level > bounds(content)[0]:
+        return Decision("simplify", exercise, "spare_place_dose", told, level=level - 1)
+    return Decision("hold", exercise, "spare_place_bottom", told, level=level)
+
+
+def _sparing(
+    exercise: str,
+    place: str,
+    direction: Literal["harder", "easier"],
+    answers: Mapping[str, Any],
+    content: Content,
+) -> tuple[str | None, tuple[tuple[str, str], ...]]:
+    """The nearest allowed rung in one direction that does not load the place, and the rungs the
+    screening ruled out on the way."""
+    skipped: list[tuple[str, str]] = []
+    current = getattr(content.exercises[exercise], direction)
+    while current is not None:
+        rung = content.exercises[current]
+        why = exclusion(rung, answers)
+        if why is None and not loads_place(rung, place, content):
+            return current, tuple(skipped)
+        if why is not None:
+            skipped.append((current, why))
+        current = getattr(rung, direction)
+    return None, ()
 
 
 def _progress_or_hold(
@@ -184,9 +243,10 @@ def _progress_or_hold(
     content: Content,
     now: datetime,
     level: int,
+    load: int = 0,
 ) -> Decision:
     rules = content.progression
-    run = since_last_change(history, exercise, level)
+    run = since_last_change(history, exercise, level, load)
     latest = history[-1]
     needed = rules.good_sessions_to_progress
     recent = run[-needed:]
@@ -195,6 +255,9 @@ def _progress_or_hold(
         told = {"count": needed, "pain": worst}
         if level < bounds(content)[1]:  # dose before rung
             return Decision("progress", exercise, "progress_dose", told, level=level + 1)
+        if can_add_bell(content.exercises[exercise], load, answers, content):  # then load
+            bell = {**told, **kilos(content)}
+            return Decision("progress", exercise, "progress_load", bell, level=0, load=load + 1)
         waiting = _time_left(since_last_change(history, exercise, None), exercise, content, now)
         if waiting is not None:
             return Decision("hold", exercise, "hold_min_time", waiting)
@@ -204,6 +267,8 @@ def _progress_or_hold(
         return Decision("progress", target, "progress_good", told, skipped)
     if latest["control"] != "smooth":
         return Decision("hold", exercise, "hold_control")
+    if latest["effort"] == "hard" and load > 0:
+        return Decision("simplify", exercise, "ease_effort_load", level=level, load=load - 1)
     if latest["effort"] == "hard" and level > bounds(content)[0]:
         return Decision("simplify", exercise, "ease_effort", level=level - 1)
     if latest["effort"] not in rules.progress_efforts:

@@ -7,7 +7,7 @@ from datetime import datetime, time
 from typing import Any
 
 from hipcoach.content.schema import Content
-from hipcoach.flows import cards, moves
+from hipcoach.flows import cards, load, moves
 from hipcoach.flows import schedule as clock
 from hipcoach.flows.dose import dose_at
 from hipcoach.flows.plan import plan_text
@@ -77,9 +77,10 @@ def _session(data: dict[str, Any], content: Content, now: datetime) -> tuple[dic
     familiar = is_familiar(exercise.id, data)
     params = (cards.short_card_params if familiar else cards.card_params)(exercise, content)
     params["dose"] = cards.dose_text(dose_at(exercise, position.get("level", 0), content), content)
-    if "kettlebell" in exercise.equipment:  # choosing and raising a weight, in plain words
-        params["dose"] = f"{params['dose']}\n{content.text('kettlebell_guidance')}"
-    params["plan"] = plan_text(position, data.get("answers") or {}, content)
+    bell = load.guidance(exercise, position.get("load", 0), data.get("answers") or {}, content)
+    if bell:  # choosing and raising a kettlebell, in plain words
+        params["dose"] = f"{params['dose']}\n{bell}"
+    params["plan"] = plan_text(data, content)
     rows = ((done, later), (full,)) if familiar else ((done, later),)
     return params, (*rows, moves.card_button(exercise.id))
 
@@ -171,6 +172,17 @@ def _offer(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[
     return {"exercise": exercise}, rows
 
 
+def _parts(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
+    """One tap about the rest of the plan: fine, skipped, or which part hurt (only parts it had)."""
+    asked = data.get("parts_asked") or {}
+    names = [content.exercises[exercise].name for exercise in asked.values()]
+    shown = [
+        (v, label) for v, label in SCREENS["checkin_parts"].answers if v in ("fine", "skipped") or v in asked
+    ]
+    rows = tuple((Button(label, f"checkin_parts:{value}"),) for value, label in shown)
+    return {"parts": content.message("list_and").join(names)}, rows
+
+
 def _sticking(data: dict[str, Any], content: Content, now: datetime) -> tuple[dict[str, Any], Rows]:
     offer = data["offer"]
     params = {
@@ -197,6 +209,7 @@ KEYBOARDS: dict[str, Any] = {
     "idle": lambda name: _idle,
     "session_offer": lambda name: _offer,
     "offer": lambda name: _sticking,
+    "parts": lambda name: _parts,
 }
 
 

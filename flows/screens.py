@@ -22,12 +22,13 @@ Reader = Literal[
     "assessed",
     "clearance",
     "limits",
+    "parts",
 ]
 
 
 Keyboard = Literal[
     "answers", "red_flags", "equipment", "card", "scale", "goal_examples", "weekdays", "day_presets",
-    "time_presets", "zones", "schedule_confirm", "idle", "session_offer", "offer",
+    "time_presets", "zones", "schedule_confirm", "idle", "session_offer", "offer", "parts",
 ]  # fmt: skip
 
 
@@ -93,6 +94,17 @@ SCREENS: dict[str, Screen] = {
         ),
         reader="checkin",
     ),
+    "checkin_parts": Screen(
+        "checkin_parts_question",
+        (
+            ("fine", "button_parts_fine"),
+            ("skipped", "button_parts_skipped"),
+            ("warm_up", "button_parts_warm_up"),
+            ("accessory", "button_parts_accessory"),
+        ),
+        reader="parts",
+        keyboard="parts",
+    ),
     "morning_check": Screen(
         "morning_question",
         (
@@ -139,7 +151,8 @@ SCREENS: dict[str, Screen] = {
 
 # Where someone is once screening is behind them: the commands of the programme work here.
 TRAINING = (
-    "session", "checkin_pain", "checkin_effort", "checkin_control", "morning_check", "sticking_offer",
+    "session", "checkin_pain", "checkin_effort", "checkin_control", "checkin_parts", "morning_check",
+    "sticking_offer",
     "schedule_days", "schedule_time", "schedule_zone", "schedule_summary_day", "schedule_confirm", "idle",
     "paused", "session_offer", "goal_recheck",
 )  # fmt: skip

@@ -8,11 +8,12 @@ from typing import Any
 from transitions import EventData
 
 from hipcoach.content.schema import Content
-from hipcoach.flows import agenda, cards, education, progression
+from hipcoach.flows import agenda, cards, education, flare, plan, progression
 from hipcoach.flows import schedule as clock
 from hipcoach.flows.dose import bounds as dose_bounds
 from hipcoach.flows.dose import dose_at
-from hipcoach.flows.turn_model import TurnModel, argument
+from hipcoach.flows.plan_checkin import UNANSWERED, PlanCheckinSteps
+from hipcoach.flows.turn_model import argument
 from hipcoach.flows.values import (
     CancelPrompts,
     RecordCheckIn,
@@ -24,11 +25,11 @@ from hipcoach.flows.values import (
 from hipcoach.flows.when import say_when
 
 CHECKIN = ["checkin_pain", "checkin_effort", "checkin_control"]
-UNANSWERED = "unanswered"  # a check-in field or morning answer never given; stored as such
 AFTER_CHECKIN = [
     {"dest": "checkin_pain", "conditions": "needs_pain"},
     {"dest": "checkin_effort", "conditions": "needs_effort"},
     {"dest": "checkin_control", "conditions": "needs_control"},
+    {"dest": "checkin_parts", "conditions": "needs_parts"},
     {"dest": "sticking_offer", "conditions": "is_sticking"},
     {"dest": "schedule_days", "unless": "has_schedule"},
     {"dest": "idle"},
@@ -43,6 +44,7 @@ TRANSITIONS: list[dict[str, Any]] = [
      "before": "later"},
     {"trigger": "answer", "source": "session", "dest": "schedule_days", "before": "later"},
     *({"trigger": "answer", "source": s, **step} for s in CHECKIN for step in AFTER_CHECKIN),
+    *({"trigger": "answer", "source": "checkin_parts", **step} for step in AFTER_CHECKIN[4:]),
     {"trigger": "answer", "source": "morning_check", "dest": "sticking_offer", "conditions": "is_sticking"},
     {"trigger": "answer", "source": "morning_check", "dest": "idle"},
     {"trigger": "answer", "source": "sticking_offer", "dest": "idle", "before": "settle_offer"},
@@ -93,7 +95,7 @@ def next_weekly_prompt(data: dict[str, Any], content: Content, now: datetime) ->
     return SchedulePrompt("weekly", clock.next_session_due((plan["summary_day"],), at, plan["zone"], now))
 
 
-class TrainingSteps(TurnModel):
+class TrainingSteps(PlanCheckinSteps):
     """Conditions and callbacks of the training machine; mixed into the per-turn model."""
 
     # ---- folding an answer in: runs before any condition is checked (prepare_event) ----
@@ -112,6 +114,8 @@ class TrainingSteps(TurnModel):
                 self.conclude_checkin()
         elif self.state == "morning_check":
             self.conclude_morning(answer)
+        elif self.state == "checkin_parts":
+            self.conclude_parts(answer)
         elif self.state in ("schedule_days", "schedule_time", "schedule_zone", "schedule_summary_day"):
             self.data.setdefault("draft", {}).update(answer)
 
@@ -169,8 +173,10 @@ class TrainingSteps(TurnModel):
         exercise = self.data["position"]["exercise"]
         history = self.data.setdefault("history", [])
         record = {"at": self.now.isoformat(), "exercise": exercise, "morning": None, **entry}
+        shown = plan.todays_parts(self.data, self.content) if "session_started" in self.data else {}
         record["counted"] = self._counts(history)
         record["level"] = self.data["position"].get("level", 0)
+        record["load"] = self.data["position"].get("load", 0)
         history.append(record)
         del history[: -self.content.progression.history_kept]
         self.effects.append(
@@ -182,6 +188,8 @@ class TrainingSteps(TurnModel):
         if record["counted"]:
             self._teach()
             self._detour_done()
+            self.rest_parts_counted()
+        self.ask_about_parts(shown, record)
         self._plan_morning()
 
     def conclude_morning(self, answer: str) -> None:
@@ -314,16 +322,18 @@ class TrainingSteps(TurnModel):
     def start_flare(self, event: EventData) -> None:
         """A flare-up: a lighter plan at once, gentle days, then the usual steps back up; and the
         red-flag questions again, since a flare can hide a warning sign."""
-        rules = self.content.progression
+        rules = self.content.progression.flare
         position = self.data["position"]
-        level = max(dose_bounds(self.content)[0], position.get("level", 0) - rules.flare_levels)
-        position["level"] = level
-        self.data["flare"] = {"since": self.now.isoformat()}
+        running = self.data.get("flare")
+        self.data["flare"] = flare.start(running, position, self.now, self.content)
+        level, load = flare.lowered(
+            position.get("level", 0), position.get("load", 0), rules.levels, self.content
+        )
+        position.update(level=level, load=load)
         dose = dose_at(self.content.exercises[position["exercise"]], level, self.content)
         exercise = self.content.exercises[position["exercise"]].name
-        self.say(
-            "flare_plan", days=rules.flare_days, exercise=exercise, dose=cards.dose_text(dose, self.content)
-        )
+        key = "flare_extended" if running else "flare_plan"
+        self.say(key, days=rules.days, exercise=exercise, dose=cards.dose_text(dose, self.content))
         questions = [question.id for question in self.content.safety.questions]
         self.data["safety_check"] = {"questions": questions, "text": ""}
         self.say("flare_check_intro")
@@ -341,12 +351,14 @@ class TrainingSteps(TurnModel):
         lowest = dose_bounds(self.content)[0]
         level = position.get("level", 0)
         exercise = position["exercise"]
-        if level > lowest:
+        if position.get("load", 0) > 0:  # a heavier kettlebell goes first
+            position["load"] -= 1
+        elif level > lowest:
             position["level"] = level - 1
         else:
             easier, _ = progression.neighbour(exercise, "easier", self.data["answers"], self.content)
             if easier is not None:
-                position.update(exercise=easier, level=0)
+                position.update(exercise=easier, level=0, load=0)
                 self.effects.append(SetPosition(position["ladder"], easier, "back_after_break"))
         dose = dose_at(self.content.exercises[position["exercise"]], position.get("level", 0), self.content)
         self.say(
@@ -403,21 +415,31 @@ class TrainingSteps(TurnModel):
         history = self.data["history"]
         position = self.data["position"]
         level = history[-1].get("level", 0)  # the dose the session was done at
+        load = history[-1].get("load", 0)
         decision = progression.decide(
-            history, position["exercise"], self.data["answers"], self.now, self.content, level
+            history, position["exercise"], self.data["answers"], self.now, self.content, level, load
         )
+        decision, self.data["flare"] = flare.adjust(
+            decision, self.data.get("flare"), history[-1], position, self.now, self.content
+        )
+        if self.data["flare"] is None:
+            self.data.pop("flare")
         if decision.kind == "wait":
             self.say(decision.reason if self.data.get("schedule") else f"{decision.reason}_unscheduled")
             return False
         history[-1]["decision"] = decision.kind
         names = self.content.exercises
         place = history[-1].get("location")
-        if place not in (None, "lower back") and history[-1]["pain"] > self.content.progression.pain_safe_max:
+        spared = decision.reason.startswith("spare_place")  # that message names the place itself
+        elsewhere = place not in (None, "lower back") and not spared
+        if elsewhere and history[-1]["pain"] > self.content.progression.pain_safe_max:
             self.say("pain_elsewhere", place=place, pain=history[-1]["pain"])
         for skipped, why in decision.skipped:
             self.say(why, exercise=names[skipped].name, needs=self._needs(skipped))
         moved = decision.kind in ("progress", "simplify")
-        new_level = (decision.level if decision.exercise == position["exercise"] else 0) if moved else level
+        same = decision.exercise == position["exercise"]
+        new_level = (decision.level if same else 0) if moved else level
+        new_load = (load if decision.load is None else decision.load) if same else 0
         dose = dose_at(names[decision.exercise], new_level, self.content)
         params = {
             "exercise": names[decision.exercise].name,
@@ -438,6 +460,7 @@ class TrainingSteps(TurnModel):
             position["exercise"] = decision.exercise
             self.effects.append(SetPosition(position["ladder"], decision.exercise, decision.reason))
         position["level"] = new_level
+        position["load"] = new_load
         if progression.is_sticking(decisions, self.now, self.content.progression):
             offer = progression.alternative(
                 position["ladder"], self.data["answers"], self.content, position["exercise"]

@@ -21,8 +21,9 @@ from typing import Any
 from hipcoach.content.schema import Content
 from hipcoach.flows import Choice, Due, Event, State, Text, render_all, step
 from hipcoach.flows.dose import bounds
-from hipcoach.flows.progression import exclusion, neighbour
-from hipcoach.flows.training import UNANSWERED
+from hipcoach.flows.load import uses_bell
+from hipcoach.flows.plan_checkin import UNANSWERED
+from hipcoach.flows.progression import exclusion, loads_place, neighbour
 from hipcoach.flows.values import (
     RecordCheckIn,
     RecordDecision,
@@ -48,6 +49,7 @@ class Session:
     at: datetime
     exercise: str
     level: int
+    bells: int  # heavier kettlebells it was done with
     report: Report
     counted: bool
     read: dict[str, Any]  # the engine's history entry
@@ -67,6 +69,7 @@ class Decision:
     reason: str
     exercise: str
     level: int  # the dose level after it
+    bells: int  # heavier kettlebells after it
     before: tuple[str, int]  # (exercise, level) before it
     session: int  # index of the latest session when it was made
 
@@ -87,6 +90,9 @@ class Run:
     placements: list[Placement] = field(default_factory=list)
     dead_ends: list[str] = field(default_factory=list)
     anomalies: list[str] = field(default_factory=list)
+    flares: int = 0  # flare-ups the user told the coach about
+    flare_steps_up: list[str] = field(default_factory=list)  # progress in the lighter flare days
+    parts: dict[str, int] = field(default_factory=dict)  # answers to the tap about the rest of the plan
 
 
 class Driver:
@@ -99,8 +105,9 @@ class Driver:
         self.now = START + timedelta(hours=user.arrives)
         self.prompts = PromptTable()
         self.run = Run(user)
-        self.pending: tuple[str, int, Report] | None = None  # the session under way
+        self.pending: tuple[str, int, int, Report] | None = None  # the session under way
         self.snoozed = False
+        self.flare_told = 0.0  # the day the user last told the coach about a flare-up
 
     # ---- one turn ----
 
@@ -128,6 +135,9 @@ class Driver:
                     session.morning = effect.answer
         elif isinstance(effect, RecordDecision):
             position = self.state.data["position"]
+            plan = self.state.data.get("flare")
+            if effect.kind == "progress" and plan and self.now < datetime.fromisoformat(plan["until"]):
+                self.run.flare_steps_up.append(f"seed {self.user.seed} day {self.day:.1f}: {effect.reason}")
             self.run.decisions.append(
                 Decision(
                     self.now,
@@ -135,6 +145,7 @@ class Driver:
                     effect.reason,
                     effect.exercise,
                     position.get("level", 0),
+                    position.get("load", 0),
                     (before.get("exercise", ""), before.get("level", 0)),
                     len(self.run.sessions) - 1,
                 )
@@ -150,10 +161,10 @@ class Driver:
         if self.pending is None:
             self.run.anomalies.append(f"seed {self.user.seed} day {self.day:.1f}: a check-in with no session")
             return
-        exercise, level, report = self.pending
+        exercise, level, bells, report = self.pending
         self.pending = None
         self.run.sessions.append(
-            Session(self.now, exercise, level, report, bool(entry.get("counted")), entry)
+            Session(self.now, exercise, level, bells, report, bool(entry.get("counted")), entry)
         )
 
     @property
@@ -196,6 +207,9 @@ class Driver:
             if user.is_quiet(self.day):
                 return
             name = self.state.name
+            if self.state.data.get("safety_check"):  # the safety questions again: none of the signs
+                self.press("safety:no")
+                continue
             if name == "idle":
                 return
             if name == "session_offer":
@@ -209,12 +223,11 @@ class Driver:
                     self.snoozed = False
                     self.either("session_offer:start", "lets go")
             elif name == "session":
-                position = self.state.data["position"]
-                exercise, level = position["exercise"], position.get("level", 0)
                 self.now += timedelta(minutes=user.rng.randint(15, 35))
-                report = user.session(self.content.exercises[exercise], level, self.day)
-                self.pending = (exercise, level, report)
+                self.pending = self._train()
                 self.either("session:done", "done")
+            elif name == "checkin_parts":
+                self._parts()
             elif name.startswith("checkin_"):
                 self._checkin(name)
             elif name == "morning_check":
@@ -236,16 +249,47 @@ class Driver:
 
     def _checkin(self, name: str) -> None:
         if self.pending is None:  # a check-in the user did not start: the card was done earlier
-            position = self.state.data["position"]
-            exercise, level = position["exercise"], position.get("level", 0)
-            report = self.user.session(self.content.exercises[exercise], level, self.day)
-            self.pending = (exercise, level, report)
-        report = self.pending[2]
+            self.pending = self._train()
+        report = self.pending[3]
         if report.text and name == "checkin_pain" and not (self.state.data.get("checkin") or {}):
             self.say(report.text)
             return
         field_ = name.removeprefix("checkin_")
         self.press(f"{name}:{getattr(report, field_)}")
+
+    def _train(self) -> tuple[str, int, int, Report]:
+        """The session on the card, as the body does it."""
+        position = self.state.data["position"]
+        exercise, level, bells = position["exercise"], position.get("level", 0), position.get("load", 0)
+        report = self.user.session(self.content.exercises[exercise], level, self.day, self.content, bells)
+        return exercise, level, bells, report
+
+    def _parts(self) -> None:
+        """The warm-up and accessory: a part that loads the user's sore place hurt; else mostly fine."""
+        asked = self.state.data.get("parts_asked") or {}
+        place = self.user.sore_place
+        exercises = self.content.exercises
+        hurt = [
+            part for part, ex in asked.items() if place and loads_place(exercises[ex], place, self.content)
+        ]
+        roll = self.user.rng.random()
+        answer = hurt[0] if hurt else ("fine" if roll < 0.8 else "skipped")
+        self.run.parts[answer] = self.run.parts.get(answer, 0) + 1
+        self.press(f"checkin_parts:{answer}")
+
+    def _tell_flare(self) -> None:
+        """A flaring user tells the coach when the flare starts, and some again a day or two later."""
+        flare = self.user.flare
+        if flare is None or self.user.is_quiet(self.day) or self.state.name != "idle":
+            return
+        start, length, _ = flare
+        first = self.flare_told < start <= self.day < start + length
+        again = self.run.flares == 1 and self.flare_told + 1.5 <= self.day < start + length
+        if first or (again and self.user.rng.random() < 0.3):
+            self.flare_told = self.day
+            self.run.flares += 1
+            self.say("my back has flared up" if self.user.typed() else "/flare")
+            self.respond()
 
     def _schedule(self, name: str) -> None:
         user, rng = self.user, self.user.rng
@@ -273,6 +317,7 @@ class Driver:
             self.send(Due(kind, 1, due))
             self.now += timedelta(minutes=self.user.rng.choice(DELAYS))
             self.respond(from_prompt=kind)
+            self._tell_flare()
         else:
             self.run.anomalies.append(f"seed {self.user.seed} day {self.day:.1f}: no prompt left")
         return self.run
@@ -318,6 +363,10 @@ class Figures:
     loaded_hinge_by_week_8: dict[str, float]
     misread_checkins: int
     anomalies: int
+    sore_places: dict[str, float]
+    kettlebell: dict[str, float]
+    flare_ups: dict[str, float]
+    plan_parts: dict[str, int]
     examples: dict[str, list[str]]
 
 
@@ -453,6 +502,7 @@ def figures(runs: list[Run], content: Content) -> Figures:
         excluded += keep("excluded_placements", excluded_placements(run, content))
         early += keep("early_rung_exits", early_exits(run, content))
         anomalies += keep("anomalies", run.anomalies)
+        keep("flare_steps_up", run.flare_steps_up)
         misread += keep(
             "misread_checkins",
             [
@@ -500,8 +550,59 @@ def figures(runs: list[Run], content: Content) -> Figures:
         },
         misread_checkins=misread,
         anomalies=anomalies,
+        sore_places=sore_places(runs),
+        kettlebell=kettlebell(runs, content),
+        flare_ups=flare_ups(runs),
+        plan_parts={
+            k: sum(r.parts.get(k, 0) for r in runs) for k in ("fine", "skipped", "warm_up", "accessory")
+        },
         examples=examples,
     )
+
+
+def sore_places(runs: list[Run]) -> dict[str, float]:
+    """Sessions that hurt in a place the exercise loads, and the share answered by sparing that place."""
+    hurt = spared = 0
+    for run in runs:
+        for index, session in enumerate(run.sessions):
+            if session.report.place is None:
+                continue
+            hurt += 1
+            reasons = [d.reason for d in run.decisions if d.session == index]
+            spared += any(r.startswith("spare_place") for r in reasons)
+    return {
+        "sessions": float(hurt),
+        "spared": float(spared),
+        "share": round(spared / hurt, 3) if hurt else 1.0,
+    }
+
+
+def kettlebell(runs: list[Run], content: Content) -> dict[str, float]:
+    """Users who trained on a rung with their own kettlebell, and how the bell went up and down."""
+    users = raised = 0
+    lighter = heaviest = 0
+    for run in runs:
+        on_bell = any(
+            uses_bell(content.exercises[s.exercise], run.user.answers, content) for s in run.sessions
+        )
+        users += on_bell
+        raised += any(d.reason == "progress_load" for d in run.decisions)
+        lighter += sum(d.kind == "simplify" and d.reason.endswith("_load") for d in run.decisions)
+        heaviest = max([heaviest, *(s.bells for s in run.sessions)])
+    return {"users": float(users), "raised_a_bell": float(raised), "lighter_bell_first": float(lighter),
+            "most_bells_up": float(heaviest)}  # fmt: skip
+
+
+def flare_ups(runs: list[Run]) -> dict[str, float]:
+    told = sum(r.flares for r in runs)
+    count = {reason: sum(d.reason == reason for r in runs for d in r.decisions)
+             for reason in ("flare_hold", "flare_step", "flare_done")}  # fmt: skip
+    steps_up = sum(len(r.flare_steps_up) for r in runs)
+    return {
+        "told": float(told),
+        **{k: float(v) for k, v in count.items()},
+        "progress_in_lighter_days": steps_up,
+    }
 
 
 def _not_lowered(run: Run) -> str:

@@ -14,14 +14,17 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from hipcoach.content.schema import Content, Exercise
+from hipcoach.flows.progression import loads_place
 from hipcoach.flows.starting import choose_start
 
-Trajectory = Literal["improving", "steady", "flaring", "knee"]
+Trajectory = Literal["improving", "steady", "flaring", "knee", "hip", "hamstring"]
+SORE_PLACES = ("knee", "hip", "hamstring")  # trajectories whose place hurts when an exercise loads it
 Zone = Literal["within", "edge", "beyond"]
 
 FRAGILE = 0.1  # share of users for whom the first rung is already at or past their capacity
 EDGE = 0.5  # capacity margin below which a set is hard and a bit wobbly
 LEVEL_LOAD = 0.15  # how much one dose level adds to an exercise's difficulty
+BELL_LOAD = 0.3  # how much the next kettlebell up adds
 DAILY_NOISE = 0.25  # day-to-day variation of capacity (standard deviation)
 EQUIPMENT = ("kettlebell", "dumbbells", "barbell", "band_cable", "dowel", "box_step")
 DAY_PRESETS = ("mon_wed_fri", "tue_thu_sat", "mon_thu", "weekdays")
@@ -39,9 +42,10 @@ TEMPLATES = (
     "{pain}/10, {effort}, {control}",
     "about a {pain}, {effort}, {control}",
 )
-KNEE_TEMPLATES = (
-    "knee pain {pain}, {effort}, {control}",
-    "my knee hurt, about a {pain}, {effort}, {control}",
+PLACE_TEMPLATES = (
+    "{place} pain {pain}, {effort}, {control}",
+    "my {place} hurt, about a {pain}, {effort}, {control}",
+    "{place} was sore, {pain}/10 but back fine, {effort}, {control}",
 )
 MORNING_WORDS = {
     "better": ("better", "a bit better"),
@@ -59,13 +63,13 @@ class Report:
     control: str
     morning: str  # better / same / worse: the truth for the next morning
     zone: Zone
-    knee: bool = False  # the pain was in the knee
+    place: str | None = None  # where it hurt, when not the back (a sore knee, hip or hamstring)
     text: str | None = None  # the typed check-in, or None to answer with buttons
 
     @property
     def exceeded(self) -> bool:
-        """The session asked more than the user's capacity (or their knee) could give."""
-        return self.zone == "beyond" or self.knee
+        """The session asked more than the user's capacity (or their sore place) could give."""
+        return self.zone == "beyond" or self.place is not None
 
 
 @dataclass
@@ -75,7 +79,7 @@ class User:
     load_pain: bool
     kneeling_ok: bool
     knee_issues: bool  # what screening is told
-    knee_trouble: bool  # the truth: knees hurt under a loaded bend
+    sore_place: str | None  # the truth: this place hurts whenever an exercise loads it
     equipment: tuple[str, ...]
     days: str  # a day preset id
     time: tuple[str, str]  # (button, typed)
@@ -119,16 +123,17 @@ class User:
     def typed(self) -> bool:
         return self.rng.random() < self.typing
 
-    def session(self, exercise: Exercise, level: int, day: float) -> Report:
-        """How a session on `exercise` at dose `level` goes on `day`, and how the user says so."""
+    def session(self, exercise: Exercise, level: int, day: float, content: Content, bells: int = 0) -> Report:
+        """How a session on `exercise` at dose `level` with `bells` heavier kettlebells goes on `day`,
+        and how the user says so."""
         rng = self.rng
-        load = exercise.difficulty + LEVEL_LOAD * level
+        load = exercise.difficulty + LEVEL_LOAD * level + BELL_LOAD * bells
         margin = self.capacity(exercise.id, day) + rng.gauss(0, DAILY_NOISE) - load
-        if self.knee_trouble and exercise.demands.knee_bend_under_load:
+        if self.sore_place and loads_place(exercise, self.sore_place, content):
             pain = rng.randint(6, 8)
             words = {"pain": pain, "effort": "hard", "control": rng.choice(CONTROL_WORDS["wobbly"])}
-            text = rng.choice(KNEE_TEMPLATES).format(**words)
-            return Report(pain, "hard", "wobbly", "worse", "beyond", knee=True, text=text)
+            text = rng.choice(PLACE_TEMPLATES).format(place=self.sore_place, **words)
+            return Report(pain, "hard", "wobbly", "worse", "beyond", place=self.sore_place, text=text)
         if margin >= EDGE:
             pain = min(3, max(0, int(3 - margin + rng.random() * 2)))
             effort = "easy" if margin > 1.5 and rng.random() < 0.7 else "ok"
@@ -168,7 +173,9 @@ class User:
 def make_user(seed: int, content: Content) -> User:
     """One user, the same for the same seed."""
     rng = random.Random(seed)
-    trajectory: Trajectory = rng.choices(("improving", "steady", "flaring", "knee"), (45, 20, 20, 15))[0]
+    trajectory: Trajectory = rng.choices(
+        ("improving", "steady", "flaring", "knee", "hip", "hamstring"), (40, 17, 18, 11, 7, 7)
+    )[0]
     knee_trouble = trajectory == "knee"
     load_pain = rng.random() < 0.35
     kneeling_ok = rng.random() < (0.3 if knee_trouble else 0.75)
@@ -195,7 +202,7 @@ def make_user(seed: int, content: Content) -> User:
         load_pain=load_pain,
         kneeling_ok=kneeling_ok,
         knee_issues=knee_issues,
-        knee_trouble=knee_trouble,
+        sore_place=trajectory if trajectory in SORE_PLACES else None,
         equipment=equipment,
         days=rng.choice(DAY_PRESETS),
         time=rng.choice(TIMES),

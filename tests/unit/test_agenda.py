@@ -32,6 +32,7 @@ def test_the_goal_question_does_not_replace_the_days_session_prompt(content):
     chat.press("session_offer:start")
     chat.press("session:done")
     chat.send("pain 1, easy, smooth")
+    chat.press("checkin_parts:fine")
     assert chat.state.name == "goal_recheck"
     assert "Back to the question about your goal" in chat.text
 

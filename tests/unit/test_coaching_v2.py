@@ -141,6 +141,12 @@ def test_a_kettlebell_card_says_how_to_choose_and_raise_the_weight(content):
     from hipcoach.flows.prompts import prompt
 
     chat = morning_answered(trained(content))
-    data = {**chat.state.data, "position": {"ladder": "hinge", "exercise": "kettlebell_deadlift"}}
+    answers = {**chat.state.data["answers"], "equipment": ["kettlebell"]}
+    data = {
+        **chat.state.data,
+        "answers": answers,
+        "position": {"ladder": "hinge", "exercise": "kettlebell_deadlift"},
+    }
     card = prompt("session", data, content, chat.now)
-    assert "go up by 2-4 kg only after" in card.params["dose"]
+    assert "Many women start with 8-12 kg and many men with 12-16 kg" in card.params["dose"]
+    assert "never ask you to lift more than you can control" in card.params["dose"]

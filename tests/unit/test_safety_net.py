@@ -33,6 +33,9 @@ def reach(content, state: str) -> EngineChat:
         chat.send("pain 2")
         return chat
     chat.send("no pain, easy, smooth")
+    if state == "checkin_parts":
+        return chat
+    chat.press("checkin_parts:fine")
     if state == "schedule_days":
         return chat
     for value in SCHEDULE:
@@ -43,7 +46,7 @@ def reach(content, state: str) -> EngineChat:
 
 
 STATES = ["new", "consent", "red_flags_urgent", "load_pain", "equipment", "session", "checkin_effort",
-          "schedule_days", "idle", "paused"]  # fmt: skip
+          "checkin_parts", "schedule_days", "idle", "paused"]  # fmt: skip
 
 
 @pytest.mark.parametrize("state", STATES)

@@ -42,14 +42,16 @@ def test_a_one_sentence_check_in_fills_what_it_can_and_asks_the_rest_with_button
     assert "stay with Kneeling hip thrust" in chat.text
 
 
-def test_the_check_in_takes_at_most_three_taps(content):
+def test_the_check_in_takes_three_taps_for_the_main_exercise_and_one_for_the_rest_of_the_plan(content):
     chat = EngineChat(content)
     chat.screen(load_pain=False, kneeling_ok=True, knee_issues=False)
     chat.press("session:done")
     for value in ("checkin_pain:1", "checkin_effort:easy", "checkin_control:smooth"):
         chat.press(value)
-    assert chat.state.name == "schedule_days"
     assert any(isinstance(e, RecordCheckIn) for e in chat.effects)
+    assert chat.state.name == "checkin_parts"
+    chat.press("checkin_parts:fine")
+    assert chat.state.name == "schedule_days"
 
 
 def test_pain_above_five_steps_back_at_once_with_the_reason(content):
@@ -187,6 +189,7 @@ def test_a_sticking_point_offers_another_ladder_and_a_human(content):
         chat.send("/today")
         chat.press("session:done")
         chat.send("pain 5, ok, smooth")
+        chat.press("checkin_parts:fine")
     assert chat.state.name == "sticking_offer"
     assert "physiotherapist or coach" in chat.text
     offer = chat.state.data["offer"]
