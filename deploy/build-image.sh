@@ -51,7 +51,7 @@ make_base() {
 
 run_in_image() {
     # shellcheck disable=SC2086 # LIMITS and RUNTIME are lists of options
-    podman $RUNTIME run --rm --interactive $LIMITS --network none "$IMAGE" "$@"
+    podman $RUNTIME run --rm --interactive --no-healthcheck $LIMITS --network none "$IMAGE" "$@"
 }
 
 # Reads name==version lines; fails naming each one the image does not have at that version.
@@ -90,9 +90,9 @@ if ! podman image exists "$BASE"; then
 fi
 built=$(date +%s)
 # The host's network: the build installs from the Python package index, and a rootful podman inside
-# a container may have no bridge to give it.
+# a container may have no bridge to give it. Docker's format: OCI images have no HEALTHCHECK.
 # shellcheck disable=SC2086
-podman $RUNTIME build $LIMITS $TRUST --network host --ignorefile deploy/Dockerfile.dockerignore \
+podman $RUNTIME build --format docker $LIMITS $TRUST --network host --ignorefile deploy/Dockerfile.dockerignore \
     --build-arg PYTHON_IMAGE="$BASE" -f deploy/Dockerfile -t "$IMAGE" .
 echo "image $IMAGE built in $(elapsed "$built") ($(elapsed "$started") in all)"
 if [ "${1:-}" = "--check" ]; then

@@ -17,18 +17,23 @@ check_image_digests() {
     # registry which digest the tag names now; a pin that differs is printed with the new digest, to
     # be copied into its file by hand after reading the image's changelog.
     command -v skopeo >/dev/null || { echo "deploy/lock.sh --images needs skopeo (apt-get install skopeo)" >&2; exit 2; }
-    stale=0
-    for pin in $(grep -ohE '[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}' deploy/Dockerfile deploy/compose.yaml | sort -u); do
-        reference=${pin%@*}
-        current=$(skopeo inspect --raw "docker://docker.io/library/$reference" | sha256sum | cut -d' ' -f1)
-        if [ "sha256:$current" = "${pin#*@}" ]; then
-            echo "up to date: $pin"
-        else
-            echo "moved:      $reference@sha256:$current (pinned: ${pin#*@})"
-            stale=1
-        fi
-    done
-    return "$stale"
+    grep -ohE '[a-z0-9./-]+:[A-Za-z0-9._-]+@sha256:[0-9a-f]{64}' deploy/Dockerfile deploy/compose.yaml | sort -u | {
+        stale=0
+        manifest=$(mktemp)
+        while read -r pin; do
+            reference=${pin%@*}
+            skopeo inspect --raw "docker://docker.io/library/$reference" >"$manifest"
+            current=$(sha256sum "$manifest" | cut -d' ' -f1)
+            if [ "sha256:$current" = "${pin#*@}" ]; then
+                echo "up to date: $pin"
+            else
+                echo "moved:      $reference@sha256:$current (pinned: ${pin#*@})"
+                stale=1
+            fi
+        done
+        rm -f "$manifest"
+        [ "$stale" = 0 ]
+    }
 }
 
 if [ "${1:-}" = "--images" ]; then
