@@ -45,7 +45,7 @@ def step(
 ) -> Outcome:
     """Decide the coach's reply to one event. Pure: `now` and `context` are given; no I/O."""
     context = context or Context()
-    data: dict[str, Any] = copy.deepcopy(dict(state.data))
+    data: dict[str, Any] = _copied(dict(state.data))
     name = state.name if state.name in machine.STATES else INITIAL
     if name == INITIAL and state.name != INITIAL:
         data = {}
@@ -66,6 +66,18 @@ def step(
     if isinstance(event, Due):
         notes = []  # a prompt speaks for itself; what lapsed is told when the user next writes
     return Outcome(outcome.state, (*notes, *outcome.replies), (*lapsed, *outcome.effects))
+
+
+def _copied(value: Any) -> Any:
+    """A deep copy of JSON-shaped state (dicts, lists, plain values); anything else the generic way.
+    Several times faster than copy.deepcopy, which took half of every turn."""
+    if isinstance(value, dict):
+        return {key: _copied(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copied(item) for item in value]
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return copy.deepcopy(value)
 
 
 def _step(
