@@ -1,16 +1,28 @@
-"""Settings (read in bot/settings.py) wired into a coach."""
+"""The one place that builds the shell: settings (read in bot/settings.py) wired into every piece."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import TextIO
 from zoneinfo import ZoneInfo
 
+from sqlalchemy.ext.asyncio import AsyncEngine
+from telegram.ext import Application
+from telegram.request import BaseRequest
+
 from hipcoach import content, flows
-from hipcoach.bot.coach import Clock, Coach, Notifier, Staff
+from hipcoach.bot.coach import Clock, Coach, Notifier, Observer, Staff, UserFiles
+from hipcoach.bot.delivery import rate_limit
+from hipcoach.bot.delivery.dispatcher import Dispatcher
+from hipcoach.bot.entrypoints import ops
 from hipcoach.bot.entrypoints.ops import JsonFormatter
+from hipcoach.bot.entrypoints.terminal import Inbox, SavedFiles, TerminalChat
 from hipcoach.bot.files.animation_files import AnimationCache
+from hipcoach.bot.files.animation_store import SqlFileIds
 from hipcoach.bot.files.private_files import private_sqlite_file
 from hipcoach.bot.settings import (  # noqa: F401 (re-exported: callers take their settings from here)
     ConfigError,
@@ -20,7 +32,12 @@ from hipcoach.bot.settings import (  # noqa: F401 (re-exported: callers take the
     with_overrides,
 )
 from hipcoach.bot.storage.db import make_engine, upgrade
-from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.bot.storage.port import Storage
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
+from hipcoach.bot.telegram import app as telegram_app
+from hipcoach.bot.telegram.adapter import TelegramAdapter
+from hipcoach.bot.telegram.live_keyboards import SqlLiveKeyboards
+from hipcoach.bot.telegram.sender import Sleep, TelegramNotifier, TelegramSender
 
 
 def load_content(directory: Path | None = None) -> content.Content:
@@ -59,9 +76,20 @@ def ensure_sqlite_directory(url: str) -> None:
         private_sqlite_file(Path(path))
 
 
-async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Notifier | None = None) -> Coach:
-    """Content loaded and checked, database upgraded, storage wired: a coach ready to take turns."""
-    coach_content = load_content(settings.content_dir)
+@dataclass(frozen=True)
+class Database:
+    """The database, upgraded: the storage port, the reporting port, and the engine to close."""
+
+    engine: AsyncEngine
+    storage: SqlStorage
+    reports: SqlReports
+
+    async def close(self) -> None:
+        await self.engine.dispose()
+
+
+async def open_database(settings: Settings) -> Database:
+    """The configured database, its schema brought up to date unless that is turned off."""
     ensure_sqlite_directory(settings.database_url)
     engine = make_engine(settings.database_url)
     if settings.upgrade_on_start:
@@ -70,17 +98,128 @@ async def build_coach(settings: Settings, clock: Clock = utc_now, notifier: Noti
         except BaseException:  # failed, or cancelled by a signal during startup: no connection left open
             await engine.dispose()
             raise
-    staff = Staff(notifier=notifier, admin_ids=settings.admin_ids)
-    coach = Coach(SqlStorage(engine), coach_content, clock, staff)
-    coach.animations = AnimationCache(settings.files_dir / "animations")
-    return coach
+    return Database(engine, SqlStorage(engine), SqlReports(engine))
 
 
-async def rehearsal_clock(coach: Coach, user_id: int, text: str) -> Clock:
+def build_coach(
+    settings: Settings,
+    coach_content: content.Content,
+    database: Database,
+    clock: Clock,
+    *,
+    notifier: Notifier | None = None,
+    observer: Observer | None = None,
+    user_files: UserFiles | None = None,
+    animation_kind: str = "gif",
+) -> Coach:
+    """A coach with every collaborator it will ever have."""
+    return Coach(
+        database.storage,
+        database.reports,
+        coach_content,
+        clock,
+        staff=Staff(notifier=notifier, admin_ids=settings.admin_ids),
+        observer=observer,
+        user_files=user_files,
+        animations=AnimationCache(settings.files_dir / "animations"),
+        animation_kind=animation_kind,
+    )
+
+
+@dataclass(frozen=True)
+class Chat:
+    """The terminal chat and what it runs on."""
+
+    database: Database
+    coach: Coach
+    dispatcher: Dispatcher
+    terminal: TerminalChat
+
+
+async def build_chat(
+    settings: Settings,
+    user_id: int,
+    json_mode: bool,
+    stdin: TextIO,
+    stdout: TextIO,
+    now: str | None = None,
+    clock: Clock = utc_now,
+) -> Chat:
+    """The terminal chat as one user; `now` (ISO) rehearses a moment, and prompts due by then come first."""
+    coach_content = load_content(settings.content_dir)
+    database = await open_database(settings)
+    try:
+        if now is not None:
+            clock = await rehearsal_clock(database.storage, user_id, now)
+    except BaseException:  # a moment that cannot be read: no connection left open
+        await database.close()
+        raise
+    inbox, saved = Inbox(), SavedFiles(settings.files_dir)
+    coach = build_coach(settings, coach_content, database, clock, user_files=saved)
+    dispatcher = Dispatcher(coach, database.storage, inbox, clock)
+    terminal = TerminalChat(
+        coach, database.storage, dispatcher, inbox, saved, user_id, json_mode, stdin, stdout
+    )
+    return Chat(database, coach, dispatcher, terminal)
+
+
+@dataclass(frozen=True)
+class TelegramBot:
+    """The coach as a Telegram bot: application, sender, dispatcher, metrics and health, on one database."""
+
+    database: Database
+    coach: Coach
+    application: Application
+    sender: TelegramSender
+    dispatcher: Dispatcher
+    metrics: ops.Metrics
+    health: ops.Health
+
+    @property
+    def routes(self) -> ops.Routes:
+        return ops.routes(self.metrics, self.health, self.database.engine)
+
+
+async def build_telegram(
+    settings: Settings,
+    *,
+    clock: Clock = utc_now,
+    request: BaseRequest | None = None,
+    updates_request: BaseRequest | None = None,
+    sleep: Sleep = asyncio.sleep,
+) -> TelegramBot:
+    """Everything the Telegram shell runs, wired once; requests, clock and sleep injectable for tests."""
+    coach_content = load_content(settings.content_dir)
+    application = telegram_app.build_application(settings, request=request, updates_request=updates_request)
+    database = await open_database(settings)  # opened last: what follows only wires objects together
+    storage, engine = database.storage, database.engine
+    sender = TelegramSender(
+        application.bot,
+        storage.mark_inactive,
+        sleep,
+        # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
+        limiter=rate_limit.limiter_for(engine, settings.send_rate),
+        file_ids=SqlFileIds(storage.sessions, storage.writing),
+        keyboards=SqlLiveKeyboards(storage.sessions, storage.writing),
+    )
+    chat_id = settings.coach_chat_id
+    notifier = TelegramNotifier(sender, chat_id) if chat_id is not None else None
+    metrics = ops.Metrics()
+    # MP4 is what sendAnimation takes best; the terminal shows GIFs.
+    coach = build_coach(
+        settings, coach_content, database, clock, notifier=notifier, observer=metrics, animation_kind="mp4"
+    )
+    telegram_app.handle_updates(application, TelegramAdapter(coach, storage, sender))
+    dispatcher = Dispatcher(coach, storage, sender, clock, metrics, retention=settings.retention)
+    health = ops.Health(engine, dispatcher.since_heartbeat, telegram_app.STALE_AFTER)
+    return TelegramBot(database, coach, application, sender, dispatcher, metrics, health)
+
+
+async def rehearsal_clock(storage: Storage, user_id: int, text: str) -> Clock:
     """A clock stopped at `text` (ISO); a time without a zone is read in the user's own time zone."""
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
-        state = await coach.storage.load_state(user_id)
+        state = await storage.load_state(user_id)
         zone = state.data.get("schedule", {}).get("zone", "UTC")
         moment = moment.replace(tzinfo=ZoneInfo(zone))
     fixed = moment.astimezone(UTC)

@@ -1,4 +1,4 @@
-"""The coach service: one event from one user through storage and the pure engine, to messages."""
+"""The coach service: one turn (load under the user's lock, decide, render, commit), then its delivery."""
 
 from __future__ import annotations
 
@@ -8,12 +8,12 @@ import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from hipcoach.bot.files import attachments
 from hipcoach.bot.files.animation_files import AnimationCache
 from hipcoach.bot.storage.outbox import Progress, RowProgress
-from hipcoach.bot.storage.sql import Decide, Storage
+from hipcoach.bot.storage.port import Opened, Queued, Reports, Storage, UnitOfWork
 from hipcoach.content.schema import Content
 from hipcoach.flows import Due, Event, Message, Outcome, State, render, render_all, step
 from hipcoach.flows.values import Context, ForgetUser, NotifyCoach, Reply
@@ -92,17 +92,30 @@ class Answer:
 
 
 class Coach:
-    """Carries out the engine's decisions; makes none of its own."""
+    """Carries out the engine's decisions; makes none of its own. Every collaborator comes in here."""
 
-    def __init__(self, storage: Storage, content: Content, clock: Clock, staff: Staff | None = None) -> None:
+    def __init__(
+        self,
+        storage: Storage,
+        reports: Reports,
+        content: Content,
+        clock: Clock,
+        *,
+        staff: Staff | None = None,
+        observer: Observer | None = None,
+        user_files: UserFiles | None = None,
+        animations: AnimationCache | None = None,
+        animation_kind: str = "gif",  # the Telegram shell sends MP4
+    ) -> None:
         self.storage = storage
+        self.reports = reports
         self.content = content
         self.clock = clock
         self.staff = staff or Staff()
-        self.observer: Observer = Unobserved()
-        self.user_files: UserFiles = NoUserFiles()  # the terminal gives its saved files
-        self.animations = AnimationCache()  # bootstrap gives it a directory to keep the files in
-        self.animation_kind = "gif"  # the Telegram shell sends MP4
+        self.observer = observer or Unobserved()
+        self.user_files = user_files or NoUserFiles()  # the terminal's saved files
+        self.animations = animations or AnimationCache()
+        self.animation_kind = animation_kind
 
     def context_for(self, user_id: int, handle: str | None) -> Context:
         return Context(
@@ -111,48 +124,91 @@ class Coach:
             handle=f"@{handle}" if handle else None,
         )
 
-    async def handle(
-        self, user_id: int, event: Event, ref: str = "", handle: str | None = None
-    ) -> list[Message]:
-        """Run one turn; on any failure the user's stored state is untouched and they get an apology."""
-        now = self.clock()
-        try:
-            outcome = await self.storage.transact(user_id, now, self._decider(user_id, event, now, handle))
-        except Exception as error:
-            return self._failed(error, user_id, ref)
-        return await self._carry_out(outcome, user_id, ref)
-
-    async def handle_update(
-        self, user_id: int, event: Event, update_id: int, handle: str | None = None
+    async def turn(
+        self, user_id: int, event: Event, update_id: int | None = None, handle: str | None = None
     ) -> Answer | None:
-        """A Telegram update's turn, once only: None for a redelivered update, which changes nothing.
+        """Take one turn and commit it with its replies, queued in the outbox and claimed for the caller.
 
-        The replies are committed with the turn (an outbox row claimed for the caller, who sends them
-        and then calls `delivered`); if the caller dies before that, the dispatcher sends them later.
+        The caller sends them (`deliver`); if it dies first, the dispatcher sends them later. A Telegram
+        update's turn is taken once only: None for a redelivered update, which changes nothing. On any
+        failure nothing of the turn is kept and the answer apologises.
         """
         now = self.clock()
-
-        def render_payload(outcome: Outcome) -> list[dict[str, Any]]:
-            return [message.to_json() for message in render_all(outcome.replies, self.content)]
-
-        ref = f"update:{update_id}"
-        decide = self._decider(user_id, event, now, handle)
+        ref = "terminal" if update_id is None else f"update:{update_id}"
         started = time.perf_counter()
         try:
-            handled = await self.storage.transact_update(user_id, update_id, now, decide, render_payload)
+            async with self.storage.unit_of_work(now) as work:
+                opened = await work.open_user(user_id)
+                if update_id is not None and await work.seen_update(update_id):
+                    taken = None  # left without a commit: nothing changes
+                else:
+                    outcome = step(opened.state, event, now, self.content, self.context_for(user_id, handle))
+                    messages = render_all(outcome.replies, self.content)
+                    outbox_id = await self._keep(work, opened, outcome, messages, update_id)
+                    await work.commit()
+                    taken = outcome, messages, outbox_id
         except Exception as error:
             self.observer.turn(False, time.perf_counter() - started)
             return Answer(self._failed(error, user_id, ref), None, committed=False)
         self.observer.turn(True, time.perf_counter() - started)
-        if handled is None:
+        if taken is None:
             log.info("redelivered update ignored user=%s ref=%s", user_id, ref)
             return None
-        return Answer(await self._carry_out(handled.outcome, user_id, ref), handled.outbox_id)
+        outcome, messages, outbox_id = taken
+        log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
+        await self._notify_coach(outcome)
+        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            self.user_files.forget(user_id)  # the turn's commit forgot what the database held
+        return Answer(await self._attach(messages, user_id), outbox_id)
 
-    def _decider(self, user_id: int, event: Event, now: datetime, handle: str | None) -> Decide:
-        """The pure decision for this turn, waiting for the state storage loads under its lock."""
-        context = self.context_for(user_id, handle)
-        return lambda state: step(state, event, now, self.content, context)
+    async def handle_prompt(self, prompt_id: int) -> bool:
+        """Claim a due prompt and take its turn; its replies wait in the outbox. True if any were queued."""
+        now = self.clock()
+        try:
+            async with self.storage.unit_of_work(now) as work:
+                claimed = await work.claim_prompt(prompt_id)
+                outbox_id = None
+                if claimed is not None:
+                    event = Due(claimed.kind, prompt_id, claimed.due_at)
+                    outcome = step(claimed.state, event, now, self.content)
+                    messages = render_all(outcome.replies, self.content)
+                    outbox_id = await self._keep(work, claimed, outcome, messages, claimed=False)
+                    if outcome.replies:
+                        await work.prompt_sent(prompt_id)
+                await work.commit()  # an unreachable user's prompt is kept skipped
+        except Exception as error:
+            where = "".join(traceback.format_tb(error.__traceback__))
+            log.error("prompt failed prompt=%s error=%s\n%s", prompt_id, type(error).__name__, where)
+            return False
+        log.info("prompt handled prompt=%s queued=%s", prompt_id, outbox_id is not None)
+        return outbox_id is not None
+
+    async def _keep(
+        self,
+        work: UnitOfWork,
+        opened: Opened,
+        outcome: Outcome,
+        messages: list[Message],
+        update_id: int | None = None,
+        claimed: bool = True,
+    ) -> int | None:
+        """Hand the outcome to storage; the replies' outbox row, or None when nothing is queued.
+
+        Someone we never knew who leaves nothing to keep, or a user who asked to be forgotten, leaves no
+        trace (their replies are sent once, without a row).
+        """
+        user_id = opened.user_id
+        nothing_to_keep = not opened.known and outcome.state == State() and not outcome.effects
+        if nothing_to_keep or any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            await work.forget(user_id)
+            return None
+        await work.apply(user_id, outcome.effects)
+        await work.save(user_id, outcome.state)
+        if update_id is not None:
+            await work.record_update(user_id, update_id)
+        if not messages:
+            return None
+        return await work.queue(user_id, [message.to_json() for message in messages], claimed)
 
     def _failed(self, error: Exception, user_id: int, ref: str) -> list[Message]:
         """Log a failed turn and apologise; nothing of the turn was stored."""
@@ -161,17 +217,17 @@ class Coach:
         log.error("turn failed user=%s ref=%s error=%s\n%s", user_id, ref, type(error).__name__, where)
         return [render(Reply("error_sorry"), self.content)]
 
-    async def _carry_out(self, outcome: Outcome, user_id: int, ref: str) -> list[Message]:
-        """After the commit: notify the coach if agreed, forget files if the user was forgotten, render
-        the replies, make attached files."""
-        log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
-        await self._notify_coach(outcome)
-        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
-            self.user_files.forget(user_id)  # the turn's commit forgot what the database held
-        messages = render_all(outcome.replies, self.content)
+    async def _attach(self, messages: list[Message], user_id: int) -> list[Message]:
+        """Make the files the replies name (exports, charts, animations) from what is committed."""
         if any(m.attachment for m in messages):
-            messages = await attachments.fill(messages, user_id, self)
+            return await attachments.fill(messages, user_id, self)
         return messages
+
+    async def _notify_coach(self, outcome: Outcome) -> None:
+        notes = [effect.text for effect in outcome.effects if isinstance(effect, NotifyCoach)]
+        if notes and self.staff.notifier is not None:
+            for note in notes:
+                await self.staff.notifier.notify(note)
 
     async def deliver(
         self,
@@ -201,29 +257,7 @@ class Coach:
             await self.storage.outbox.done(progress.outbox_id, self.clock(), ok, GIVE_UP_AFTER)
         return ok
 
-    async def _notify_coach(self, outcome: Outcome) -> None:
-        notes = [effect.text for effect in outcome.effects if isinstance(effect, NotifyCoach)]
-        if notes and self.staff.notifier is not None:
-            for note in notes:
-                await self.staff.notifier.notify(note)
-
-    async def handle_prompt(self, prompt_id: int) -> bool:
-        """Claim a due prompt and run its turn; its messages are queued in the outbox. True if queued."""
-        now = self.clock()
-
-        def decide_for(kind: str, due_at: datetime) -> Callable[[State], Outcome]:
-            event = Due(kind, prompt_id, due_at)
-            return lambda state: step(state, event, now, self.content)
-
-        def render_payload(outcome: Outcome) -> list[dict[str, Any]]:
-            return [message.to_json() for message in render_all(outcome.replies, self.content)]
-
-        try:
-            delivery = await self.storage.transact_prompt(prompt_id, now, decide_for, render_payload)
-        except Exception as error:
-            where = "".join(traceback.format_tb(error.__traceback__))
-            log.error("prompt failed prompt=%s error=%s\n%s", prompt_id, type(error).__name__, where)
-            return False
-        queued = delivery is not None and bool(delivery.outcome.replies)
-        log.info("prompt handled prompt=%s queued=%s", prompt_id, queued)
-        return queued
+    async def deliver_queued(self, item: Queued, sender: Sender) -> bool:
+        """Send a claimed outbox row (a prompt's, or one whose sender died) from its first unsettled part."""
+        messages = await self._attach([Message.from_json(m) for m in item.payload], item.user_id)
+        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part)

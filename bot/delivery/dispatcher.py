@@ -9,28 +9,13 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 
-from hipcoach.bot.coach import Coach, Sender
-from hipcoach.bot.files import attachments
-from hipcoach.bot.storage.outbox import Progress, Queued, Untracked
-from hipcoach.flows import Message
+from hipcoach.bot.coach import Clock, Coach, Observer, Sender, Unobserved
+from hipcoach.bot.storage.port import Queued, Storage
 
 log = logging.getLogger(__name__)
 
 
 OUTBOX_CLAIM = 20  # outbox rows claimed at a time
-
-
-class CollectingSender:
-    """A sender that keeps what it was given (one part per message): the terminal's and the tests' outbox."""
-
-    def __init__(self) -> None:
-        self.sent: dict[int, list[Message]] = {}
-
-    async def send(self, user_id: int, messages: list[Message], progress: Progress | None = None) -> None:
-        progress = progress or Untracked()
-        for part in range(progress.first, len(messages)):
-            await progress.sending(part)
-            self.sent.setdefault(user_id, []).append(messages[part])
 
 
 class Dispatcher:
@@ -39,14 +24,20 @@ class Dispatcher:
     def __init__(
         self,
         coach: Coach,
+        storage: Storage,
         sender: Sender,
+        clock: Clock,
+        observer: Observer | None = None,
         batch: int = 200,
         claim: int = OUTBOX_CLAIM,
         retention: timedelta | None = None,
         monotonic: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.coach = coach
+        self.coach = coach  # takes the prompts' turns and delivers
+        self.storage = storage
         self.sender = sender
+        self.clock = clock
+        self.observer = observer or Unobserved()
         self.batch = batch
         self.claim = claim  # outbox rows claimed at a time, and queued before the sending is woken
         self.retention = retention
@@ -94,13 +85,13 @@ class Dispatcher:
         tried: set[int] = set()
         unannounced = 0  # rows queued since `queued` was last set: the sending claims them together
         while True:
-            ids = await self.coach.storage.due_prompts(self.coach.clock(), self.batch, user_id)
+            ids = await self.storage.due_prompts(self.clock(), self.batch, user_id)
             fresh = [i for i in ids if i not in tried]
             for prompt_id in fresh:
                 if self.stopping:
                     break
                 tried.add(prompt_id)
-                self.coach.observer.prompt_due()
+                self.observer.prompt_due()
                 unannounced += await self.coach.handle_prompt(prompt_id)
                 if unannounced >= self.claim:
                     queued.set()
@@ -117,14 +108,14 @@ class Dispatcher:
     async def _flush(self, user_id: int | None) -> tuple[int, bool]:
         """Send queued rows until none is left or none goes through; (rows delivered, whether stuck)."""
         delivered = 0
-        outbox = self.coach.storage.outbox
+        outbox = self.storage.outbox
         while True:
             # Small claims: replicas share the sending, and a crash strands few rows until the lease lapses.
-            queued = await outbox.claim(self.claim, self.coach.clock(), user_id)  # ours alone
+            queued = await outbox.claim(self.claim, self.clock(), user_id)  # ours alone
             succeeded = 0
             for item in queued:  # every claimed row is settled, delivered or given back
                 if item.lapsed_in_flight:
-                    self.coach.observer.unconfirmed()
+                    self.observer.unconfirmed()
                 succeeded += await self.deliver(item)
                 self.beat()
             delivered += succeeded
@@ -137,18 +128,15 @@ class Dispatcher:
 
     async def deliver(self, item: Queued) -> bool:
         """Send one claimed row from its first unsettled part, then mark it sent or give it back."""
-        messages = [Message.from_json(m) for m in item.payload]
-        if any(m.attachment for m in messages):
-            messages = await attachments.fill(messages, item.user_id, self.coach)
-        ok = await self.coach.deliver(item.user_id, messages, item.id, self.sender, item.first_part)
-        self.coach.observer.delivered(ok)
+        ok = await self.coach.deliver_queued(item, self.sender)
+        self.observer.delivered(ok)
         return ok
 
     async def prune(self) -> int:
         """Forget users inactive for longer than the retention setting, if there is one."""
         if self.retention is None:
             return 0
-        forgotten = await self.coach.storage.forget_inactive(self.coach.clock() - self.retention)
+        forgotten = await self.storage.forget_inactive(self.clock() - self.retention)
         if forgotten:
             log.info("retention: forgot %d inactive users", forgotten)
         return forgotten

@@ -188,16 +188,12 @@ async def db_command(name: str, settings: Settings) -> int:
 
 async def chat(settings: Settings, user_id: int, json_mode: bool, now: str | None = None) -> int:
     from hipcoach.bot import bootstrap
-    from hipcoach.bot.entrypoints.terminal import TerminalChat
 
-    coach = await bootstrap.build_coach(settings)
+    built = await bootstrap.build_chat(settings, user_id, json_mode, sys.stdin, sys.stdout, now)
     try:
-        if now is not None:
-            coach.clock = await bootstrap.rehearsal_clock(coach, user_id, now)
-        terminal = TerminalChat(coach, user_id, json_mode, sys.stdin, sys.stdout, settings.files_dir)
-        await terminal.run(settings.database_url, announce_due=now is not None)
+        await built.terminal.run(settings.database_url, announce_due=now is not None)
     finally:
-        await coach.storage.engine.dispose()
+        await built.database.close()
     return 0
 
 

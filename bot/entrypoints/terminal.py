@@ -9,33 +9,14 @@ from pathlib import Path
 from typing import TextIO
 
 from hipcoach.bot.coach import Coach
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
+from hipcoach.bot.delivery.dispatcher import Dispatcher
 from hipcoach.bot.files.private_files import private_folder, write_private
-from hipcoach.flows import Choice, Command, Event, Message, State, Text
+from hipcoach.bot.storage.outbox import Progress, Untracked
+from hipcoach.bot.storage.port import Storage
+from hipcoach.bot.text_input import parse_input
+from hipcoach.flows import Command, Event, Message, State
 from hipcoach.flows.render import plain
 from hipcoach.flows.values import File
-
-
-def parse_input(line: str, buttons: list[tuple[str, str]], numbered: bool) -> Event:
-    """A command, a numbered button (human mode only), or free text."""
-    line = line.strip()
-    if line.startswith("/") and len(line) > 1:
-        name, _, args = line[1:].partition(" ")
-        return Command(name.split("@")[0], args.strip())
-    if numbered and (number := button_number(line, len(buttons))):
-        return Choice(buttons[number - 1][1])
-    return Text(line)
-
-
-def button_number(line: str, count: int) -> int | None:
-    """The button a typed number presses (1 is the first), or None.
-
-    ASCII digits only: '²' passes str.isdigit() but int() refuses it; and no more digits than the
-    count has, so a line of thousands of digits is never handed to int().
-    """
-    if not (line.isascii() and line.isdigit()) or len(line) > len(str(count)):
-        return None
-    return int(line) if 1 <= int(line) <= count else None
 
 
 def numbered(messages: list[Message]) -> list[tuple[str, str]]:
@@ -89,20 +70,43 @@ class SavedFiles:
         return name.startswith((f"hipcoach-{user_id}.", f"hipcoach-{user_id}-"))
 
 
+class Inbox:
+    """The terminal's sender: keeps what the coach delivers (one part a message) until it is shown."""
+
+    def __init__(self) -> None:
+        self.messages: list[Message] = []
+
+    async def send(self, user_id: int, messages: list[Message], progress: Progress | None = None) -> None:
+        progress = progress or Untracked()
+        for part in range(progress.first, len(messages)):
+            await progress.sending(part)
+            self.messages.append(messages[part])
+
+    def take(self) -> list[Message]:
+        taken, self.messages = self.messages, []
+        return taken
+
+
 class TerminalChat:
+    """One user's chat on standard input and output; its pieces come from bot/bootstrap.py."""
+
     def __init__(
         self,
         coach: Coach,
+        storage: Storage,
+        dispatcher: Dispatcher,
+        inbox: Inbox,
+        saved: SavedFiles,
         user_id: int,
         json_mode: bool,
         stdin: TextIO,
         stdout: TextIO,
-        files_dir: Path | None = None,
     ) -> None:
-        self.files_dir = files_dir or Path.cwd()
-        self.saved = SavedFiles(self.files_dir)
-        coach.user_files = self.saved
         self.coach = coach
+        self.storage = storage
+        self.dispatcher = dispatcher  # delivers to `inbox`
+        self.inbox = inbox
+        self.saved = saved  # the coach's user files too: /delete removes them
         self.user_id = user_id
         self.json_mode = json_mode
         self.stdin = stdin
@@ -130,20 +134,22 @@ class TerminalChat:
                 await self._deliver_due(always=False)
             await self._turn(parse_input(line, self.buttons, numbered=not self.json_mode))
         if not self.json_mode:
-            kept = await self.coach.storage.load_state(self.user_id) != State()
+            kept = await self.storage.load_state(self.user_id) != State()
             goodbye = "terminal_goodbye" if kept else "terminal_goodbye_nothing_kept"
             self._say("\n" + self.coach.content.message(goodbye))
 
     async def _deliver_due(self, always: bool) -> None:
-        outbox = CollectingSender()
-        await Dispatcher(self.coach, outbox).run_due(user_id=self.user_id)
-        messages = outbox.sent.get(self.user_id, [])
+        await self.dispatcher.run_due(user_id=self.user_id)
+        messages = self.inbox.take()
         if messages or always:
             self._show(messages)
 
     async def _turn(self, event: Event) -> None:
-        messages = await self.coach.handle(self.user_id, event, ref="terminal")
-        self._show(messages)
+        """The one turn path: taken and committed with its outbox row, then delivered here."""
+        answer = await self.coach.turn(self.user_id, event)
+        assert answer is not None  # only a Telegram update can be a redelivery
+        await self.coach.deliver(self.user_id, answer.messages, answer.outbox_id, self.inbox)
+        self._show(self.inbox.take())
 
     def _save_files(self, messages: list[Message]) -> list[Message]:
         """Save attached files and say where (the terminal cannot show them); say which were deleted."""

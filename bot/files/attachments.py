@@ -30,7 +30,7 @@ def _json_default(value: Any) -> Any:
 
 async def export(message: Message, user_id: int, coach: Coach) -> Message:
     """Everything stored about the user as JSON, and their check-ins as CSV."""
-    rows = await coach.storage.rows_about(user_id)
+    rows = await coach.reports.rows_about(user_id)
     document = json.dumps(
         {"user_id": user_id, "tables": rows}, default=_json_default, indent=2, ensure_ascii=False
     )
@@ -53,7 +53,7 @@ def _check_ins_csv(rows: list[dict[str, Any]]) -> str:
 
 async def stats(message: Message, user_id: int, coach: Coach) -> Message:
     """Aggregate counts for admins; nothing about any one person."""
-    figures = await coach.storage.aggregate_stats(coach.clock())
+    figures = await coach.reports.aggregate_stats(coach.clock())
     names = coach.content.exercises
     stops = "\n".join(
         coach.content.message("list_bullet").format(item=f"{names[ex].name if ex in names else ex}: {count}")

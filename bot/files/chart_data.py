@@ -47,5 +47,5 @@ def chart_data(rows: Mapping[str, list[dict[str, Any]]], content: Content, now: 
 
 
 async def chart_for(user_id: int, coach: Coach) -> bytes:
-    rows = await coach.storage.rows_about(user_id)
+    rows = await coach.reports.rows_about(user_id)
     return progress_chart(chart_data(rows, coach.content, coach.clock()), chart_labels(coach.content))

@@ -11,7 +11,6 @@ write leaves a delivered part noted in flight: it is counted unconfirmed too, an
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
@@ -20,6 +19,8 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hipcoach.bot.storage.db import WriteGate
 from hipcoach.bot.storage.models import Outbox
+from hipcoach.bot.storage.port import Outbox as OutboxPort
+from hipcoach.bot.storage.port import Queued
 
 log = logging.getLogger(__name__)
 
@@ -47,17 +48,6 @@ class Untracked:
 
     async def unconfirmed(self, part: int) -> None:
         pass
-
-
-@dataclass(frozen=True)
-class Queued:
-    """Messages waiting in the outbox for one user, and how many of their parts are settled."""
-
-    id: int
-    user_id: int
-    payload: list[dict[str, Any]]
-    first_part: int = 0
-    lapsed_in_flight: bool = False  # its last sender died during a request: that part is unconfirmed
 
 
 class SqlOutbox:
@@ -128,7 +118,7 @@ class SqlOutbox:
 class RowProgress:
     """Progress of one outbox row's delivery, written through as it happens."""
 
-    def __init__(self, outbox: SqlOutbox, outbox_id: int, first: int = 0) -> None:
+    def __init__(self, outbox: OutboxPort, outbox_id: int, first: int = 0) -> None:
         self.outbox = outbox
         self.outbox_id = outbox_id
         self.first = first

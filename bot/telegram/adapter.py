@@ -11,9 +11,10 @@ from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageAt
 from telegram.ext import ContextTypes
 
 from hipcoach.bot.coach import Coach
-from hipcoach.bot.entrypoints.terminal import parse_input
+from hipcoach.bot.storage.port import Storage
 from hipcoach.bot.telegram.format import with_answer
 from hipcoach.bot.telegram.sender import Press, TelegramSender
+from hipcoach.bot.text_input import parse_input
 from hipcoach.flows import Choice, Command, Event, Reply, Text, Unsupported, render
 
 log = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def event_of(update: Update) -> Event | None:
 class TelegramAdapter:
     """Carries updates to the coach and its replies back; decides nothing about coaching."""
 
-    def __init__(self, coach: Coach, sender: TelegramSender) -> None:
+    def __init__(self, coach: Coach, storage: Storage, sender: TelegramSender) -> None:
         self.coach = coach
+        self.storage = storage
         self.sender = sender
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
@@ -74,7 +76,7 @@ class TelegramAdapter:
             return
         typing = asyncio.create_task(self._typing(chat.id)) if isinstance(event, Text | Command) else None
         try:
-            answer = await self.coach.handle_update(user.id, event, update.update_id, user.username)
+            answer = await self.coach.turn(user.id, event, update.update_id, user.username)
         finally:
             if typing is not None:
                 await typing  # shown before any reply, and never longer than its one request
@@ -117,7 +119,7 @@ class TelegramAdapter:
         assert change is not None
         blocked = change.new_chat_member.status == ChatMemberStatus.BANNED
         if change.chat.type == ChatType.PRIVATE and blocked:
-            await self.coach.storage.mark_inactive(change.from_user.id)
+            await self.storage.mark_inactive(change.from_user.id)
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

@@ -20,16 +20,12 @@ from telegram.ext import AIORateLimiter, Application, ContextTypes, TypeHandler
 from telegram.request import BaseRequest
 from tornado.httpserver import HTTPServer
 
-from hipcoach.bot import bootstrap
-from hipcoach.bot.coach import Coach, Staff
-from hipcoach.bot.delivery import rate_limit
-from hipcoach.bot.delivery.dispatcher import Dispatcher
 from hipcoach.bot.entrypoints import ops
-from hipcoach.bot.files.animation_store import FileIds, MemoryFileIds, SqlFileIds
+from hipcoach.bot.settings import Settings
 from hipcoach.bot.telegram.adapter import TelegramAdapter, on_error
-from hipcoach.bot.telegram.live_keyboards import LiveKeyboards, MemoryLiveKeyboards, SqlLiveKeyboards
-from hipcoach.bot.telegram.sender import Sleep, TelegramNotifier, TelegramSender
+from hipcoach.bot.telegram.sender import Sleep, TelegramSender
 from hipcoach.bot.telegram.startup import unreachable, until_reached
+from hipcoach.content.schema import Content
 
 log = logging.getLogger(__name__)
 
@@ -55,14 +51,12 @@ SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"
 
 
 def build_application(
-    settings: bootstrap.Settings,
-    coach: Coach,
+    settings: Settings,
     *,
     request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None,
-    sleep: Sleep = asyncio.sleep,
 ) -> Application:
-    """A PTB application whose one handler hands every update to the coach; requests injectable for tests."""
+    """A PTB application with no handler yet (bot/bootstrap.py adds it); requests injectable for tests."""
     builder = Application.builder().token(settings.telegram_token or "").base_url(settings.telegram_api_url)
     # The overall rate is our limiter's alone (HIPCOACH_SEND_RATE, shared by every replica); PTB's limiter
     # keeps only its per-group limit (20 a minute) for the one-line answer in a group chat.
@@ -71,54 +65,24 @@ def build_application(
         builder = builder.request(request)
     if updates_request is not None:
         builder = builder.get_updates_request(updates_request)
-    application = builder.build()
-    # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
-    limiter = rate_limit.limiter_for(getattr(coach.storage, "engine", None), settings.send_rate)
-    sender = TelegramSender(
-        application.bot,
-        coach.storage.mark_inactive,
-        sleep,
-        limiter=limiter,
-        file_ids=_file_ids(coach),
-        keyboards=_live_keyboards(coach),
-    )
-    coach.animation_kind = "mp4"  # what sendAnimation takes best; the terminal shows GIFs
-    application.bot_data["sender"] = sender
-    if settings.coach_chat_id is not None:
-        coach.staff = Staff(TelegramNotifier(sender, settings.coach_chat_id), coach.staff.admin_ids)
-    adapter = TelegramAdapter(coach, sender)
+    return builder.build()
+
+
+def handle_updates(application: Application, adapter: TelegramAdapter) -> None:
+    """Hand every update to the adapter, with the update and user ids on every log line written meanwhile."""
 
     async def on_update(update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
-        """The adapter's answer, with the update and user ids on every log line written meanwhile."""
         user = update.effective_user
         with ops.log_fields(update_id=update.update_id, user_id=user.id if user else None):
             await adapter.on_update(update, context)
 
     application.add_handler(TypeHandler(Update, on_update))
     application.add_error_handler(on_error)
-    return application
 
 
-def _file_ids(coach: Coach) -> FileIds:
-    """Animation file ids in the database when the storage has one, shared by every replica."""
-    storage = coach.storage
-    if hasattr(storage, "sessions") and hasattr(storage, "writing"):
-        return SqlFileIds(storage.sessions, storage.writing)
-    return MemoryFileIds()
-
-
-def _live_keyboards(coach: Coach) -> LiveKeyboards:
-    """Live keyboards on the users' rows when the storage has a database, shared by every replica."""
-    storage = coach.storage
-    if hasattr(storage, "sessions") and hasattr(storage, "writing"):
-        return SqlLiveKeyboards(storage.sessions, storage.writing)
-    return MemoryLiveKeyboards()
-
-
-async def announce_commands(application: Application, coach: Coach) -> None:
+async def announce_commands(application: Application, sender: TelegramSender, content: Content) -> None:
     """Set the command menu; the bot still serves if Telegram refuses it (not if it is unreachable)."""
-    commands = [BotCommand(name, coach.content.message(f"command_{name}")) for name in COMMANDS]
-    sender: TelegramSender = application.bot_data["sender"]
+    commands = [BotCommand(name, content.message(f"command_{name}")) for name in COMMANDS]
     try:
         await sender.call(lambda: application.bot.set_my_commands(commands))
     except TelegramError as error:
@@ -172,7 +136,8 @@ class WebhookHandler(tornado.web.RequestHandler):
 
 async def start_receiving(
     application: Application,
-    settings: bootstrap.Settings,
+    sender: TelegramSender,
+    settings: Settings,
     ops_routes: ops.Routes,
     servers: list[HTTPServer],
     sleep: Sleep = asyncio.sleep,
@@ -197,7 +162,6 @@ async def start_receiving(
     path = "/" + urlsplit(settings.webhook_url).path.strip("/")
     rules: ops.Routes = [(path, WebhookHandler, {"telegram": application, "secret": secret}), *ops_routes]
     servers.append(await ops.serve(rules, settings.webhook_listen, settings.webhook_port))
-    sender: TelegramSender = application.bot_data["sender"]
     await until_reached(
         lambda: sender.call(
             lambda: application.bot.set_webhook(
@@ -213,7 +177,7 @@ async def start_receiving(
 
 
 async def serve_telegram(
-    settings: bootstrap.Settings,
+    settings: Settings,
     *,
     request: BaseRequest | None = None,
     updates_request: BaseRequest | None = None,
@@ -246,7 +210,7 @@ async def serve_telegram(
 
 
 async def start_serving(
-    settings: bootstrap.Settings,
+    settings: Settings,
     stop: asyncio.Event,
     started: AsyncExitStack,
     sleep: Sleep = asyncio.sleep,
@@ -256,25 +220,21 @@ async def start_serving(
 
     Each request to Telegram before serving is asked again while Telegram is unreachable.
     """
-    coach = await bootstrap.build_coach(settings)
-    started.push_async_callback(coach.storage.engine.dispose)
-    metrics = ops.Metrics()
-    coach.observer = metrics
-    application = build_application(settings, coach, sleep=sleep, **requests)
+    from hipcoach.bot import bootstrap  # it imports this module
+
+    bot = await bootstrap.build_telegram(settings, sleep=sleep, **requests)
+    started.push_async_callback(bot.database.close)
+    application = bot.application
     started.push_async_callback(application.bot.shutdown)  # its HTTP clients, even if getMe never answered
     await until_reached(application.bot.initialize, sleep)  # getMe: once it answers, initialize asks no more
     application = await started.enter_async_context(application)
-    await until_reached(lambda: announce_commands(application, coach), sleep)
-    dispatcher = Dispatcher(coach, application.bot_data["sender"], retention=settings.retention)
-    prompts = asyncio.create_task(dispatcher.run_forever(stop, DISPATCH_INTERVAL))
+    await until_reached(lambda: announce_commands(application, bot.sender, bot.coach.content), sleep)
+    prompts = asyncio.create_task(bot.dispatcher.run_forever(stop, DISPATCH_INTERVAL))
     servers: list[HTTPServer] = []
     started.push_async_callback(finish, application, servers, prompts)
     started.callback(stop.set)  # before finish (last in, first out): the dispatcher ends after its round
     await application.start()
-    health = ops.Health(coach.storage.engine, dispatcher.since_heartbeat, STALE_AFTER)
-    await start_receiving(
-        application, settings, ops.routes(metrics, health, coach.storage.engine), servers, sleep
-    )
+    await start_receiving(application, bot.sender, settings, bot.routes, servers, sleep)
 
 
 async def unless_stopped(stop: asyncio.Event, startup: Coroutine[Any, Any, None]) -> bool:

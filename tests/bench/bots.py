@@ -35,7 +35,15 @@ from telegram.ext import (
     filters,
 )
 
-from hipcoach.bot.bootstrap import Settings, build_coach, load_content
+from hipcoach.bot.bootstrap import (
+    Database,
+    Settings,
+    TelegramBot,
+    build_coach,
+    build_telegram,
+    load_content,
+    open_database,
+)
 from hipcoach.bot.coach import Coach
 from hipcoach.bot.telegram import app as telegram_app
 from hipcoach.flows import Choice, State, Text, render_all, step
@@ -97,8 +105,12 @@ class Running:
 
     application: Application
     api: BenchApi
-    coach: Coach | None = None
+    bot: TelegramBot | None = None
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
+
+    @property
+    def coach(self) -> Coach | None:
+        return self.bot.coach if self.bot is not None else None
 
     async def close(self) -> None:
         await self.stack.aclose()
@@ -112,21 +124,25 @@ def settings_for(database_url: str) -> Settings:
 
 async def real_bot(database_url: str, clock: Clock, limited: bool = False) -> Running:
     settings = settings_for(database_url)
-    coach = await build_coach(settings, clock=clock)
     api = offline_api()
     requests = {"request": OfflineRequest(api, BASE_URL), "updates_request": OfflineRequest(api, BASE_URL)}
     if limited:
-        application = telegram_app.build_application(settings, coach, **requests)
+        bot = await build_telegram(settings, clock=clock, **requests)
     else:
         with mock.patch.object(telegram_app, "AIORateLimiter", lifted_limiter):
-            application = telegram_app.build_application(settings, coach, **requests)
-        sender = application.bot_data["sender"]
-        if getattr(sender, "limiter", None) is not None:
-            sender.limiter = None  # the send-slot limiter (30 a second, shared by replicas): lifted too
-    running = Running(application, api, coach)
-    running.stack.push_async_callback(coach.storage.engine.dispose)
-    await running.stack.enter_async_context(application)
+            bot = await build_telegram(settings, clock=clock, **requests)
+        bot.sender.limiter = None  # the send-slot limiter (30 a second, shared by replicas): lifted too
+    running = Running(bot.application, api, bot)
+    running.stack.push_async_callback(bot.database.close)
+    await running.stack.enter_async_context(bot.application)
     return running
+
+
+async def coach_on(database_url: str, clock: Clock) -> tuple[Coach, Database]:
+    """The coach alone on a seeded database, as bootstrap builds it (no Telegram)."""
+    settings = settings_for(database_url)
+    database = await open_database(settings)
+    return build_coach(settings, load_content(), database, clock), database
 
 
 def _bare_application(api: FakeBotApi, **persistence: Any) -> Application:

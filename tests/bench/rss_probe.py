@@ -42,8 +42,8 @@ async def serve(url: str, population: seed.Population, turns: int, part: int, pa
         running.api.unchecked()
         for user_id in users[1:]:
             await bots.turn(running, user_id, seed.CHECKIN_TEXT, replies)
-        assert running.coach is not None
-        await running.coach.storage.due_prompts(clock(), 200)
+        assert running.bot is not None
+        await running.bot.database.storage.due_prompts(clock(), 200)
         return memory_kb()
     finally:
         await running.close()

@@ -49,9 +49,10 @@ ROOT = Path(__file__).resolve().parents[2]
 if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)  # import as tests.bench.*, never shadowing installed modules
 
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher  # noqa: E402
+from hipcoach.bot.delivery.dispatcher import Dispatcher  # noqa: E402
 from tests.bench import bots, seed  # noqa: E402
 from tests.bench.figures import Figure, machine, ratios, table  # noqa: E402
+from tests.fakes import CollectingSender  # noqa: E402
 
 PHASES = ("turns", "pickle", "due", "dispatch", "limit", "rss")
 TELEGRAM_LIMIT = 30  # messages per second across chats
@@ -211,9 +212,9 @@ async def bench_turns(plan: Plan, work: Path, profiles: Profiles) -> list[Figure
                     if recorded:
                         per_turn[name].append(elapsed * 1000)
         for running in (small, large):
-            assert running.coach is not None
+            assert running.bot is not None
             last = users["small" if running is small else "large"][plan.runs * per_run]
-            state = await running.coach.storage.load_state(last)
+            state = await running.bot.database.storage.load_state(last)
             assert state.name != "checkin_pain", "the check-in turn did not commit"
     finally:
         for running in (echo, small, large):
@@ -296,9 +297,8 @@ async def bench_pickle(plan: Plan, work: Path, profiles: Profiles) -> list[Figur
 async def claim_runs(plan: Plan, urls: dict[str, str], profiles: Profiles, phase: str) -> dict[str, Any]:
     """For each run: make the next 1,000 prompts due, select them, claim each through Coach.handle_prompt."""
     clock = bots.Clock(seed.TURN_NOW)
-    coaches = {
-        name: await bots.build_coach(bots.settings_for(url), clock=clock) for name, url in urls.items()
-    }
+    built = {name: await bots.coach_on(url, clock) for name, url in urls.items()}
+    coaches = {name: coach for name, (coach, _) in built.items()}
     select: dict[str, list[float]] = {name: [] for name in urls}
     claim: dict[str, list[float]] = {name: [] for name in urls}
     try:
@@ -307,7 +307,7 @@ async def claim_runs(plan: Plan, urls: dict[str, str], profiles: Profiles, phase
                 clock.now = seed.due_clock((index + 1) * plan.claim)
                 for name, coach in coaches.items():
                     started = time.perf_counter()
-                    ids = await coach.storage.due_prompts(clock(), plan.claim)
+                    ids = await built[name][1].storage.due_prompts(clock(), plan.claim)
                     selected = time.perf_counter()
                     handled = [await coach.handle_prompt(prompt_id) for prompt_id in ids]
                     finished = time.perf_counter()
@@ -320,14 +320,15 @@ async def claim_runs(plan: Plan, urls: dict[str, str], profiles: Profiles, phase
         with profiles.around(f"prune-{phase}"):
             for _index, recorded in timed_runs(plan.prompt_runs):
                 for name, coach in coaches.items():
-                    dispatcher = Dispatcher(coach, CollectingSender(), retention=RETENTION)
+                    storage = built[name][1].storage
+                    dispatcher = Dispatcher(coach, storage, CollectingSender(), clock, retention=RETENTION)
                     started = time.perf_counter()
                     assert await dispatcher.prune() == 0
                     if recorded:
                         prune[name].append((time.perf_counter() - started) * 1000)
     finally:
-        for coach in coaches.values():
-            await coach.storage.engine.dispose()
+        for _, database in built.values():
+            await database.close()
     return {"select": select, "claim": claim, "prune": prune}
 
 
@@ -397,8 +398,8 @@ async def bench_dispatch(plan: Plan, work: Path, profiles: Profiles, postgres: s
         clock = bots.Clock(seed.TURN_NOW)
         running = await bots.real_bot(url, clock)  # the application's own sender, limits lifted
         running.api.unchecked()
-        assert running.coach is not None
-        dispatcher = Dispatcher(running.coach, running.application.bot_data["sender"])
+        assert running.bot is not None
+        dispatcher = running.bot.dispatcher
         rates[engine] = []
         among = f"{plan.claim} prompts among {plan.large_users:,} users"
         log(f"dispatch: {engine}, {plan.prompt_runs} runs of {among}")
@@ -452,8 +453,8 @@ async def limit_runs(plan: Plan, url: str, runs: int) -> dict[str, list[float]]:
     """Windows of prompts, all due at once, through the real application's sender and limiters."""
     clock = bots.Clock(seed.TURN_NOW)
     running = await bots.real_bot(url, clock, limited=True)
-    assert running.coach is not None
-    dispatcher = Dispatcher(running.coach, running.application.bot_data["sender"])
+    assert running.bot is not None
+    dispatcher = running.bot.dispatcher
     window = TELEGRAM_LIMIT * plan.limit_seconds
     result: dict[str, list[float]] = {"use": [], "exceeded": [], "busiest": []}
     try:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Iterator
 import pytest
 
 from hipcoach.bot.storage.db import make_engine, upgrade
-from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from tests.postgres import GIVEN_URL, PostgresUnavailable, fresh_database, postgres_server
 
 
@@ -49,3 +49,8 @@ async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
     await upgrade(engine)
     yield SqlStorage(engine)
     await engine.dispose()
+
+
+@pytest.fixture
+def reports(storage: SqlStorage) -> SqlReports:
+    return SqlReports(storage.engine)

@@ -6,12 +6,11 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import func, select
 
-from hipcoach.bot.coach import Coach
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
 from hipcoach.bot.storage.db import make_engine
 from hipcoach.bot.storage.models import Outbox, Prompt, User
 from hipcoach.bot.storage.sql import SqlStorage
-from hipcoach.flows.values import Message, Outcome, SchedulePrompt, State
+from hipcoach.flows.values import Effect, Message, SchedulePrompt, State
+from tests.fakes import CollectingSender, dispatcher_for, sql_coach
 from tests.integration.test_dispatcher import MONDAY_MORNING, USER, Clock, onboard_with_schedule
 from tests.postgres import only_postgresql
 
@@ -21,19 +20,29 @@ SESSION_TIME = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
 
 async def schedule_like_the_first_user(storage: SqlStorage, content, clock: Clock, count: int) -> list[int]:
     """Onboard one user for real, then give `count - 1` more users the same state and a due session."""
-    await onboard_with_schedule(Coach(storage, content, clock))
+    await onboard_with_schedule(sql_coach(storage, content, clock))
     state = await storage.load_state(USER)
     others = [USER + n for n in range(1, count)]
     for user_id in others:
-        outcome = Outcome(state, (), (SchedulePrompt("session", SESSION_TIME),))
-        await storage.transact(user_id, MONDAY_MORNING, lambda _, outcome=outcome: outcome)
+        await keep(storage, user_id, state, SchedulePrompt("session", SESSION_TIME))
     return [USER, *others]
 
 
-async def count_by_status(storage: SqlStorage, table) -> dict[str, int]:
+async def keep(storage: SqlStorage, user_id: int, state: State, *effects: Effect) -> None:
+    """A turn's outcome committed through the unit of work, as the coach commits it."""
+    async with storage.unit_of_work(MONDAY_MORNING) as work:
+        await work.open_user(user_id)
+        await work.apply(user_id, effects)
+        await work.save(user_id, state)
+        await work.commit()
+
+
+async def count_by_status(storage: SqlStorage, table, since: datetime | None = None) -> dict[str, int]:
+    query = select(table.status, func.count()).group_by(table.status)
+    if since is not None:
+        query = query.where(table.created_at >= since)
     async with storage.sessions() as session:
-        rows = await session.execute(select(table.status, func.count()).group_by(table.status))
-        return dict(rows.all())
+        return dict((await session.execute(query)).all())
 
 
 @only_postgresql
@@ -47,8 +56,8 @@ async def test_two_dispatchers_on_separate_engines_deliver_each_of_many_due_prom
     senders = [CollectingSender(), CollectingSender()]
     try:
         await asyncio.gather(
-            Dispatcher(Coach(storage, content, clock), senders[0]).run_due(),
-            Dispatcher(Coach(other, content, clock), senders[1]).run_due(),
+            dispatcher_for(sql_coach(storage, content, clock), senders[0]).run_due(),
+            dispatcher_for(sql_coach(other, content, clock), senders[1]).run_due(),
         )
     finally:
         await other.engine.dispose()
@@ -62,18 +71,18 @@ async def test_two_dispatchers_on_separate_engines_deliver_each_of_many_due_prom
     )
     assert received == Counter(users)
     assert (await count_by_status(storage, Prompt))["sent"] == USERS
-    assert await count_by_status(storage, Outbox) == {"sent": USERS}
+    assert await count_by_status(storage, Outbox, since=clock.now) == {"sent": USERS}
 
 
 async def test_concurrent_turns_of_one_user_are_serialised_so_no_update_is_lost(storage):
-    def append(n: int):
-        def decide(state: State) -> Outcome:
-            seen = [*state.data.get("seen", []), n]
-            return Outcome(State(state.name, {**state.data, "seen": seen}), ())
+    async def append(n: int) -> None:
+        async with storage.unit_of_work(MONDAY_MORNING) as work:
+            state = (await work.open_user(USER)).state  # read under the user's lock, held until commit
+            await asyncio.sleep(0)  # another turn of the user's would read the same state here
+            await work.save(USER, State(state.name, {**state.data, "seen": [*state.data.get("seen", []), n]}))
+            await work.commit()
 
-        return decide
-
-    await asyncio.gather(*(storage.transact(USER, MONDAY_MORNING, append(n)) for n in range(20)))
+    await asyncio.gather(*(append(n) for n in range(20)))
 
     seen = (await storage.load_state(USER)).data["seen"]
     assert sorted(seen) == list(range(20))
@@ -84,7 +93,7 @@ async def test_a_prompt_whose_user_is_mid_turn_is_left_for_the_next_round_instea
     storage, content
 ):
     clock = Clock(MONDAY_MORNING)
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
     [due, *_] = await storage.due_prompts(clock.now, 10)
@@ -94,12 +103,12 @@ async def test_a_prompt_whose_user_is_mid_turn_is_left_for_the_next_round_instea
         assert not await asyncio.wait_for(coach.handle_prompt(due), timeout=30)  # waiting would hang
 
     sender = CollectingSender()
-    assert await Dispatcher(coach, sender).run_due() == 1
+    assert await dispatcher_for(coach, sender).run_due() == 1
     assert sender.sent[USER][0].text.startswith("Time for your session")
 
 
 async def test_queued_messages_are_claimed_by_one_sender_until_the_claim_lapses(storage):
-    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    await keep(storage, USER, State("idle"))
     async with storage.sessions.begin() as session:
         session.add(Outbox(user_id=USER, payload=[], created_at=MONDAY_MORNING, status="pending"))
 
@@ -115,7 +124,7 @@ async def test_queued_messages_are_claimed_by_one_sender_until_the_claim_lapses(
 
 
 async def test_a_row_that_keeps_failing_is_given_back_until_its_last_try_and_then_marked_failed(storage):
-    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    await keep(storage, USER, State("idle"))
     async with storage.sessions.begin() as session:
         session.add(Outbox(user_id=USER, payload=[], created_at=MONDAY_MORNING, status="pending"))
     outbox, statuses = storage.outbox, []
@@ -132,7 +141,7 @@ async def test_a_row_that_keeps_failing_is_given_back_until_its_last_try_and_the
 async def test_a_part_in_flight_when_its_sender_died_is_counted_unconfirmed_and_never_sent_again(
     storage, content
 ):
-    await storage.transact(USER, MONDAY_MORNING, lambda state: Outcome(State("idle"), ()))
+    await keep(storage, USER, State("idle"))
     payload = [Message(text).to_json() for text in ("one", "two", "three")]
     async with storage.sessions.begin() as session:
         session.add(Outbox(user_id=USER, payload=payload, created_at=MONDAY_MORNING, status="pending"))
@@ -143,7 +152,7 @@ async def test_a_part_in_flight_when_its_sender_died_is_counted_unconfirmed_and_
 
     clock = Clock(MONDAY_MORNING + outbox.lease + timedelta(seconds=1))
     sender = CollectingSender()
-    assert await Dispatcher(Coach(storage, content, clock), sender).flush() == 1
+    assert await dispatcher_for(sql_coach(storage, content, clock), sender).flush() == 1
     assert [m.text for m in sender.sent[USER]] == ["three"]
     async with storage.sessions() as session:
         row = await session.get(Outbox, claimed.id)

@@ -7,11 +7,12 @@ import pytest
 from sqlalchemy import select
 
 from hipcoach.bot.coach import Coach
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
 from hipcoach.bot.storage.db import make_engine
 from hipcoach.bot.storage.models import CheckIn, Outbox, Prompt
-from hipcoach.bot.storage.sql import SqlStorage
-from hipcoach.flows import Choice, Text
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
+from hipcoach.flows import Choice
+from tests.fakes import CollectingSender, dispatcher_for, said, sql_coach
+from tests.fakes import onboard_with_schedule as onboard
 
 MONDAY_MORNING = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 USER = 77
@@ -31,17 +32,7 @@ def clock():
 
 
 async def onboard_with_schedule(coach: Coach, user: int = USER) -> None:
-    script = [
-        "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no", "kneeling_ok:yes",
-        "knee_issues:no", "equipment:none", "goal_activity:0", "goal_rating:7", "session:done",
-        "checkin_pain:2", "checkin_effort:ok",
-        "checkin_control:smooth", "schedule_days:mon_wed_fri", "schedule_time:1800", "schedule_zone:utc",
-        "schedule_summary_day:6",
-        "schedule_confirm:yes",
-    ]  # fmt: skip
-    await coach.handle(user, Text("hi"))
-    for value in script:
-        await coach.handle(user, Choice(value))
+    await onboard(coach, user)
 
 
 async def prompts(storage: SqlStorage) -> list[tuple[str, datetime, str]]:
@@ -51,7 +42,7 @@ async def prompts(storage: SqlStorage) -> list[tuple[str, datetime, str]]:
 
 
 async def test_confirming_a_schedule_stores_the_next_prompts_in_utc(storage, content, clock):
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     assert await prompts(storage) == [
         ("session", datetime(2026, 12, 7, 18, 0, tzinfo=UTC), "pending"),
@@ -62,10 +53,10 @@ async def test_confirming_a_schedule_stores_the_next_prompts_in_utc(storage, con
 
 
 async def test_a_due_prompt_is_sent_once_with_start_snooze_and_skip(storage, content, clock):
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     sender = CollectingSender()
-    dispatcher = Dispatcher(coach, sender)
+    dispatcher = dispatcher_for(coach, sender)
 
     assert await dispatcher.run_due() == 0
     clock.now = datetime(2026, 12, 7, 18, 0, 30, tzinfo=UTC)
@@ -88,7 +79,7 @@ async def test_a_due_prompt_is_sent_once_with_start_snooze_and_skip(storage, con
 async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactly_once(
     database_url, storage, content, clock
 ):
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
     [due] = await storage.due_prompts(clock.now, 10)
@@ -97,7 +88,7 @@ async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactl
 
     restarted = SqlStorage(make_engine(database_url))
     sender = CollectingSender()
-    dispatcher = Dispatcher(Coach(restarted, content, clock), sender)
+    dispatcher = dispatcher_for(sql_coach(restarted, content, clock), sender)
     assert await dispatcher.run_due() == 1
     assert await dispatcher.run_due() == 0
     assert len(sender.sent[USER]) == 1
@@ -105,13 +96,13 @@ async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactl
 
 
 async def test_two_dispatchers_racing_for_the_same_prompt_send_it_once(database_url, storage, content, clock):
-    await onboard_with_schedule(Coach(storage, content, clock))
+    await onboard_with_schedule(sql_coach(storage, content, clock))
     clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
     other = SqlStorage(make_engine(database_url))
     first, second = CollectingSender(), CollectingSender()
     await asyncio.gather(
-        Dispatcher(Coach(storage, content, clock), first).run_due(),
-        Dispatcher(Coach(other, content, clock), second).run_due(),
+        dispatcher_for(sql_coach(storage, content, clock), first).run_due(),
+        dispatcher_for(sql_coach(other, content, clock), second).run_due(),
     )
     assert len(first.sent.get(USER, [])) + len(second.sent.get(USER, [])) == 1
     await other.engine.dispose()
@@ -120,16 +111,16 @@ async def test_two_dispatchers_racing_for_the_same_prompt_send_it_once(database_
 async def test_a_prompt_missed_beyond_the_grace_window_is_skipped_and_mentioned_next_time(
     storage, content, clock
 ):
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     sender = CollectingSender()
     clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC) + timedelta(
         minutes=content.schedule.grace_minutes + 1
     )
-    assert await Dispatcher(coach, sender).run_due() == 0
+    assert await dispatcher_for(coach, sender).run_due() == 0
 
     clock.now = datetime(2026, 12, 9, 18, 0, tzinfo=UTC)
-    assert await Dispatcher(coach, sender).run_due() >= 1
+    assert await dispatcher_for(coach, sender).run_due() >= 1
     texts = [m.text for m in sender.sent[USER]]
     assert any("missed you" in t for t in texts)
     assert texts[-1].startswith("Time for your session")
@@ -145,53 +136,52 @@ async def test_a_failed_delivery_stays_queued_and_goes_out_next_round(storage, c
                 raise ConnectionError("telegram unreachable")
             await super().send(user_id, messages, progress)
 
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
     sender = FlakySender()
-    dispatcher = Dispatcher(coach, sender)
+    dispatcher = dispatcher_for(coach, sender)
     assert await dispatcher.run_due() == 0
     assert await dispatcher.run_due() == 1
     async with storage.sessions() as session:
         statuses = (await session.scalars(select(Outbox.status))).all()
-    assert statuses == ["sent"]
+    assert set(statuses) == {"sent"}  # the turns' replies, and the prompt's once it went through
 
 
 async def test_sending_starts_while_later_due_prompts_still_wait_for_their_turns(storage, content, clock):
-    coach = Coach(storage, content, clock)
+    first_sent, turns = asyncio.Event(), []
+
+    class SecondTurnWaitsForASend(Coach):
+        async def handle_prompt(self, prompt_id: int) -> bool:
+            turns.append(prompt_id)
+            if len(turns) == 2:
+                await first_sent.wait()  # would never happen if sending waited for every turn first
+            return await super().handle_prompt(prompt_id)
+
+    coach = SecondTurnWaitsForASend(storage, SqlReports(storage.engine), content, clock)
     for user in (USER, USER + 1):
         await onboard_with_schedule(coach, user)
     clock.now = datetime(2026, 12, 7, 18, 0, 30, tzinfo=UTC)
-    first_sent = asyncio.Event()
 
     class SignallingSender(CollectingSender):
         async def send(self, user_id, messages, progress=None):
             await super().send(user_id, messages, progress)
             first_sent.set()
 
-    take_turn, turns = coach.handle_prompt, []
-
-    async def second_turn_waits_for_a_send(prompt_id: int) -> bool:
-        turns.append(prompt_id)
-        if len(turns) == 2:
-            await first_sent.wait()  # would never happen if sending waited for every turn first
-        return await take_turn(prompt_id)
-
-    coach.handle_prompt = second_turn_waits_for_a_send
     sender = SignallingSender()
-    dispatcher = Dispatcher(coach, sender, claim=1)  # the sending is woken for every row queued
+    dispatcher = dispatcher_for(coach, sender, claim=1)  # the sending is woken for every row queued
     assert await asyncio.wait_for(dispatcher.run_due(), timeout=30) == 2
     assert sorted(sender.sent) == [USER, USER + 1]
 
 
 async def test_check_ins_and_morning_answers_are_stored(storage, content, clock):
-    coach = Coach(storage, content, clock)
+    coach = sql_coach(storage, content, clock)
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 8, 8, 0, tzinfo=UTC)
     sender = CollectingSender()
-    await Dispatcher(coach, sender).run_due()
+    await dispatcher_for(coach, sender).run_due()
     assert sender.sent[USER][-1].text.startswith("Good morning")
-    await coach.handle(USER, Choice("morning_check:better"))
+    await said(coach, USER, Choice("morning_check:better"))
     async with storage.sessions() as session:
         [row] = (await session.scalars(select(CheckIn))).all()
     assert (row.exercise, row.pain, row.effort, row.control, row.morning) == (

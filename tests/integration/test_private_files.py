@@ -11,10 +11,11 @@ from pathlib import Path
 
 import pytest
 
-from hipcoach.bot.bootstrap import Settings, build_coach, ensure_sqlite_directory
+from hipcoach.bot.bootstrap import Settings, build_coach, ensure_sqlite_directory, load_content, open_database
 from hipcoach.bot.entrypoints.terminal import SavedFiles
 from hipcoach.flows import Text
 from hipcoach.flows.values import File
+from tests.fakes import said
 
 NOW = datetime(2026, 12, 1, 8, 0, tzinfo=UTC)
 USUAL_UMASK = 0o022
@@ -34,14 +35,16 @@ def mode(path: Path) -> int:
 async def test_the_database_with_its_wal_and_shm_and_its_folder_are_private(tmp_path, usual_umask):
     folder = tmp_path / "data" / "hipcoach"
     database = folder / "hipcoach.db"
-    coach = await build_coach(Settings(database_url=f"sqlite+aiosqlite:///{database}"), clock=lambda: NOW)
+    settings = Settings(database_url=f"sqlite+aiosqlite:///{database}")
+    opened = await open_database(settings)
+    coach = build_coach(settings, load_content(), opened, clock=lambda: NOW)
     try:
-        await coach.handle(1, Text("hello"))  # a write: SQLite makes the -wal and -shm files
+        await said(coach, 1, Text("hello"))  # a write: SQLite makes the -wal and -shm files
         files = [database, *(database.with_name(database.name + s) for s in ("-wal", "-shm"))]
         assert {path.name: mode(path) for path in files} == {path.name: 0o600 for path in files}
         assert (mode(tmp_path / "data"), mode(folder)) == (0o700, 0o700)
     finally:
-        await coach.storage.engine.dispose()
+        await opened.close()
 
 
 def test_a_database_left_readable_by_an_earlier_run_is_made_private(tmp_path, usual_umask):

@@ -7,26 +7,28 @@ from hipcoach.bot.coach import Coach
 from hipcoach.bot.storage.db import WriteGate, make_engine
 from hipcoach.bot.storage.sql import SqlStorage
 from hipcoach.flows import Choice, Command, Text
+from hipcoach.flows.values import State
 from tests.conftest import NOW
+from tests.fakes import said, sql_coach
 
 
 def coach_on(storage, content) -> Coach:
-    return Coach(storage, content, clock=lambda: NOW)
+    return sql_coach(storage, content, clock=lambda: NOW)
 
 
 async def onboard(coach: Coach, user_id: int) -> None:
     for event in ("hi", "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no"):
-        await coach.handle(user_id, Choice(event) if ":" in event else Text(event))
+        await said(coach, user_id, Choice(event) if ":" in event else Text(event))
     for answer in ("load_pain:yes", "kneeling_ok:yes", "knee_issues:no", "equipment:kettlebell"):
-        await coach.handle(user_id, Choice(answer))
-    await coach.handle(user_id, Choice("equipment:done"))
-    await coach.handle(user_id, Choice("goal_activity:skip"))
+        await said(coach, user_id, Choice(answer))
+    await said(coach, user_id, Choice("equipment:done"))
+    await said(coach, user_id, Choice("goal_activity:skip"))
 
 
-async def test_a_full_onboarding_is_stored_row_by_row(storage, content):
+async def test_a_full_onboarding_is_stored_row_by_row(storage, reports, content):
     await onboard(coach_on(storage, content), 42)
 
-    rows = await storage.rows_about(42)
+    rows = await reports.rows_about(42)
     assert rows["users"][0]["consented_at"] == NOW
     assert rows["dialogue_states"][0]["name"] == "session"
     answers = {row["question"]: row["value"] for row in rows["screening_answers"]}
@@ -45,54 +47,54 @@ async def test_a_full_onboarding_is_stored_row_by_row(storage, content):
 
 async def test_the_conversation_resumes_after_a_restart_of_the_process(database_url, storage, content):
     first = coach_on(storage, content)
-    await first.handle(5, Text("hi"))
-    await first.handle(5, Choice("consent:yes"))
+    await said(first, 5, Text("hi"))
+    await said(first, 5, Choice("consent:yes"))
     await storage.engine.dispose()
 
     reopened = SqlStorage(make_engine(database_url))
     second = coach_on(reopened, content)
-    messages = await second.handle(5, Text("/start"))
+    messages = await said(second, 5, Text("/start"))
     assert (await reopened.load_state(5)).name == "red_flags_urgent"
     assert messages[-1].buttons[0][0][1] == "red_flags_urgent:yes"
     await reopened.engine.dispose()
 
 
-async def test_an_urgent_red_flag_is_recorded(storage, content):
+async def test_an_urgent_red_flag_is_recorded(storage, reports, content):
     coach = coach_on(storage, content)
     for event in ("hi", "consent:yes", "red_flags_urgent:yes"):
-        await coach.handle(3, Choice(event) if ":" in event else Text(event))
-    rows = await storage.rows_about(3)
+        await said(coach, 3, Choice(event) if ":" in event else Text(event))
+    rows = await reports.rows_about(3)
     assert [(r["tier"], r["signs"], r["state"]) for r in rows["safety_events"]] == [
         ("urgent", [], "red_flags_urgent")
     ]
     assert rows["dialogue_states"][0]["name"] == "urgent_stop"
 
 
-async def test_declining_consent_leaves_no_row_in_any_table(storage, content):
+async def test_declining_consent_leaves_no_row_in_any_table(storage, reports, content):
     coach = coach_on(storage, content)
-    await coach.handle(8, Text("hi"))
-    await coach.handle(8, Choice("consent:no"))
-    assert all(rows == [] for rows in (await storage.rows_about(8)).values())
+    await said(coach, 8, Text("hi"))
+    await said(coach, 8, Choice("consent:no"))
+    assert all(rows == [] for rows in (await reports.rows_about(8)).values())
 
 
 async def test_a_turn_that_fails_midway_commits_nothing(storage, content):
     coach = coach_on(storage, content)
-    await coach.handle(11, Text("hi"))
-
-    def explode(state):
-        raise RuntimeError("boom")
+    await said(coach, 11, Text("hi"))
 
     with pytest.raises(RuntimeError):
-        await storage.transact(11, NOW, explode)
+        async with storage.unit_of_work(NOW) as work:
+            await work.open_user(11)
+            await work.save(11, State("idle"))
+            raise RuntimeError("boom")
     assert (await storage.load_state(11)).name == "consent"
 
 
-async def test_restart_clears_stored_screening_answers(storage, content):
+async def test_restart_clears_stored_screening_answers(storage, reports, content):
     coach = coach_on(storage, content)
     await onboard(coach, 12)
-    await coach.handle(12, Command("restart"))
-    await coach.handle(12, Choice("restart:yes"))
-    rows = await storage.rows_about(12)
+    await said(coach, 12, Command("restart"))
+    await said(coach, 12, Choice("restart:yes"))
+    rows = await reports.rows_about(12)
     assert rows["screening_answers"] == []
     assert rows["dialogue_states"][0]["name"] == "red_flags_urgent"
 

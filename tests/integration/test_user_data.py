@@ -8,9 +8,9 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import text
 
 from hipcoach.bot.coach import Coach, Staff
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
 from hipcoach.bot.storage.models import Base
 from hipcoach.flows import Choice, Command
+from tests.fakes import CollectingSender, dispatcher_for, said, sql_coach
 from tests.integration.test_dispatcher import USER, Clock, onboard_with_schedule
 
 START = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -27,13 +27,15 @@ class RecordingNotifier:
 async def busy_user(storage, content) -> tuple[Coach, Clock]:
     """A user with answers, a goal, check-ins, decisions, prompts and outbox: a row in every table."""
     clock = Clock(START)
-    coach = Coach(storage, content, clock, Staff(notifier=RecordingNotifier(), admin_ids=frozenset({1})))
+    coach = sql_coach(
+        storage, content, clock, staff=Staff(notifier=RecordingNotifier(), admin_ids=frozenset({1}))
+    )
     await onboard_with_schedule(coach)
     clock.now = datetime(2026, 12, 7, 18, 0, tzinfo=UTC)
-    await Dispatcher(coach, CollectingSender()).run_due()
+    await dispatcher_for(coach, CollectingSender()).run_due()
     for value in ("session_offer:start", "session:done", "checkin_pain:5", "checkin_effort:hard"):
-        await coach.handle(USER, Choice(value))
-    await coach.handle(USER, Choice("checkin_control:lost"))
+        await said(coach, USER, Choice(value))
+    await said(coach, USER, Choice("checkin_control:lost"))
     return coach, clock
 
 
@@ -52,7 +54,7 @@ async def rows_in_every_table(storage, user_id: int) -> dict[str, int]:
 
 async def test_export_contains_every_stored_row_and_a_csv_of_check_ins(storage, content):
     coach, _ = await busy_user(storage, content)
-    [message, *_] = await coach.handle(USER, Command("export"))
+    [message, *_] = await said(coach, USER, Command("export"))
     json_file, csv_file = message.files
     exported = json.loads(json_file.data)
     stored = await rows_in_every_table(storage, USER)
@@ -69,9 +71,9 @@ async def test_export_contains_every_stored_row_and_a_csv_of_check_ins(storage, 
 
 async def test_delete_removes_every_row_about_the_user_from_every_table(storage, content):
     coach, _ = await busy_user(storage, content)
-    await coach.handle(2, Command("start"))  # someone else, who must be untouched
-    await coach.handle(USER, Command("delete"))
-    [message] = await coach.handle(USER, Choice("delete:yes"))
+    await said(coach, 2, Command("start"))  # someone else, who must be untouched
+    await said(coach, USER, Command("delete"))
+    [message] = await said(coach, USER, Choice("delete:yes"))
     assert "deleted" in message.text
     assert set((await rows_in_every_table(storage, USER)).values()) == {0}
     assert (await rows_in_every_table(storage, 2))["users"] == 1
@@ -87,25 +89,25 @@ async def test_retention_forgets_users_inactive_for_too_long(storage, content):
 
 async def test_the_coach_hand_off_sends_a_summary_only_after_consent(storage, content):
     coach, _ = await busy_user(storage, content)
-    await coach.handle(USER, Command("coach"), handle="sam")
+    await said(coach, USER, Command("coach"), handle="sam")
     assert coach.staff.notifier.notes == []
-    await coach.handle(USER, Choice("coach:handle"), handle="sam")
+    await said(coach, USER, Choice("coach:handle"), handle="sam")
     [note] = coach.staff.notifier.notes
     assert "@sam" in note
 
 
 async def test_stats_count_without_naming_anyone(storage, content):
     coach, _ = await busy_user(storage, content)
-    [refused, *_] = await coach.handle(USER, Command("stats"))
+    [refused, *_] = await said(coach, USER, Command("stats"))
     assert "only for the people who run this bot" in refused.text
-    [report, *_] = await coach.handle(1, Command("stats"))
+    [report, *_] = await said(coach, 1, Command("stats"))
     assert "Users: 1" in report.text and "Sessions this week: 2" in report.text  # the admin is not stored
     assert "Four-point rock back: 1" in report.text  # where USER now stands, after simplifying
 
 
 async def test_progress_sends_a_png_chart_with_its_text_summary(storage, content):
     coach, _ = await busy_user(storage, content)
-    messages = await coach.handle(USER, Command("progress"))
+    messages = await said(coach, USER, Command("progress"))
     assert "Sessions in the last 4 weeks: 2." in messages[0].text
     [chart] = messages[0].files  # the summary is the chart's caption
     assert chart.kind == "photo" and chart.data.startswith(b"\x89PNG\r\n\x1a\n")

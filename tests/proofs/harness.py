@@ -32,9 +32,10 @@ from hipcoach.bot.bootstrap import load_content
 from hipcoach.bot.coach import Coach
 from hipcoach.bot.storage.db import make_engine, upgrade
 from hipcoach.bot.storage.models import USER_TABLES, User
-from hipcoach.bot.storage.sql import SqlStorage
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from hipcoach.content.schema import Content
 from hipcoach.flows import Choice, Due, Event, State, Text, render_all, step
+from tests.fakes import said
 from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
 from tests.proofs.fake_telegram import BOT_ID, HOST, FakeTelegram, Sent
 
@@ -109,7 +110,8 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
     summary_day = (session_due.weekday() + 3) % 7  # the weekly summary falls outside the run
     engine = make_engine(url)
     try:
-        coach = Coach(SqlStorage(engine), content, lambda: onboarded)
+        storage = SqlStorage(engine)
+        coach = Coach(storage, SqlReports(engine), content, lambda: onboarded)
         template = user_ids[0]
         script = [
             *ONBOARDING,
@@ -119,8 +121,8 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
             Choice("schedule_confirm:yes"),
         ]
         for event in script:
-            await coach.handle(template, event)
-        state = await coach.storage.load_state(template)
+            await said(coach, template, event)
+        state = await storage.load_state(template)
         async with engine.begin() as connection:
             due = (
                 await connection.execute(
@@ -219,7 +221,14 @@ class BotProcess:
     starts: int = 0
 
     def start(self) -> None:
-        args = [sys.executable, "-m", "hipcoach.bot", "run", "--webhook-url", self.env["HIPCOACH_WEBHOOK_URL"]]
+        args = [
+            sys.executable,
+            "-m",
+            "hipcoach.bot",
+            "run",
+            "--webhook-url",
+            self.env["HIPCOACH_WEBHOOK_URL"],
+        ]
         args += ["--webhook-port", str(self.port)]
         with self.log_path.open("a") as output:
             output.write(f"--- start {self.starts + 1} at {time.strftime('%H:%M:%S')}\n")

@@ -5,16 +5,20 @@ from __future__ import annotations
 import asyncio
 import shutil
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from hipcoach.bot.bootstrap import Settings, build_coach
+from hipcoach.bot.bootstrap import Settings, TelegramBot, build_telegram
 from hipcoach.bot.coach import Coach
 from hipcoach.bot.storage.db import make_engine, upgrade
-from hipcoach.bot.telegram.app import announce_commands, build_application
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
+from hipcoach.bot.telegram.app import announce_commands
+from hipcoach.bot.telegram.sender import TelegramSender
+from tests.fakes import FakeClock
 from tests.telegram.bot_api_emulator import Emulator
 from tests.telegram.bot_api_spec import BotApiSpec, official_spec
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
@@ -37,10 +41,29 @@ class Sleeps:
 
 @dataclass
 class OfflineBot:
+    """The bot as bootstrap builds it (`built`), a user's chat with it, and the fakes around it."""
+
     chat: OfflineChat
     api: FakeBotApi
-    coach: Coach
+    built: TelegramBot
+    clock: FakeClock
     sleeps: Sleeps
+
+    @property
+    def coach(self) -> Coach:
+        return self.built.coach
+
+    @property
+    def sender(self) -> TelegramSender:
+        return self.built.sender
+
+    @property
+    def storage(self) -> SqlStorage:
+        return self.built.database.storage
+
+    @property
+    def reports(self) -> SqlReports:
+        return self.built.database.reports
 
 
 @pytest.fixture(scope="session")
@@ -69,30 +92,37 @@ def database_url(tmp_path, migrated_database) -> str:
 
 
 @pytest.fixture
-async def offline_bot(database_url, bot_api_spec, tmp_path) -> AsyncIterator[OfflineBot]:
-    """The real application, coach and SQLite storage; only Telegram is fake, and every call is checked."""
-    settings = Settings(
+def offline_settings(database_url, tmp_path) -> Settings:
+    return Settings(
         database_url=database_url,
         telegram_token=TOKEN,
         telegram_api_url=BASE_URL,
         upgrade_on_start=False,
         files_dir=tmp_path / "files",
     )
-    coach = await build_coach(settings, clock=lambda: NOW)
-    api, sleeps = FakeBotApi(bot_api_spec), Sleeps()
-    application = build_application(
-        settings,
-        coach,
-        request=OfflineRequest(api, BASE_URL),
-        updates_request=OfflineRequest(api, BASE_URL),
-        sleep=sleeps,
+
+
+@pytest.fixture
+async def offline_bot(offline_settings, bot_api_spec) -> AsyncIterator[OfflineBot]:
+    """The real application, coach and SQLite storage; only Telegram is fake, and every call is checked."""
+    async with offline(offline_settings, bot_api_spec) as bot:
+        yield bot
+
+
+@asynccontextmanager
+async def offline(settings: Settings, bot_api_spec: BotApiSpec) -> AsyncIterator[OfflineBot]:
+    """The bot built from `settings` by bootstrap, with a fake Telegram, a test clock and a noting sleep."""
+    api, sleeps, clock = FakeBotApi(bot_api_spec), Sleeps(), FakeClock(NOW)
+    request = OfflineRequest(api, BASE_URL)
+    built = await build_telegram(
+        settings, clock=clock, request=request, updates_request=request, sleep=sleeps
     )
     try:
-        async with application:
-            await announce_commands(application, coach)
-            yield OfflineBot(OfflineChat(application, api), api, coach, sleeps)
+        async with built.application as application:
+            await announce_commands(application, built.sender, built.coach.content)
+            yield OfflineBot(OfflineChat(application, api), api, built, clock, sleeps)
     finally:
-        await coach.storage.engine.dispose()
+        await built.database.close()
     assert api.violations == [], "Bot API calls that break the official reference"
 
 

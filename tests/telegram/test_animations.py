@@ -28,7 +28,7 @@ async def test_an_animation_is_uploaded_once_and_sent_by_its_file_id_afterwards(
     second = bot.api.of("sendAnimation")[-1]
     assert second.params["animation"] == f"anim-{len(upload.data)}-{upload.filename}"
 
-    async with bot.coach.storage.sessions() as session:
+    async with bot.storage.sessions() as session:
         kept = (await session.scalars(select(AnimationFile))).all()
     kept_here = [(row.name, row.file_id) for row in kept if row.name == upload.filename]
     assert kept_here == [(upload.filename, second.params["animation"])]

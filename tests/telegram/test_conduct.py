@@ -20,7 +20,7 @@ CHECK_INS = 3
 
 
 async def state_of(bot) -> str:
-    return (await bot.coach.storage.load_state(USER_ID)).name
+    return (await bot.storage.load_state(USER_ID)).name
 
 
 async def to_equipment(bot) -> Seen:
@@ -156,10 +156,10 @@ async def test_a_press_whose_turn_failed_is_answered_and_keeps_its_buttons(offli
     await chat.send("/start")
     question = chat.seen[-1]
 
-    async def broken(*args, **kwargs):
+    def broken(*args, **kwargs):
         raise RuntimeError("database gone")
 
-    monkeypatch.setattr(offline_bot.coach.storage, "transact_update", broken)
+    monkeypatch.setattr(offline_bot.storage, "unit_of_work", broken)
     replies = await chat.press("consent:yes")
     assert replies[0].text == offline_bot.coach.content.message("error_sorry").strip()
     assert len(api.of("answerCallbackQuery")) == 1 and api.of("editMessageText") == []
@@ -182,9 +182,9 @@ async def test_live_keyboards_are_kept_in_the_database_for_a_restarted_bot(offli
     chat, api = offline_bot.chat, offline_bot.api
     await chat.send("/start")
     question = chat.seen[-1]
-    [user] = (await offline_bot.coach.storage.rows_about(USER_ID))["users"]
+    [user] = (await offline_bot.reports.rows_about(USER_ID))["users"]
     assert user["live_keyboards"] == [question.message_id]
-    storage = offline_bot.coach.storage
+    storage = offline_bot.storage
     restarted = TelegramSender(
         chat.application.bot,
         storage.mark_inactive,
@@ -217,7 +217,7 @@ async def test_progress_shows_a_photo_upload_then_sends_the_chart_captioned_with
 
 async def test_a_text_too_long_for_a_caption_goes_before_the_photo_as_a_message(offline_bot):
     api = offline_bot.api
-    sender = offline_bot.chat.application.bot_data["sender"]
+    sender = offline_bot.sender
     long_text = "Your progress. " * 80
     await sender.send(USER_ID, [Message(long_text, files=(File("chart.png", b"\x89PNG", "photo"),))])
     assert [call.method for call in api.calls if call.method in ("sendMessage", "sendPhoto")][-2:] == [

@@ -6,7 +6,6 @@ import logging
 
 import pytest
 
-from hipcoach.bot.delivery.dispatcher import Dispatcher
 from hipcoach.bot.telegram.app import COMMANDS
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 from tests.telegram.offline_chat import USER_ID, Seen, texts
@@ -23,7 +22,7 @@ BOOKKEEPING = ("outbox", "processed_updates")  # every answered update adds to t
 async def rows(bot) -> dict:
     """What is stored about the user's coaching, without the delivery bookkeeping (nor which of the
     chat's messages have live keyboards)."""
-    stored = await bot.coach.storage.rows_about(USER_ID)
+    stored = await bot.reports.rows_about(USER_ID)
     stored["users"] = [{k: v for k, v in user.items() if k != "live_keyboards"} for user in stored["users"]]
     return {table: found for table, found in stored.items() if table not in BOOKKEEPING}
 
@@ -80,7 +79,7 @@ async def test_a_forged_button_is_recognised_and_changes_nothing(offline_bot):
     assert replies[0].text == offline_bot.coach.content.message("stale_button")
     assert replies[-1].values() == ["consent:yes", "consent:no"]
     assert await rows(offline_bot) == before
-    assert (await offline_bot.coach.storage.load_state(USER_ID)).name == "consent"
+    assert (await offline_bot.storage.load_state(USER_ID)).name == "consent"
 
 
 @pytest.mark.parametrize(
@@ -105,7 +104,7 @@ async def test_an_edited_message_is_not_taken_as_a_new_answer(offline_bot):
     await offline_bot.chat.send("/start")
     replies = await offline_bot.chat.send_other("text", "yes", edited=True)
     assert replies[0].text == offline_bot.coach.content.message("unsupported_input")
-    assert (await offline_bot.coach.storage.load_state(USER_ID)).name == "consent"
+    assert (await offline_bot.storage.load_state(USER_ID)).name == "consent"
 
 
 async def test_in_a_group_the_bot_points_to_a_private_chat_and_stores_nothing(offline_bot):
@@ -159,7 +158,7 @@ async def test_a_send_that_cannot_connect_is_retried_with_growing_waits(offline_
 
 
 async def outbox_rows(bot) -> list[dict]:
-    return (await bot.coach.storage.rows_about(USER_ID))["outbox"]
+    return (await bot.reports.rows_about(USER_ID))["outbox"]
 
 
 async def test_a_message_whose_answer_was_lost_is_not_sent_again_and_the_rest_follow(offline_bot):
@@ -211,8 +210,7 @@ async def test_the_dispatcher_sends_what_the_webhook_could_not_from_the_part_it_
     welcome = await offline_bot.chat.send("/start")
     [row] = await outbox_rows(offline_bot)
     assert (row["status"], row["parts_done"]) == ("pending", 1)
-    sender = offline_bot.chat.application.bot_data["sender"]
-    assert await Dispatcher(offline_bot.coach, sender).flush() == 1
+    assert await offline_bot.built.dispatcher.flush() == 1
     rest = [Seen.from_params(*sent) for sent in offline_bot.api.delivered[len(welcome) :]]
     assert len(welcome) == 1 and len(rest) == 2
     assert rest[-1].values() == ["consent:yes", "consent:no"]

@@ -13,7 +13,7 @@ import sys
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, closing, contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,11 +26,11 @@ from tornado.httpserver import HTTPServer
 
 from hipcoach.bot import bootstrap
 from hipcoach.bot.bootstrap import ConfigError, Settings, settings_from_env
-from hipcoach.bot.delivery.dispatcher import CollectingSender, Dispatcher
 from hipcoach.bot.entrypoints import ops
 from hipcoach.bot.storage.db import make_engine
 from hipcoach.bot.telegram.app import SECRET_HEADER, STALE_AFTER, WebhookHandler, finish, serve_telegram
 from hipcoach.flows import Choice
+from tests.fakes import CollectingSender, dispatcher_for
 from tests.telegram.bot_api_emulator import EmulatedUser, as_seen, free_port, stop
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 from tests.telegram.offline_chat import USER_ID
@@ -100,7 +100,7 @@ async def engine(database_url) -> AsyncIterator[AsyncEngine]:
 async def test_healthz_is_ok_when_the_database_answers_and_the_dispatcher_just_finished_a_round(
     engine, offline_bot, ticks
 ):
-    dispatcher = Dispatcher(offline_bot.coach, CollectingSender(), monotonic=ticks)
+    dispatcher = dispatcher_for(offline_bot.coach, CollectingSender(), monotonic=ticks)
     health = ops.Health(engine, dispatcher.since_heartbeat, STALE_AFTER)
     async with ops_server(ops.Metrics(), health, engine) as url:
         await dispatcher.run_due()
@@ -129,7 +129,7 @@ async def test_healthz_fails_when_the_database_cannot_be_reached():
 async def test_healthz_fails_until_the_dispatcher_has_run_and_when_it_makes_no_progress(
     engine, offline_bot, ticks
 ):
-    dispatcher = Dispatcher(offline_bot.coach, CollectingSender(), monotonic=ticks)
+    dispatcher = dispatcher_for(offline_bot.coach, CollectingSender(), monotonic=ticks)
     health = ops.Health(engine, dispatcher.since_heartbeat, STALE_AFTER)
     async with ops_server(ops.Metrics(), health, engine) as url:
         before = await get(f"{url}/healthz")
@@ -184,7 +184,8 @@ async def scheduled(offline_bot):
     """The offline user onboarded, through a first session, with weekday sessions at 18:00 UTC."""
     chat = offline_bot.chat
     await chat.play(onboarding())
-    for value in ("session:done", "checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth"):
+    checkin = ("checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth", "checkin_parts:fine")
+    for value in ("session:done", *checkin):
         await chat.press(value)
     for value in ("schedule_days:weekdays", "schedule_time:1800", "schedule_zone:utc"):
         await chat.press(value)
@@ -194,16 +195,12 @@ async def scheduled(offline_bot):
 
 
 async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked_users(offline_bot, engine):
-    metrics = ops.Metrics()
-    coach = offline_bot.coach
-    coach.observer = metrics
-    turns = len(onboarding()) + 9
+    metrics, coach = offline_bot.built.metrics, offline_bot.coach  # the coach's and dispatcher's observer
+    turns = len(onboarding()) + 10  # the first session and its check-in, then the schedule
     await scheduled(offline_bot)
-    start = coach.clock()
-    coach.clock = lambda: start + timedelta(hours=11)  # 19:00 UTC: the 18:00 session is due
-    dispatcher = Dispatcher(coach, offline_bot.chat.application.bot_data["sender"])
-    assert await dispatcher.run_due() == 1
-    await coach.handle_update(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
+    offline_bot.clock.advance(timedelta(hours=11))  # 19:00 UTC: the 18:00 session is due
+    assert await offline_bot.built.dispatcher.run_due() == 1
+    await coach.turn(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
     offline_bot.api.blocked_chats.add(USER_ID)
     await offline_bot.chat.send("/today")  # the reply finds the bot blocked
 
@@ -242,13 +239,12 @@ async def test_metrics_count_safety_events_by_tier_and_never_their_text(offline_
 async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apology(
     offline_bot, monkeypatch
 ):
-    metrics = ops.Metrics()
-    offline_bot.coach.observer = metrics
+    metrics = offline_bot.built.metrics
 
-    async def database_gone(*args: object) -> None:
+    def database_gone(*args: object) -> None:
         raise ConnectionRefusedError
 
-    monkeypatch.setattr(offline_bot.coach.storage, "transact_update", database_gone)
+    monkeypatch.setattr(offline_bot.storage, "unit_of_work", database_gone)
     replies = await offline_bot.chat.send("/start")
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "error"}) == 1
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "ok"}) == 0
@@ -256,8 +252,7 @@ async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apo
 
 
 async def test_metrics_count_each_message_sent_without_an_answer(offline_bot):
-    metrics = ops.Metrics()
-    offline_bot.coach.observer = metrics
+    metrics = offline_bot.built.metrics
     offline_bot.api.time_out_next("sendMessage", times=2, delivered=True)
     await offline_bot.chat.send("/start")
     assert metrics.registry.get_sample_value("hipcoach_sends_unconfirmed_total") == 2
@@ -348,19 +343,21 @@ async def test_the_webhook_refuses_posts_without_the_secret_and_answers_the_rest
 
 
 async def test_stopping_finishes_the_turn_in_flight_and_answers_it_before_closing(offline_bot, monkeypatch):
-    application, coach = offline_bot.chat.application, offline_bot.coach
+    application, coach, storage = offline_bot.chat.application, offline_bot.coach, offline_bot.storage
     entered, release = asyncio.Event(), asyncio.Event()
-    transact_update = coach.storage.transact_update
+    unit_of_work = storage.unit_of_work
 
-    async def held(*args: Any) -> Any:
+    @asynccontextmanager
+    async def held(now: datetime) -> AsyncIterator[Any]:
         entered.set()
         await release.wait()
-        return await transact_update(*args)
+        async with unit_of_work(now) as work:
+            yield work
 
-    monkeypatch.setattr(coach.storage, "transact_update", held)
+    monkeypatch.setattr(storage, "unit_of_work", held)
     await application.start()
     stop = asyncio.Event()
-    prompts = asyncio.create_task(Dispatcher(coach, CollectingSender()).run_forever(stop))
+    prompts = asyncio.create_task(dispatcher_for(coach, CollectingSender()).run_forever(stop))
     port = free_port()
     rules: ops.Routes = [("/hook", WebhookHandler, {"telegram": application, "secret": SECRET})]
     server = await ops.serve(rules, "127.0.0.1", port)
@@ -380,7 +377,7 @@ async def test_stopping_finishes_the_turn_in_flight_and_answers_it_before_closin
         await asyncio.wait_for(finishing, 10)
     assert response.status_code == 200
     assert replied_to(offline_bot.api) == {USER_ID}
-    assert (await coach.storage.load_state(USER_ID)).name == "consent"
+    assert (await storage.load_state(USER_ID)).name == "consent"
 
 
 def replied_to(api: FakeBotApi) -> set[int]:
@@ -531,7 +528,10 @@ def hipcoach_run(args: list[str], env: dict[str, str], log: Path) -> Iterator[su
     """`hipcoach run` as a subprocess, killed if a test leaves it running."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hipcoach.bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "hipcoach.bot", "run", *args],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield process

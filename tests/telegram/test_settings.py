@@ -14,10 +14,9 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
-from hipcoach.bot.bootstrap import build_coach
+from hipcoach.bot.bootstrap import build_telegram
 from hipcoach.bot.delivery.rate_limit import LocalSendLimiter
 from hipcoach.bot.settings import ConfigError, load_settings, settings_from_env, with_overrides
-from hipcoach.bot.telegram.app import build_application
 from hipcoach.bot.telegram.sender import TelegramSender
 from hipcoach.flows import Message
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
@@ -238,11 +237,10 @@ async def rated_sender(
         "TELEGRAM_BOT_TOKEN": "123456:rate-test-token",
     }
     settings = settings_from_env(env)
-    coach = await build_coach(settings)
     api = FakeBotApi(bot_api_spec)
-    request = OfflineRequest(api, API_URL)
-    application = build_application(settings, coach, request=request, updates_request=request)
-    sender: TelegramSender = application.bot_data["sender"]
+    requests = {"request": OfflineRequest(api, API_URL), "updates_request": OfflineRequest(api, API_URL)}
+    built = await build_telegram(settings, **requests)
+    application, sender = built.application, built.sender
     assert getattr(sender.limiter, "rate", None) == SEND_RATE
     time = LimiterTime()
     sender.limiter = LocalSendLimiter(SEND_RATE, clock=time.clock, sleep=time.sleep)
@@ -250,7 +248,7 @@ async def rated_sender(
         async with application:
             yield sender, api, time
     finally:
-        await coach.storage.engine.dispose()
+        await built.database.close()
 
 
 async def send_each(sender: TelegramSender, chat_ids: Iterable[int]) -> None:

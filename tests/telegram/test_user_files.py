@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 
 import pytest
 
-from hipcoach.bot.coach import Staff
-from hipcoach.bot.telegram.sender import TelegramNotifier
+from tests.telegram.conftest import OfflineBot, offline
 from tests.telegram.fake_bot_api import Upload
 from tests.telegram.offline_chat import USER_ID
 from tests.telegram.script import onboarding
@@ -50,14 +50,21 @@ async def test_delete_then_leaves_nothing_and_a_way_back(offline_bot):
     bot = await onboarded(offline_bot)
     await bot.chat.send("/delete")
     await bot.chat.press("delete:yes")
-    assert all(rows == [] for rows in (await bot.coach.storage.rows_about(USER_ID)).values())
+    assert all(rows == [] for rows in (await bot.reports.rows_about(USER_ID)).values())
     assert "/start" in bot.chat.seen[-1].text
 
 
-async def test_the_coach_chat_gets_a_summary_with_the_username_only_when_the_user_agrees(offline_bot):
-    bot = await onboarded(offline_bot)
-    sender = bot.chat.application.bot_data["sender"]
-    bot.coach.staff = Staff(TelegramNotifier(sender, COACH_CHAT), frozenset())
+@pytest.fixture
+async def with_coach_chat(offline_settings, bot_api_spec) -> AsyncIterator[OfflineBot]:
+    """The offline bot, built with HIPCOACH_COACH_CHAT_ID set."""
+    async with offline(
+        offline_settings.model_copy(update={"coach_chat_id": COACH_CHAT}), bot_api_spec
+    ) as bot:
+        yield bot
+
+
+async def test_the_coach_chat_gets_a_summary_with_the_username_only_when_the_user_agrees(with_coach_chat):
+    bot = await onboarded(with_coach_chat)
     bot.chat.user["username"] = "sam_moves"
 
     await bot.chat.send("/coach")
@@ -79,10 +86,9 @@ async def test_stats_are_refused_to_anyone_not_listed_as_an_admin(offline_bot):
 async def test_a_due_session_prompt_reaches_the_user_through_telegram(offline_bot):
     from datetime import timedelta
 
-    from hipcoach.bot.delivery.dispatcher import Dispatcher
-
     bot = await onboarded(offline_bot)
-    for value in ("session:done", "checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth"):
+    checkin = ("checkin_pain:1", "checkin_effort:ok", "checkin_control:smooth", "checkin_parts:fine")
+    for value in ("session:done", *checkin):
         await bot.chat.press(value)
     for value in (
         "schedule_days:weekdays",
@@ -92,10 +98,8 @@ async def test_a_due_session_prompt_reaches_the_user_through_telegram(offline_bo
     ):
         await bot.chat.press(value)
     await bot.chat.press("schedule_confirm:yes")
-    start = bot.coach.clock()
-    bot.coach.clock = lambda: start + timedelta(hours=11)  # 19:00 UTC: the 18:00 session is due
-    sender = bot.chat.application.bot_data["sender"]
-    assert await Dispatcher(bot.coach, sender).run_due() == 1
+    bot.clock.advance(timedelta(hours=11))  # 19:00 UTC: the 18:00 session is due
+    assert await bot.built.dispatcher.run_due() == 1
     last = bot.api.of("sendMessage")[-1].params
     assert last["text"].startswith("Time for your session")
     assert last["reply_markup"]["inline_keyboard"][0][0]["callback_data"] == "session_offer:start"

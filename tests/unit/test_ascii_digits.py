@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from hipcoach.bot.entrypoints.terminal import button_number, parse_input
+from hipcoach.bot.text_input import button_number, parse_input
 from hipcoach.flows import Choice, Reply, Text, render
 from tests.chat import EngineChat
 

@@ -1,0 +1,142 @@
+"""What the shell needs from storage, and nothing more: a unit of work per turn, the outbox, reports.
+
+The coach opens a unit of work, loads the user's state under the user's lock, decides (flows.step),
+renders once, then hands the outcome and the rendered replies over and commits. Storage decides
+nothing: it keeps what it is given. The SQL implementation is bot/storage/sql.py; tests run the
+same contract against an in-memory fake (tests/fake_storage.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any, Protocol
+
+from hipcoach.flows.values import Effect, State
+
+Payload = list[dict[str, Any]]  # rendered messages, as JSON (flows.Message.to_json)
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A user's state, loaded under their lock; `known` is whether any state of theirs was stored."""
+
+    user_id: int
+    state: State
+    known: bool
+
+
+@dataclass(frozen=True)
+class ClaimedPrompt(Opened):
+    """A due prompt claimed for this unit of work, with its user's state loaded under their lock."""
+
+    prompt_id: int = 0
+    kind: str = ""
+    due_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Queued:
+    """Messages waiting in the outbox for one user, and how many of their parts are settled."""
+
+    id: int
+    user_id: int
+    payload: Payload
+    first_part: int = 0
+    lapsed_in_flight: bool = False  # its last sender died during a request: that part is unconfirmed
+
+
+class UnitOfWork(Protocol):
+    """One transaction: a user's turn or a prompt's, kept together or not at all.
+
+    Leaving the `async with` block without `commit` rolls everything back.
+    """
+
+    async def open_user(self, user_id: int) -> Opened:
+        """Note the user (seen now, reachable again), lock them and load their state."""
+        ...
+
+    async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
+        """Claim a pending prompt (marked skipped until `prompt_sent`) and lock its user.
+
+        None when it is not ours: handled already, its user busy in a turn (it stays pending), or its
+        user unreachable (it is skipped, kept by a commit).
+        """
+        ...
+
+    async def seen_update(self, update_id: int) -> bool:
+        """Whether this Telegram update was handled before (read under the user's lock)."""
+        ...
+
+    async def record_update(self, user_id: int, update_id: int) -> None: ...
+
+    async def apply(self, user_id: int, effects: Sequence[Effect]) -> None:
+        """Keep what the outcome's effects record, schedule or cancel."""
+        ...
+
+    async def save(self, user_id: int, state: State) -> None: ...
+
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
+        """Put the replies in the outbox; `claimed`: for the caller to send now (else the dispatcher)."""
+        ...
+
+    async def prompt_sent(self, prompt_id: int) -> None:
+        """The claimed prompt's turn had something to say."""
+        ...
+
+    async def forget(self, user_id: int) -> None:
+        """Delete every row about the user."""
+        ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
+class Outbox(Protocol):
+    """Committed replies: claimed with a lease, settled part by part, marked sent or given back."""
+
+    lease: timedelta
+
+    async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]: ...
+    async def sending(self, outbox_id: int, part: int) -> None: ...
+    async def unconfirmed(self, outbox_id: int, part: int) -> None: ...
+    async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None: ...
+
+
+class Storage(Protocol):
+    """Everything the shell writes, and the reads it needs to run."""
+
+    outbox: Outbox
+
+    def unit_of_work(self, now: datetime) -> AbstractAsyncContextManager[UnitOfWork]:
+        """A transaction at `now`; rolled back unless committed."""
+        ...
+
+    async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
+        """Ids of pending prompts due by `now` (of one user, if given), oldest first."""
+        ...
+
+    async def load_state(self, user_id: int) -> State: ...
+
+    async def mark_inactive(self, user_id: int) -> None:
+        """Note that the user cannot be reached (they blocked the bot) until they write again."""
+        ...
+
+    async def forget_inactive(self, cutoff: datetime) -> int:
+        """Delete every user not seen since `cutoff` (the retention setting); returns how many."""
+        ...
+
+
+class Reports(Protocol):
+    """Read-only questions about what is stored."""
+
+    async def rows_about(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        """Every stored row about a user, table by table (export, progress chart, checking deletion)."""
+        ...
+
+    async def aggregate_stats(self, now: datetime) -> dict[str, Any]:
+        """Counts across all users for admins: nothing about any one person."""
+        ...

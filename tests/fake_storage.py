@@ -1,0 +1,370 @@
+"""The storage port in memory, with the SQL one's semantics (tests/integration/test_storage_contract.py).
+
+One unit of work at a time, as on SQLite: a turn holds every user's lock, so the per-user order and
+the claims hold trivially. A unit of work left without `commit` puts everything back as it was.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import copy
+from collections import Counter
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from hipcoach.bot.storage.outbox import OUTBOX_LEASE
+from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued
+from hipcoach.flows.values import (
+    CancelPrompts,
+    ClearScreening,
+    Effect,
+    ForgetUser,
+    NotifyCoach,
+    RecordAnswer,
+    RecordCheckIn,
+    RecordConsent,
+    RecordDecision,
+    RecordGoal,
+    RecordMorning,
+    RecordRedFlag,
+    SchedulePrompt,
+    SetPosition,
+    State,
+)
+
+# The tables of bot/storage/models.py that hold rows about a user, in the order rows_about lists them.
+USER_TABLES = (
+    "dialogue_states",
+    "screening_answers",
+    "safety_events",
+    "rung_changes",
+    "check_ins",
+    "decisions",
+    "prompts",
+    "outbox",
+    "goal_ratings",
+    "processed_updates",
+)
+
+
+@dataclass
+class Tables:
+    """Every row, as the SQL tables hold them (same columns), and the effects applied per user."""
+
+    users: dict[int, dict[str, Any]] = field(default_factory=dict)
+    rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in USER_TABLES})
+    effects: dict[int, list[Effect]] = field(default_factory=dict)
+    last_id: int = 0
+
+    def add(self, table: str, **row: Any) -> dict[str, Any]:
+        if table not in ("dialogue_states", "screening_answers", "processed_updates"):
+            self.last_id += 1
+            row = {"id": self.last_id, **row}
+        self.rows[table].append(row)
+        return row
+
+    def remove(self, table: str, **where: Any) -> None:
+        self.rows[table] = [r for r in self.rows[table] if any(r[k] != v for k, v in where.items())]
+
+    def find(self, table: str, **where: Any) -> list[dict[str, Any]]:
+        return [r for r in self.rows[table] if all(r[k] == v for k, v in where.items())]
+
+
+class FakeStorage:
+    """The storage port in memory. `fail_next`: the next unit of work raises it as it opens."""
+
+    def __init__(self, outbox_lease: timedelta = OUTBOX_LEASE) -> None:
+        self.tables = Tables()
+        self.lock = asyncio.Lock()
+        self.fail_next: Exception | None = None
+        self.outbox = FakeOutbox(self, outbox_lease)
+
+    @property
+    def states(self) -> dict[int, State]:
+        return {
+            r["user_id"]: State(r["name"], copy.deepcopy(r["data"]))
+            for r in self.tables.rows["dialogue_states"]
+        }
+
+    @property
+    def effects(self) -> dict[int, list[Effect]]:
+        return self.tables.effects
+
+    @asynccontextmanager
+    async def unit_of_work(self, now: datetime) -> AsyncIterator[FakeUnitOfWork]:
+        if self.fail_next is not None:
+            error, self.fail_next = self.fail_next, None
+            raise error
+        async with self.lock:
+            work = FakeUnitOfWork(self, now)
+            try:
+                yield work
+            finally:
+                if not work.committed:
+                    await work.rollback()
+
+    async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
+        due = [
+            p
+            for p in self.tables.rows["prompts"]
+            if p["status"] == "pending" and p["due_at"] <= now and user_id in (None, p["user_id"])
+        ]
+        return [p["id"] for p in sorted(due, key=lambda p: p["due_at"])[:limit]]
+
+    async def load_state(self, user_id: int) -> State:
+        return self.states.get(user_id, State())
+
+    async def mark_inactive(self, user_id: int) -> None:
+        async with self.lock:
+            if user_id in self.tables.users:
+                self.tables.users[user_id]["active"] = False
+
+    async def forget_inactive(self, cutoff: datetime) -> int:
+        async with self.lock:
+            ids = [i for i, user in self.tables.users.items() if user["last_seen_at"] < cutoff]
+            for user_id in ids:
+                forget(self.tables, user_id)
+        return len(ids)
+
+
+def forget(tables: Tables, user_id: int) -> None:
+    for table in USER_TABLES:
+        tables.remove(table, user_id=user_id)
+    tables.users.pop(user_id, None)
+    tables.effects.pop(user_id, None)
+
+
+class FakeUnitOfWork:
+    """Writes straight into the tables, keeping a copy to put back on rollback."""
+
+    def __init__(self, storage: FakeStorage, now: datetime) -> None:
+        self.storage = storage
+        self.now = now
+        self.before = copy.deepcopy(storage.tables)
+        self.committed = False
+
+    @property
+    def tables(self) -> Tables:
+        return self.storage.tables
+
+    async def open_user(self, user_id: int) -> Opened:
+        user = self.tables.users.setdefault(
+            user_id,
+            {"id": user_id, "created_at": self.now, "consented_at": None, "live_keyboards": None},
+        )
+        user.update(last_seen_at=self.now, active=True)
+        return self._opened(user_id)
+
+    def _opened(self, user_id: int) -> Opened:
+        [*row] = self.tables.find("dialogue_states", user_id=user_id)
+        state = State(row[0]["name"], copy.deepcopy(row[0]["data"])) if row else State()
+        return Opened(user_id, state, bool(row))
+
+    async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
+        found = self.tables.find("prompts", id=prompt_id, status="pending")
+        if not found:
+            return None
+        prompt = found[0]
+        prompt.update(handled_at=self.now, status="skipped")
+        if not self.tables.users[prompt["user_id"]]["active"]:
+            return None
+        opened = self._opened(prompt["user_id"])
+        return ClaimedPrompt(
+            opened.user_id, opened.state, opened.known, prompt_id, prompt["kind"], prompt["due_at"]
+        )
+
+    async def seen_update(self, update_id: int) -> bool:
+        return bool(self.tables.find("processed_updates", update_id=update_id))
+
+    async def record_update(self, user_id: int, update_id: int) -> None:
+        self.tables.add("processed_updates", update_id=update_id, user_id=user_id, processed_at=self.now)
+
+    async def apply(self, user_id: int, effects: Sequence[Effect]) -> None:
+        for effect in effects:
+            self._apply(user_id, effect)
+            self.tables.effects.setdefault(user_id, []).append(effect)
+
+    async def save(self, user_id: int, state: State) -> None:
+        self.tables.remove("dialogue_states", user_id=user_id)
+        self.tables.add(
+            "dialogue_states",
+            user_id=user_id,
+            name=state.name,
+            data=copy.deepcopy(dict(state.data)),
+            updated_at=self.now,
+        )
+
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
+        row = self.tables.add(
+            "outbox",
+            user_id=user_id,
+            payload=copy.deepcopy(payload),
+            created_at=self.now,
+            status="sending" if claimed else "pending",
+            attempts=0,
+            sent_at=None,
+            claimed_at=self.now if claimed else None,
+            parts_done=0,
+            part_in_flight=None,
+            unconfirmed=0,
+        )
+        return row["id"]
+
+    async def prompt_sent(self, prompt_id: int) -> None:
+        for prompt in self.tables.find("prompts", id=prompt_id):
+            prompt["status"] = "sent"
+
+    async def forget(self, user_id: int) -> None:
+        forget(self.tables, user_id)
+
+    async def commit(self) -> None:
+        self.committed = True
+
+    async def rollback(self) -> None:
+        self.storage.tables = copy.deepcopy(self.before)
+
+    def _apply(self, user_id: int, effect: Effect) -> None:
+        tables, now = self.tables, self.now
+        match effect:
+            case RecordConsent(given=given):
+                tables.users[user_id]["consented_at"] = now if given else None
+            case RecordAnswer(question=question, value=value):
+                tables.remove("screening_answers", user_id=user_id, question=question)
+                tables.add(
+                    "screening_answers", user_id=user_id, question=question, value=value, answered_at=now
+                )
+            case RecordRedFlag(tier=tier, signs=signs, state=where):
+                tables.add(
+                    "safety_events", user_id=user_id, tier=tier, signs=list(signs), state=where, raised_at=now
+                )
+            case SetPosition(ladder=ladder, exercise=exercise, reason=reason):
+                tables.add(
+                    "rung_changes",
+                    user_id=user_id,
+                    ladder=ladder,
+                    exercise=exercise,
+                    reason=reason,
+                    changed_at=now,
+                )
+            case ClearScreening():
+                tables.remove("screening_answers", user_id=user_id)
+            case RecordCheckIn():
+                tables.add("check_ins", user_id=user_id, **vars(effect), morning=None, checked_in_at=now)
+            case RecordMorning(answer=answer, since=since):
+                for row in tables.find("check_ins", user_id=user_id, morning=None):
+                    if row["checked_in_at"] >= since:
+                        row["morning"] = answer
+            case RecordDecision(kind=kind, exercise=exercise, reason=reason):
+                tables.add(
+                    "decisions", user_id=user_id, kind=kind, exercise=exercise, reason=reason, decided_at=now
+                )
+            case SchedulePrompt(kind=kind, due_at=due_at):
+                self._cancel(user_id, (kind,))
+                tables.add(
+                    "prompts", user_id=user_id, kind=kind, due_at=due_at, status="pending", handled_at=None
+                )
+            case CancelPrompts(kinds=kinds):
+                self._cancel(user_id, kinds)
+            case RecordGoal(activity=activity, score=score):
+                tables.add("goal_ratings", user_id=user_id, activity=activity, score=score, rated_at=now)
+            case NotifyCoach() | ForgetUser():
+                pass
+            case _:
+                raise TypeError(f"unknown effect {type(effect).__name__}")
+
+    def _cancel(self, user_id: int, kinds: tuple[str, ...]) -> None:
+        self.tables.rows["prompts"] = [
+            p
+            for p in self.tables.rows["prompts"]
+            if not (
+                p["user_id"] == user_id and p["status"] == "pending" and (not kinds or p["kind"] in kinds)
+            )
+        ]
+
+
+class FakeOutbox:
+    """The outbox port in memory: claims with a lease, parts settled in order, as SqlOutbox."""
+
+    def __init__(self, storage: FakeStorage, lease: timedelta) -> None:
+        self.storage = storage
+        self.lease = lease
+
+    def _row(self, outbox_id: int) -> dict[str, Any]:
+        [row] = self.storage.tables.find("outbox", id=outbox_id)
+        return row
+
+    async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
+        async with self.storage.lock:
+            rows = [
+                r
+                for r in self.storage.tables.rows["outbox"]
+                if user_id in (None, r["user_id"])
+                and (
+                    r["status"] == "pending"
+                    or (r["status"] == "sending" and r["claimed_at"] < now - self.lease)
+                )
+            ]
+            return [self._claim(row, now) for row in sorted(rows, key=lambda r: r["id"])[:limit]]
+
+    def _claim(self, row: dict[str, Any], now: datetime) -> Queued:
+        lapsed = row["part_in_flight"] is not None
+        if lapsed:
+            row.update(
+                parts_done=row["part_in_flight"] + 1, unconfirmed=row["unconfirmed"] + 1, part_in_flight=None
+            )
+        row.update(status="sending", claimed_at=now)
+        return Queued(row["id"], row["user_id"], copy.deepcopy(row["payload"]), row["parts_done"], lapsed)
+
+    async def sending(self, outbox_id: int, part: int) -> None:
+        async with self.storage.lock:
+            self._row(outbox_id).update(parts_done=part, part_in_flight=part)
+
+    async def unconfirmed(self, outbox_id: int, part: int) -> None:
+        async with self.storage.lock:
+            row = self._row(outbox_id)
+            row.update(parts_done=part + 1, part_in_flight=None, unconfirmed=row["unconfirmed"] + 1)
+
+    async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
+        async with self.storage.lock:
+            found = self.storage.tables.find("outbox", id=outbox_id)
+            if not found:
+                return  # forgotten meanwhile: as an UPDATE of no row
+            row = found[0]
+            if delivered:
+                row.update(status="sent", sent_at=now, claimed_at=None, part_in_flight=None)
+                return
+            attempts = row["attempts"] + 1
+            status = "failed" if attempts >= give_up_after else "pending"
+            row.update(status=status, attempts=attempts, claimed_at=None, part_in_flight=None)
+
+
+class FakeReports:
+    """The reporting port over a FakeStorage's tables."""
+
+    def __init__(self, storage: FakeStorage) -> None:
+        self.storage = storage
+
+    async def rows_about(self, user_id: int) -> dict[str, list[dict[str, Any]]]:
+        tables = self.storage.tables
+        user = tables.users.get(user_id)
+        result = {"users": [copy.deepcopy(user)] if user else []}
+        for table in USER_TABLES:
+            result[table] = copy.deepcopy(tables.find(table, user_id=user_id))
+        return result
+
+    async def aggregate_stats(self, now: datetime) -> dict[str, Any]:
+        tables, week = self.storage.tables, now - timedelta(days=7)
+        latest: dict[int, dict[str, Any]] = {}
+        for change in tables.rows["rung_changes"]:
+            latest[change["user_id"]] = change  # rows are in id order
+        stops = Counter(change["exercise"] for change in latest.values())
+        return {
+            "users": len(tables.users),
+            "active_week": sum(u["last_seen_at"] >= week for u in tables.users.values()),
+            "sessions_week": sum(c["checked_in_at"] >= week for c in tables.rows["check_ins"]),
+            "red_flags": len(tables.rows["safety_events"]),
+            "ladder_stops": sorted(stops.items(), key=lambda item: (-item[1], item[0])),
+        }

@@ -1,0 +1,280 @@
+"""One contract, three implementations: the in-memory fake, SQLite and PostgreSQL keep the same promises."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.port import Reports, Storage
+from hipcoach.bot.storage.sql import SqlReports, SqlStorage
+from hipcoach.flows.values import (
+    CancelPrompts,
+    RecordAnswer,
+    RecordCheckIn,
+    RecordConsent,
+    RecordMorning,
+    SchedulePrompt,
+    SetPosition,
+    State,
+)
+from tests.fake_storage import USER_TABLES, FakeReports, FakeStorage
+from tests.postgres import fresh_database
+
+NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
+LATER = NOW + timedelta(hours=1)
+PAYLOAD = [{"text": "one", "buttons": []}, {"text": "two", "buttons": []}]
+
+
+@dataclass
+class Port:
+    storage: Storage
+    reports: Reports
+
+
+@pytest.fixture(params=["fake", "sqlite", "postgresql"])
+async def port(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Port]:
+    if request.param == "fake":
+        fake = FakeStorage()
+        yield Port(fake, FakeReports(fake))
+        return
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}"
+        async for sql in _sql(url):
+            yield sql
+        return
+    async with fresh_database(request.getfixturevalue("postgres_url")) as url:
+        async for sql in _sql(url):
+            yield sql
+
+
+async def _sql(url: str) -> AsyncIterator[Port]:
+    engine = make_engine(url)
+    await upgrade(engine)
+    try:
+        yield Port(SqlStorage(engine), SqlReports(engine))
+    finally:
+        await engine.dispose()
+
+
+async def keep(port: Port, user_id: int, state: State, *effects, now: datetime = NOW) -> None:
+    async with port.storage.unit_of_work(now) as work:
+        await work.open_user(user_id)
+        await work.apply(user_id, effects)
+        await work.save(user_id, state)
+        await work.commit()
+
+
+async def queue(port: Port, user_id: int, claimed: bool = False, now: datetime = NOW) -> int:
+    async with port.storage.unit_of_work(now) as work:
+        await work.open_user(user_id)
+        outbox_id = await work.queue(user_id, PAYLOAD, claimed)
+        await work.commit()
+    return outbox_id
+
+
+def without_ids(rows: list[dict]) -> list[dict]:
+    return [{k: v for k, v in row.items() if k != "id"} for row in rows]
+
+
+async def test_a_committed_turn_keeps_state_and_records_and_an_uncommitted_one_keeps_nothing(port):
+    await keep(port, 1, State("idle", {"n": 1}), RecordConsent(True), RecordAnswer("knee_issues", "no"))
+    async with port.storage.unit_of_work(LATER) as work:
+        opened = await work.open_user(1)
+        await work.save(1, State("other"))
+        await work.apply(1, [SetPosition("hinge", "glute_bridge", "start")])
+    assert opened.known and opened.state == State("idle", {"n": 1})
+    assert await port.storage.load_state(1) == State("idle", {"n": 1})
+    rows = await port.reports.rows_about(1)
+    assert rows["users"][0]["consented_at"] == NOW and rows["users"][0]["last_seen_at"] == NOW
+    assert [(r["question"], r["value"]) for r in rows["screening_answers"]] == [("knee_issues", "no")]
+    assert rows["rung_changes"] == []
+
+
+async def test_someone_new_is_opened_unknown_with_the_first_state(port):
+    async with port.storage.unit_of_work(NOW) as work:
+        opened = await work.open_user(2)
+    assert not opened.known and opened.state == State()
+    assert (await port.reports.rows_about(2))["users"] == []  # rolled back
+
+
+async def test_a_recorded_update_is_seen_again_only_once_committed(port):
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1)
+        assert not await work.seen_update(10)
+        await work.record_update(1, 10)
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1)
+        assert not await work.seen_update(10)  # the first was not committed
+        await work.record_update(1, 10)
+        await work.commit()
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1)
+        assert await work.seen_update(10)
+
+
+async def test_the_outbox_hands_pending_rows_out_once_oldest_first_and_claimed_ones_after_the_lease(port):
+    claimed = await queue(port, 1, claimed=True)
+    first, second, other = await queue(port, 1), await queue(port, 1), await queue(port, 2)
+    outbox = port.storage.outbox
+
+    assert [q.id for q in await outbox.claim(10, NOW, user_id=1)] == [first, second]
+    assert [q.id for q in await outbox.claim(10, NOW)] == [other]
+    assert await outbox.claim(10, NOW) == []
+    lapsed = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
+    assert [q.id for q in lapsed] == [claimed, first, second, other]
+    assert lapsed[0].payload == PAYLOAD and lapsed[0].user_id == 1
+
+
+async def test_a_part_in_flight_when_its_sender_died_is_counted_and_never_sent_again(port):
+    outbox_id = await queue(port, 1, claimed=True)
+    outbox = port.storage.outbox
+    await outbox.sending(outbox_id, 0)
+    await outbox.unconfirmed(outbox_id, 0)
+    await outbox.sending(outbox_id, 1)  # ...and the sender dies
+
+    [again] = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
+
+    assert (again.first_part, again.lapsed_in_flight) == (2, True)
+    await outbox.done(outbox_id, LATER, True, 5)
+    [row] = (await port.reports.rows_about(1))["outbox"]
+    assert (row["status"], row["unconfirmed"], row["parts_done"], row["sent_at"]) == ("sent", 2, 2, LATER)
+
+
+async def test_a_failed_delivery_is_given_back_until_it_is_given_up(port):
+    outbox_id = await queue(port, 1)
+    outbox = port.storage.outbox
+    for _ in range(2):
+        [item] = await outbox.claim(10, NOW)
+        await outbox.done(item.id, NOW, False, 2)
+    assert await outbox.claim(10, NOW) == []
+    [row] = (await port.reports.rows_about(1))["outbox"]
+    assert (row["id"], row["status"], row["attempts"]) == (outbox_id, "failed", 2)
+
+
+async def test_due_prompts_are_listed_oldest_first_and_claimed_once(port):
+    await keep(
+        port, 1, State("idle"), SchedulePrompt("morning", NOW), SchedulePrompt("session", NOW - timedelta(1))
+    )
+    await keep(port, 2, State("idle"), SchedulePrompt("session", NOW), SchedulePrompt("weekly", LATER))
+    due = await port.storage.due_prompts(NOW, 10)
+    assert len(due) == 3 and due[0] == (await port.storage.due_prompts(NOW, 1))[0]
+    assert len(await port.storage.due_prompts(NOW, 10, user_id=2)) == 1
+
+    async with port.storage.unit_of_work(NOW) as work:
+        claimed = await work.claim_prompt(due[0])
+        assert claimed is not None
+        assert (claimed.user_id, claimed.kind, claimed.due_at) == (1, "session", NOW - timedelta(1))
+        assert claimed.state == State("idle") and claimed.known
+        await work.prompt_sent(due[0])
+        await work.commit()
+    async with port.storage.unit_of_work(NOW) as work:
+        assert await work.claim_prompt(due[0]) is None
+    assert due[0] not in await port.storage.due_prompts(NOW, 10)
+    statuses = {p["kind"]: p["status"] for p in (await port.reports.rows_about(1))["prompts"]}
+    assert statuses == {"session": "sent", "morning": "pending"}
+
+
+async def test_an_unreachable_user_s_prompt_is_skipped(port):
+    await keep(port, 1, State("idle"), SchedulePrompt("session", NOW))
+    await port.storage.mark_inactive(1)
+    [due] = await port.storage.due_prompts(NOW, 10)
+    async with port.storage.unit_of_work(NOW) as work:
+        assert await work.claim_prompt(due) is None
+        await work.commit()
+    assert await port.storage.due_prompts(NOW, 10) == []
+    [prompt] = (await port.reports.rows_about(1))["prompts"]
+    assert (prompt["status"], prompt["handled_at"]) == ("skipped", NOW)
+
+
+async def test_a_new_prompt_replaces_the_pending_one_of_its_kind_and_cancelling_removes_them(port):
+    await keep(port, 1, State("idle"), SchedulePrompt("session", NOW), SchedulePrompt("morning", NOW))
+    await keep(port, 1, State("idle"), SchedulePrompt("session", LATER))
+    kinds = [(p["kind"], p["due_at"]) for p in (await port.reports.rows_about(1))["prompts"]]
+    assert sorted(kinds) == [("morning", NOW), ("session", LATER)]
+    await keep(port, 1, State("idle"), CancelPrompts(("morning",)))
+    assert [p["kind"] for p in (await port.reports.rows_about(1))["prompts"]] == ["session"]
+    await keep(port, 1, State("idle"), CancelPrompts(()))
+    assert (await port.reports.rows_about(1))["prompts"] == []
+
+
+async def test_the_morning_answer_goes_to_every_unanswered_check_in_since(port):
+    check_in = RecordCheckIn("glute_bridge", 2, "ok", "smooth")
+    await keep(port, 1, State("idle"), check_in, now=NOW - timedelta(days=2))
+    await keep(port, 1, State("idle"), check_in, now=NOW)
+    await keep(port, 1, State("idle"), RecordMorning("better", NOW - timedelta(hours=1)), now=LATER)
+    rows = (await port.reports.rows_about(1))["check_ins"]
+    assert [r["morning"] for r in rows] == [None, "better"]
+
+
+async def test_forgetting_deletes_every_row_about_the_user_and_no_one_else_s(port):
+    await keep(port, 1, State("idle"), RecordConsent(True), SchedulePrompt("session", NOW))
+    await keep(port, 2, State("idle"), RecordConsent(True))
+    await queue(port, 1)
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1)
+        await work.record_update(1, 99)
+        await work.forget(1)
+        await work.commit()
+    assert all(rows == [] for rows in (await port.reports.rows_about(1)).values())
+    assert await port.storage.load_state(1) == State()
+    assert (await port.reports.rows_about(2))["users"] != []
+
+
+async def test_the_retention_sweep_forgets_only_those_not_seen_since_the_cutoff(port):
+    await keep(port, 1, State("idle"), now=NOW - timedelta(days=40))
+    await keep(port, 2, State("idle"), now=NOW)
+    assert await port.storage.forget_inactive(NOW - timedelta(days=30)) == 1
+    assert (await port.reports.rows_about(1))["users"] == []
+    assert (await port.reports.rows_about(2))["users"] != []
+
+
+async def test_writing_again_makes_an_unreachable_user_reachable(port):
+    await keep(port, 1, State("idle"))
+    await port.storage.mark_inactive(1)
+    assert not (await port.reports.rows_about(1))["users"][0]["active"]
+    await keep(port, 1, State("idle"), now=LATER)
+    [user] = (await port.reports.rows_about(1))["users"]
+    assert user["active"] and user["last_seen_at"] == LATER
+
+
+async def test_rows_about_a_user_and_the_aggregate_figures_read_alike(port):
+    await keep(
+        port,
+        1,
+        State("idle", {"k": [1, 2]}),
+        RecordConsent(True),
+        SetPosition("hinge", "glute_bridge", "start"),
+    )
+    await keep(port, 1, State("idle"), SetPosition("hinge", "standing_hip_hinge", "up"), now=LATER)
+    await keep(port, 2, State("idle"), SetPosition("hinge", "standing_hip_hinge", "start"))
+    await keep(port, 3, State("idle"), RecordCheckIn("glute_bridge", 2, "ok", "smooth", "back"), now=LATER)
+
+    rows = await port.reports.rows_about(1)
+    assert without_ids(rows["rung_changes"]) == [
+        {"user_id": 1, "ladder": "hinge", "exercise": "glute_bridge", "reason": "start", "changed_at": NOW},
+        {
+            "user_id": 1,
+            "ladder": "hinge",
+            "exercise": "standing_hip_hinge",
+            "reason": "up",
+            "changed_at": LATER,
+        },
+    ]
+    assert rows["dialogue_states"] == [{"user_id": 1, "name": "idle", "data": {}, "updated_at": LATER}]
+    assert set(rows) == {"users", *USER_TABLES}
+    [check_in] = without_ids((await port.reports.rows_about(3))["check_ins"])
+    assert check_in == {
+        "user_id": 3, "exercise": "glute_bridge", "pain": 2, "effort": "ok", "control": "smooth",
+        "location": "back", "morning": None, "checked_in_at": LATER,
+    }  # fmt: skip
+    assert await port.reports.aggregate_stats(LATER) == {
+        "users": 3,
+        "active_week": 3,
+        "sessions_week": 1,
+        "red_flags": 0,
+        "ladder_stops": [("standing_hip_hinge", 2)],
+    }
