@@ -170,9 +170,9 @@ class Coach:
                 outbox_id = None
                 if claimed is not None:
                     event = Due(claimed.kind, prompt_id, claimed.due_at)
-                    outcome = step(claimed.state, event, now, self.content)
+                    outcome = step(claimed.opened.state, event, now, self.content)
                     messages = render_all(outcome.replies, self.content)
-                    outbox_id = await self._keep(work, claimed, outcome, messages, claimed=False)
+                    outbox_id = await self._keep(work, claimed.opened, outcome, messages, claimed=False)
                     if outcome.replies:
                         await work.prompt_sent(prompt_id)
                 await work.commit()  # an unreachable user's prompt is kept skipped

@@ -171,10 +171,7 @@ class FakeUnitOfWork:
         prompt.update(handled_at=self.now, status="skipped")
         if not self.tables.users[prompt["user_id"]]["active"]:
             return None
-        opened = self._opened(prompt["user_id"])
-        return ClaimedPrompt(
-            opened.user_id, opened.state, opened.known, prompt_id, prompt["kind"], prompt["due_at"]
-        )
+        return ClaimedPrompt(self._opened(prompt["user_id"]), prompt_id, prompt["kind"], prompt["due_at"])
 
     async def seen_update(self, update_id: int) -> bool:
         return bool(self.tables.find("processed_updates", update_id=update_id))

@@ -83,7 +83,7 @@ class SqlOutbox:
 
     def _claim_row(self, row: Outbox, now: datetime) -> Queued:
         lapsed = row.part_in_flight is not None
-        if lapsed:
+        if row.part_in_flight is not None:
             log.warning("outbox=%s part=%s was in flight when its sender stopped", row.id, row.part_in_flight)
             row.parts_done, row.unconfirmed = row.part_in_flight + 1, row.unconfirmed + 1
             row.part_in_flight = None

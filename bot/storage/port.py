@@ -29,12 +29,13 @@ class Opened:
 
 
 @dataclass(frozen=True)
-class ClaimedPrompt(Opened):
-    """A due prompt claimed for this unit of work, with its user's state loaded under their lock."""
+class ClaimedPrompt:
+    """A due prompt claimed for this unit of work, and its user's state loaded under their lock."""
 
-    prompt_id: int = 0
-    kind: str = ""
-    due_at: datetime | None = None
+    opened: Opened
+    prompt_id: int
+    kind: str
+    due_at: datetime
 
 
 @dataclass(frozen=True)
@@ -109,7 +110,8 @@ class Outbox(Protocol):
 class Storage(Protocol):
     """Everything the shell writes, and the reads it needs to run."""
 
-    outbox: Outbox
+    @property
+    def outbox(self) -> Outbox: ...
 
     def unit_of_work(self, now: datetime) -> AbstractAsyncContextManager[UnitOfWork]:
         """A transaction at `now`; rolled back unless committed."""

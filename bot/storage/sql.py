@@ -137,7 +137,8 @@ class SqlUnitOfWork:
             return None
         await self.session.flush()  # claimed before the turn may plan this kind of prompt anew
         row = await self.session.get(DialogueState, user.id)
-        return ClaimedPrompt(user.id, _state_of(row), row is not None, prompt.id, prompt.kind, prompt.due_at)
+        opened = Opened(user.id, _state_of(row), row is not None)
+        return ClaimedPrompt(opened, prompt.id, prompt.kind, prompt.due_at)
 
     async def seen_update(self, update_id: int) -> bool:
         # Read under the user's lock: a copy of this update handled by another replica is committed.
@@ -236,7 +237,7 @@ class SqlUnitOfWork:
 
 async def _forget(session: AsyncSession, user_id: int) -> None:
     for table in USER_TABLES:
-        await session.execute(delete(table).where(table.user_id == user_id))
+        await session.execute(delete(table).where(table.__table__.c.user_id == user_id))
     await session.execute(delete(User).where(User.id == user_id))
 
 
@@ -253,10 +254,11 @@ class SqlReports:
             active = await session.scalar(select(func.count()).where(User.last_seen_at >= week))
             sessions = await session.scalar(select(func.count()).where(CheckIn.checked_in_at >= week))
             flags = await session.scalar(select(func.count()).select_from(SafetyEvent))
-            latest = select(RungChange.user_id, func.max(RungChange.id).label("id")).group_by(
-                RungChange.user_id
+            latest = (
+                select(RungChange.user_id, func.max(RungChange.id).label("id"))
+                .group_by(RungChange.user_id)
+                .subquery()
             )
-            latest = latest.subquery()
             stops = await session.execute(
                 select(RungChange.exercise, func.count())
                 .join(latest, RungChange.id == latest.c.id)
@@ -275,7 +277,7 @@ class SqlReports:
         result: dict[str, list[dict[str, Any]]] = {}
         async with reading(self.sessions) as session:
             for table in [User, *USER_TABLES]:
-                column = table.id if table is User else table.user_id
+                column = User.id if table is User else table.__table__.c.user_id
                 rows = (
                     await session.scalars(
                         select(table).where(column == user_id).order_by(*table.__table__.primary_key)

@@ -222,7 +222,10 @@ async def start_serving(
     """
     from hipcoach.bot import bootstrap  # it imports this module
 
-    bot = await bootstrap.build_telegram(settings, sleep=sleep, **requests)
+    request, updates_request = requests.get("request"), requests.get("updates_request")
+    bot = await bootstrap.build_telegram(
+        settings, sleep=sleep, request=request, updates_request=updates_request
+    )
     started.push_async_callback(bot.database.close)
     application = bot.application
     started.push_async_callback(application.bot.shutdown)  # its HTTP clients, even if getMe never answered

@@ -167,8 +167,8 @@ async def test_due_prompts_are_listed_oldest_first_and_claimed_once(port):
     async with port.storage.unit_of_work(NOW) as work:
         claimed = await work.claim_prompt(due[0])
         assert claimed is not None
-        assert (claimed.user_id, claimed.kind, claimed.due_at) == (1, "session", NOW - timedelta(1))
-        assert claimed.state == State("idle") and claimed.known
+        assert (claimed.opened.user_id, claimed.kind, claimed.due_at) == (1, "session", NOW - timedelta(1))
+        assert claimed.opened.state == State("idle") and claimed.opened.known
         await work.prompt_sent(due[0])
         await work.commit()
     async with port.storage.unit_of_work(NOW) as work:
