@@ -57,10 +57,14 @@ def build_application(
     updates_request: BaseRequest | None = None,
 ) -> Application:
     """A PTB application with no handler yet (bot/bootstrap.py adds it); requests injectable for tests."""
-    builder = Application.builder().token(settings.telegram_token or "").base_url(settings.telegram_api_url)
     # The overall rate is our limiter's alone (HIPCOACH_SEND_RATE, shared by every replica); PTB's limiter
     # keeps only its per-group limit (20 a minute) for the one-line answer in a group chat.
-    builder = builder.rate_limiter(AIORateLimiter(overall_max_rate=0))
+    builder = (
+        Application.builder()
+        .token(settings.telegram_token or "")
+        .base_url(settings.telegram_api_url)
+        .rate_limiter(AIORateLimiter(overall_max_rate=0))
+    )
     if request is not None:
         builder = builder.request(request)
     if updates_request is not None:

@@ -26,7 +26,10 @@ def hipcoach_run(args: list[str], env: dict[str, str], log: Path) -> Iterator[su
     """`hipcoach run` as a subprocess; stopped with SIGTERM, and it must exit cleanly."""
     with log.open("w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "hipcoach.bot", "run", *args], env=env, stdout=output, stderr=subprocess.STDOUT
+            [sys.executable, "-m", "hipcoach.bot", "run", *args],
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
         )
         try:
             yield process
