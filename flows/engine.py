@@ -26,6 +26,7 @@ from hipcoach.flows.values import (
     Effect,
     Event,
     Outcome,
+    Reachable,
     RecordRedFlag,
     Reply,
     State,
@@ -44,6 +45,8 @@ def step(
     state: State, event: Event, now: datetime, content: Content, context: Context | None = None
 ) -> Outcome:
     """Decide the coach's reply to one event. Pure: `now` and `context` are given; no I/O."""
+    if isinstance(event, Reachable):
+        return _reachable(state, now, content)
     context = context or Context()
     data: dict[str, Any] = _copied(dict(state.data))
     name = state.name if state.name in machine.STATES else INITIAL
@@ -66,6 +69,17 @@ def step(
     if isinstance(event, Due):
         notes = []  # a prompt speaks for itself; what lapsed is told when the user next writes
     return Outcome(outcome.state, (*notes, *outcome.replies), (*lapsed, *outcome.effects))
+
+
+def _reachable(state: State, now: datetime, content: Content) -> Outcome:
+    """Back within reach: the regular prompts skipped while they were not are planned anew, from now.
+
+    Nothing is said: an unblocked chat shows nothing, and the next prompt speaks for itself."""
+    data = dict(state.data)
+    if state.name not in TRAINING:
+        return Outcome(state, ())
+    planned = (next_session_prompt(data, content, now), next_weekly_prompt(data, content, now))
+    return Outcome(state, (), tuple(effect for effect in planned if effect is not None))
 
 
 def _copied(value: Any) -> Any:

@@ -44,7 +44,12 @@ class Due:
     due_at: datetime
 
 
-Event = Text | Choice | Command | Unsupported | Due
+@dataclass(frozen=True)
+class Reachable:
+    """The user can be reached again (they unblocked the bot): prompts missed meanwhile were skipped."""
+
+
+Event = Text | Choice | Command | Unsupported | Due | Reachable
 
 # ---- replies: what the coach says ------------------------------------------------------------
 
