@@ -15,7 +15,7 @@ from hipcoach.bot.storage.port import Storage
 from hipcoach.bot.telegram.format import with_answer
 from hipcoach.bot.telegram.sender import Press, TelegramSender
 from hipcoach.bot.text_input import parse_input
-from hipcoach.flows import Choice, Command, Event, Reply, Text, Unsupported, render
+from hipcoach.flows import Choice, Command, Event, Reachable, Reply, Text, Unsupported, render
 
 log = logging.getLogger(__name__)
 
@@ -114,12 +114,17 @@ class TelegramAdapter:
         return Press(query.id, message.chat.id, message.message_id, answered, markup is not None)
 
     async def _note_membership(self, update: Update) -> None:
-        """A user who blocks the bot in their private chat is marked inactive."""
+        """A user who blocks the bot in their private chat is marked inactive; one who unblocks it is
+        reachable again, and the coach plans the prompts skipped meanwhile anew."""
         change = update.my_chat_member
         assert change is not None
-        blocked = change.new_chat_member.status == ChatMemberStatus.BANNED
-        if change.chat.type == ChatType.PRIVATE and blocked:
+        if change.chat.type != ChatType.PRIVATE:
+            return
+        status = change.new_chat_member.status
+        if status == ChatMemberStatus.BANNED:
             await self.storage.mark_inactive(change.from_user.id)
+        elif status == ChatMemberStatus.MEMBER:
+            await self.coach.turn(change.from_user.id, Reachable(), update.update_id)  # says nothing
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:
