@@ -26,11 +26,16 @@ tenth was too little with three replicas under load: a few sends granted late in
 in the next one.)
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
+
+When the table cannot be reached (the database is down), a replica counts its own sends in memory
+until the database answers again, logged once each way: the apology for a turn that could not
+commit must still go out, and Telegram's own 429 answers bound what several replicas then send.
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Protocol
@@ -43,6 +48,8 @@ from hipcoach.bot.storage.models import SendSlot
 
 if TYPE_CHECKING:
     from sqlalchemy.sql.dml import ReturningInsert
+
+log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
@@ -142,8 +149,24 @@ class SqlSendLimiter(_PerSecondLimiter):
     ) -> None:
         super().__init__(rate, clock, sleep, max_waits)
         self.engine = engine
+        self.local = LocalSendLimiter(rate, clock, sleep, max_waits)  # while the table cannot be reached
+        self.unreachable = False
 
     async def _take(self, second: datetime, earliest: int) -> int | None:
+        """A slot from the shared table, or from this process's own count while the table is unreachable."""
+        try:
+            slot = await self._take_shared(second, earliest)
+        except Exception as error:  # its message may quote parameters: only its type is logged
+            if not self.unreachable:
+                log.warning("send slots unreachable: counting in this process error=%s", type(error).__name__)
+                self.unreachable = True
+            return await self.local._take(second, earliest)
+        if self.unreachable:
+            log.info("send slots reachable again")
+            self.unreachable = False
+        return slot
+
+    async def _take_shared(self, second: datetime, earliest: int) -> int | None:
         """Take the first free slot from `earliest` on; the sender that opens a second prunes old rows."""
         taken = func.greatest(SendSlot.used, earliest - 1) + 1
         slot: ReturningInsert[int, bool] = (

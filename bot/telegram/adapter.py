@@ -1,23 +1,69 @@
-"""One generic handler: every Telegram update becomes an engine event, and the coach's replies go back."""
+"""One generic handler: every Telegram update becomes an engine event, and the coach's replies go back.
+
+An update whose turn cannot commit (the database is down) is never acknowledged as handled. The user
+hears one apology (it needs no database), then: an update that came by webhook marks its `Receipt`,
+and the webhook answers 503 so that Telegram delivers it again; an update that came by polling is
+already confirmed to Telegram (PTB asks for the next offset as soon as it has queued the batch), so
+it is taken again here, in the same handler call, with backoff, until it commits. Retrying inside
+the call is what keeps it: nothing else in the process holds the update, and the user's later
+updates, which wait for this call, keep their order behind it. The retries end when the application
+stops or after `COMMIT_TRIES` (about 18 minutes, longer than a database restart or failover); either
+is logged with the update id, as the one way an update can still be lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from functools import partial
 
 from telegram import CallbackQuery, Update
 from telegram import Message as TgMessage
 from telegram.constants import ChatAction, ChatMemberStatus, ChatType, MessageAttachmentType
 from telegram.ext import ContextTypes
 
-from hipcoach.bot.coach import Coach
+from hipcoach.bot.coach import Answer, Coach
 from hipcoach.bot.storage.port import Storage
 from hipcoach.bot.telegram.format import with_answer
-from hipcoach.bot.telegram.sender import Press, TelegramSender
+from hipcoach.bot.telegram.sender import Press, RetryPolicy, TelegramSender
 from hipcoach.bot.text_input import parse_input
 from hipcoach.flows import Choice, Command, Event, Reachable, Reply, Text, Unsupported, render
 
 log = logging.getLogger(__name__)
+
+COMMIT_TRIES = 40  # a polled update's turn, tried again with backoff (1, 2, 4 ... 30 s) before it is dropped
+APOLOGIES_KEPT = 10_000  # update ids already apologised for: a redelivery during an outage is not again
+
+
+class Receipt:
+    """What a webhook request learns about its update: whether everything it asked for was committed."""
+
+    def __init__(self) -> None:
+        self.committed = True
+
+
+# Set by the webhook for the task that handles its update; None for a polled update.
+RECEIPT: ContextVar[Receipt | None] = ContextVar("webhook_receipt", default=None)
+
+
+class Apologies:
+    """The update ids already apologised for, the newest `kept` of them."""
+
+    def __init__(self, kept: int = APOLOGIES_KEPT) -> None:
+        self.kept = kept
+        self.ids: OrderedDict[int, None] = OrderedDict()
+
+    def first_for(self, update_id: int) -> bool:
+        """True the first time an update id is asked about (noting it), False after."""
+        if update_id in self.ids:
+            return False
+        self.ids[update_id] = None
+        if len(self.ids) > self.kept:
+            self.ids.popitem(last=False)
+        return True
 
 
 def attachment_kind(message: TgMessage) -> str | None:
@@ -47,15 +93,20 @@ def event_of(update: Update) -> Event | None:
 class TelegramAdapter:
     """Carries updates to the coach and its replies back; decides nothing about coaching."""
 
-    def __init__(self, coach: Coach, storage: Storage, sender: TelegramSender) -> None:
+    def __init__(
+        self, coach: Coach, storage: Storage, sender: TelegramSender, policy: RetryPolicy | None = None
+    ) -> None:
         self.coach = coach
         self.storage = storage
         self.sender = sender
+        self.policy = policy or RetryPolicy()  # the backoff between tries of a polled update's turn
+        self.apologies = Apologies()
 
     async def on_update(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """Answer one update: a private chat talks to the coach, any other chat hears where to find it.
 
-        A button press is settled once its turn is committed, as part of the delivery of the replies.
+        A button press is settled once its turn is committed, as part of the delivery of the replies; a
+        failure to settle it is logged and never undoes the turn or its replies.
         """
         if update.my_chat_member is not None:
             await self._note_membership(update)
@@ -80,13 +131,56 @@ class TelegramAdapter:
         finally:
             if typing is not None:
                 await typing  # shown before any reply, and never longer than its one request
+        if answer is not None and not answer.committed:
+            await self._apologise(update.update_id, user.id, answer, query)
+            take = partial(self.coach.turn, user.id, event, update.update_id, user.username)
+            answer = await self._until_committed(update.update_id, take, context)
+            if answer is None or not answer.committed:
+                return  # Telegram delivers it again, or it is dropped (logged)
         if answer is None:
             await self._answer(query)
             return  # a redelivered update: answered the first time
-        press = self._press(query) if query is not None and answer.committed else None
-        if query is not None and press is None:
-            await self._answer(query)  # the turn failed: its buttons stay, to be pressed again
+        press = self._press(query) if query is not None else None
         await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
+
+    async def _apologise(
+        self, update_id: int, user_id: int, answer: Answer, query: CallbackQuery | None
+    ) -> None:
+        """Say sorry once per update, however often it fails; its buttons stay, to be pressed again."""
+        await self._answer(query)
+        if self.apologies.first_for(update_id):
+            await self.coach.deliver(user_id, answer.messages, None, self.sender)
+
+    async def _until_committed(
+        self,
+        update_id: int,
+        take: Callable[[], Awaitable[Answer | None]],
+        context: ContextTypes.DEFAULT_TYPE,
+    ) -> Answer | None:
+        """A webhook's update is left to Telegram to deliver again (None); a polled one is taken again here.
+
+        The committed answer (or None for an update found already taken); None when it never committed.
+        """
+        receipt = RECEIPT.get()
+        if receipt is not None:
+            receipt.committed = False
+            return None
+        for retry in range(1, COMMIT_TRIES + 1):
+            if not await self._paused(self.policy.backoff(retry), context):
+                break
+            answer = await take()
+            if answer is None or answer.committed:
+                log.info("update taken after %d retries update=%s", retry, update_id)
+                return answer
+        log.error("update dropped uncommitted update=%s", update_id)
+        return None
+
+    async def _paused(self, seconds: float, context: ContextTypes.DEFAULT_TYPE) -> bool:
+        """Wait `seconds` a second at a time, so that stopping is not held up; False once it stops."""
+        while context.application.running and seconds > 0:
+            await self.sender.sleep(min(seconds, 1.0))
+            seconds -= 1.0
+        return context.application.running
 
     async def _typing(self, chat_id: int) -> None:
         """'typing...' in the chat while the turn is taken."""
