@@ -22,7 +22,7 @@ from tornado.httpserver import HTTPServer
 
 from hipcoach.bot.entrypoints import ops
 from hipcoach.bot.settings import Settings
-from hipcoach.bot.telegram.adapter import TelegramAdapter, on_error
+from hipcoach.bot.telegram.adapter import RECEIPT, Receipt, TelegramAdapter, on_error
 from hipcoach.bot.telegram.sender import Sleep, TelegramSender
 from hipcoach.bot.telegram.startup import unreachable, until_reached
 from hipcoach.content.schema import Content
@@ -109,7 +109,8 @@ def stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
 
 
 class WebhookHandler(tornado.web.RequestHandler):
-    """Telegram's POSTs: refused with 403 without the secret token, else handled, then answered."""
+    """Telegram's POSTs: refused with 403 without the secret token, else handled, then answered: 200 once
+    the update's turn is committed, 503 when it could not be (Telegram delivers it again)."""
 
     SUPPORTED_METHODS = ("POST",)
 
@@ -135,7 +136,16 @@ class WebhookHandler(tornado.web.RequestHandler):
         # delivers it again (a queued update would be lost). Turns still run as many at a time as
         # queued ones did (the update processor); Application.stop() waits for the task.
         turn = self.telegram.update_processor.process_update(update, self.telegram.process_update(update))
-        await asyncio.shield(self.telegram.create_task(turn, update=update))
+        receipt = Receipt()
+        handing = RECEIPT.set(receipt)  # the task copies this context: its turn reports on the receipt
+        try:
+            task = self.telegram.create_task(turn, update=update)
+        finally:
+            RECEIPT.reset(handing)
+        await asyncio.shield(task)
+        if not receipt.committed:  # the database is down: Telegram delivers it again later
+            log.warning("webhook: update not committed, answered 503 update=%s", update.update_id)
+            self.set_status(503)
 
 
 async def start_receiving(
