@@ -109,7 +109,7 @@ class TelegramAdapter:
         failure to settle it is logged and never undoes the turn or its replies.
         """
         if update.my_chat_member is not None:
-            await self._note_membership(update)
+            await self._note_membership(update, context)
             return
         query = update.callback_query
         event, chat, user = event_of(update), update.effective_chat, update.effective_user
@@ -207,18 +207,33 @@ class TelegramAdapter:
             answered = with_answer(message.text, message.text_html, line)
         return Press(query.id, message.chat.id, message.message_id, answered, markup is not None)
 
-    async def _note_membership(self, update: Update) -> None:
+    async def _note_membership(self, update: Update, context: ContextTypes.DEFAULT_TYPE) -> None:
         """A user who blocks the bot in their private chat is marked inactive; one who unblocks it is
-        reachable again, and the coach plans the prompts skipped meanwhile anew."""
+        reachable again, and the coach plans the prompts skipped meanwhile anew. Neither says anything,
+        and neither is acknowledged before it is stored."""
         change = update.my_chat_member
         assert change is not None
         if change.chat.type != ChatType.PRIVATE:
             return
-        status = change.new_chat_member.status
+        status, user_id = change.new_chat_member.status, change.from_user.id
         if status == ChatMemberStatus.BANNED:
-            await self.storage.mark_inactive(change.from_user.id)
+            take = partial(self._mark_inactive, user_id)
         elif status == ChatMemberStatus.MEMBER:
-            await self.coach.turn(change.from_user.id, Reachable(), update.update_id)  # says nothing
+            take = partial(self.coach.turn, user_id, Reachable(), update.update_id)
+        else:
+            return
+        answer = await take()
+        if answer is not None and not answer.committed:
+            await self._until_committed(update.update_id, take, context)
+
+    async def _mark_inactive(self, user_id: int) -> Answer | None:
+        """Mark a user inactive: None once stored, an uncommitted answer (with nothing to say) if not."""
+        try:
+            await self.storage.mark_inactive(user_id)
+        except Exception as error:  # its message may quote parameters: only its type is logged
+            log.error("blocked user not marked user=%s error=%s", user_id, type(error).__name__)
+            return Answer([], None, committed=False)
+        return None
 
 
 async def on_error(update: object, context: ContextTypes.DEFAULT_TYPE) -> None:

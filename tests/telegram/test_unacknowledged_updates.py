@@ -22,7 +22,7 @@ from hipcoach.bot.bootstrap import Settings, build_telegram
 from hipcoach.bot.delivery.rate_limit import SqlSendLimiter, limiter_for
 from hipcoach.bot.entrypoints import ops
 from hipcoach.bot.storage.db import make_engine
-from hipcoach.bot.storage.models import ProcessedUpdate
+from hipcoach.bot.storage.models import ProcessedUpdate, User
 from hipcoach.bot.storage.sql import SqlStorage
 from hipcoach.bot.telegram.app import SECRET_HEADER, WebhookHandler
 from tests.fakes import FakeClock
@@ -30,7 +30,7 @@ from tests.postgres import SPEED, LocalServer, PostgresUnavailable, binaries, in
 from tests.proofs.harness import free_port
 from tests.telegram.conftest import BASE_URL, NOW, TOKEN, Sleeps, offline
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
-from tests.telegram.offline_chat import OfflineChat
+from tests.telegram.offline_chat import USER_ID, OfflineChat
 
 pytestmark = pytest.mark.filterwarnings("ignore::telegram.warnings.PTBDeprecationWarning")
 
@@ -61,6 +61,15 @@ class Outage:
             return unit_of_work(now)
 
         monkeypatch.setattr(self.storage, "unit_of_work", maybe_down)
+        mark_inactive = self.storage.mark_inactive
+
+        async def mark_unless_down(user_id: int) -> None:
+            if self.down:
+                self.refused += 1
+                raise DatabaseDown()
+            await mark_inactive(user_id)
+
+        monkeypatch.setattr(self.storage, "mark_inactive", mark_unless_down)
 
 
 def updates_from(application, api: FakeBotApi, first_id: int) -> list[dict[str, Any]]:
@@ -132,6 +141,45 @@ async def test_the_webhook_answers_503_while_the_database_is_down_and_handles_ea
     assert await processed(storage) == [700, 701, 702, 703]  # each taken once, after the outage
     assert replies > 4 and len(api.delivered) - sum(apologies.values()) == replies  # nothing sent twice
     assert max(sent_to(api).values()) == 2  # the first user's two apologies, one per update
+
+
+async def test_a_block_and_an_unblock_during_an_outage_are_answered_503_and_stored_after(
+    offline_bot, monkeypatch
+):
+    application, chat, storage = offline_bot.chat.application, offline_bot.chat, offline_bot.storage
+    await chat.send("/start")
+    outage = Outage(storage, down=False)
+    outage.install(monkeypatch)
+    bot_user = {"id": 777000111, "is_bot": True, "first_name": "Hip Coach"}
+    change = {"chat": chat.private_chat, "from": chat.user, "date": 1_796_000_000}
+    member = {"user": bot_user, "status": "member"}
+    kicked = {"user": bot_user, "status": "kicked", "until_date": 0}
+    block = {
+        "update_id": 750,
+        "my_chat_member": {**change, "old_chat_member": member, "new_chat_member": kicked},
+    }
+    unblock = {**block, "update_id": 751}
+    unblock["my_chat_member"] = {**change, "old_chat_member": kicked, "new_chat_member": member}
+    said = len(chat.api.delivered)
+    await application.start()
+    try:
+        async with webhook(application) as client:
+            active = []
+            for update in (block, unblock):
+                outage.down = True
+                during = await post_all(client, [update, update])
+                outage.down = False
+                after = await post_all(client, [update])
+                active.append((during, after, await is_active(storage)))
+    finally:
+        await application.stop()
+    assert active == [([503, 503], [200], False), ([503, 503], [200], True)]
+    assert outage.refused == 4 and len(chat.api.delivered) == said  # nothing said, not even sorry
+
+
+async def is_active(storage: SqlStorage) -> bool:
+    async with storage.sessions() as session:
+        return bool(await session.scalar(select(User.active).where(User.id == USER_ID)))
 
 
 # Polling
