@@ -130,16 +130,17 @@ class Coach:
         """Take one turn and commit it with its replies, queued in the outbox and claimed for the caller.
 
         The caller sends them (`deliver`); if it dies first, the dispatcher sends them later. A Telegram
-        update's turn is taken once only: None for a redelivered update, which changes nothing. On any
-        failure nothing of the turn is kept and the answer apologises.
+        update's turn is taken once only: None for a redelivered update, which changes nothing, and for
+        an update of a user deleted meanwhile (it came before the deletion, or waited for it to end),
+        which says nothing either. On any failure nothing of the turn is kept and the answer apologises.
         """
         now = self.clock()
         ref = "terminal" if update_id is None else f"update:{update_id}"
         started = time.perf_counter()
         try:
             async with self.storage.unit_of_work(now) as work:
-                opened = await work.open_user(user_id)
-                if update_id is not None and await work.seen_update(update_id):
+                opened = await work.open_user(user_id, update_id)
+                if opened.deleted or (update_id is not None and await work.seen_update(update_id)):
                     taken = None  # left without a commit: nothing changes
                 else:
                     outcome = step(opened.state, event, now, self.content, self.context_for(user_id, handle))
@@ -152,7 +153,7 @@ class Coach:
             return Answer(self._failed(error, user_id, ref), None, committed=False)
         self.observer.turn(True, time.perf_counter() - started)
         if taken is None:
-            log.info("redelivered update ignored user=%s ref=%s", user_id, ref)
+            log.info("redelivered or deleted user's update ignored user=%s ref=%s", user_id, ref)
             return None
         outcome, messages, outbox_id = taken
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
@@ -199,7 +200,10 @@ class Coach:
         """
         user_id = opened.user_id
         nothing_to_keep = not opened.known and outcome.state == State() and not outcome.effects
-        if nothing_to_keep or any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+        if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
+            await work.forget(user_id, update_id)  # a tombstone recognises this update if it comes again
+            return None
+        if nothing_to_keep:
             await work.forget(user_id)
             return None
         await work.apply(user_id, outcome.effects)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import secrets
 from collections import Counter
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -16,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE
-from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued
+from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -57,6 +58,8 @@ class Tables:
     users: dict[int, dict[str, Any]] = field(default_factory=dict)
     rows: dict[str, list[dict[str, Any]]] = field(default_factory=lambda: {t: [] for t in USER_TABLES})
     effects: dict[int, list[Effect]] = field(default_factory=dict)
+    # Deleted users by keyed hash: the last update id handled before, and when (no row about anyone).
+    tombstones: dict[str, dict[str, Any]] = field(default_factory=dict)
     last_id: int = 0
 
     def add(self, table: str, **row: Any) -> dict[str, Any]:
@@ -81,6 +84,7 @@ class FakeStorage:
         self.lock = asyncio.Lock()
         self.fail_next: Exception | None = None
         self.outbox = FakeOutbox(self, outbox_lease)
+        self.tombstone_key = secrets.token_bytes(32)
 
     @property
     def states(self) -> dict[int, State]:
@@ -129,6 +133,14 @@ class FakeStorage:
                 forget(self.tables, user_id)
         return len(ids)
 
+    async def forget_tombstones(self, cutoff: datetime) -> int:
+        async with self.lock:
+            tombstones = self.tables.tombstones
+            expired = [key for key, tombstone in tombstones.items() if tombstone["deleted_at"] < cutoff]
+            for key in expired:
+                del tombstones[key]
+        return len(expired)
+
 
 def forget(tables: Tables, user_id: int) -> None:
     for table in USER_TABLES:
@@ -150,7 +162,10 @@ class FakeUnitOfWork:
     def tables(self) -> Tables:
         return self.storage.tables
 
-    async def open_user(self, user_id: int) -> Opened:
+    async def open_user(self, user_id: int, update_id: int | None = None) -> Opened:
+        tombstone = self.tables.tombstones.get(tombstone_hash(self.storage.tombstone_key, user_id))
+        if update_id is not None and tombstone is not None and update_id <= tombstone["last_update_id"]:
+            return Opened(user_id, State(), known=False, deleted=True)
         user = self.tables.users.setdefault(
             user_id,
             {"id": user_id, "created_at": self.now, "consented_at": None, "live_keyboards": None},
@@ -214,7 +229,13 @@ class FakeUnitOfWork:
         for prompt in self.tables.find("prompts", id=prompt_id):
             prompt["status"] = "sent"
 
-    async def forget(self, user_id: int) -> None:
+    async def forget(self, user_id: int, update_id: int | None = None) -> None:
+        if update_id is not None:
+            handled = [r["update_id"] for r in self.tables.find("processed_updates", user_id=user_id)]
+            user_hash = tombstone_hash(self.storage.tombstone_key, user_id)
+            before = self.tables.tombstones.get(user_hash, {}).get("last_update_id", 0)
+            last = max(update_id, before, *handled)
+            self.tables.tombstones[user_hash] = {"last_update_id": last, "deleted_at": self.now}
         forget(self.tables, user_id)
 
     async def commit(self) -> None:

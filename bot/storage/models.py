@@ -196,6 +196,28 @@ class AnimationFile(Base):
     sent_at: Mapped[datetime] = mapped_column()
 
 
+class Tombstone(Base):
+    """A deleted user, recognised but not named, while Telegram may still redeliver their updates.
+
+    `user_hash` is an HMAC-SHA256 of the Telegram id under the database's own random key (TombstoneKey):
+    a plain hash of an id (ten digits or so) is undone by trying every id, and would name the same
+    person in any other database that kept one.
+    """
+
+    __tablename__ = "tombstones"
+    user_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    last_update_id: Mapped[int] = mapped_column(BigInteger)  # the last update handled before the deletion
+    deleted_at: Mapped[datetime] = mapped_column(index=True)  # pruned after the redelivery window
+
+
+class TombstoneKey(Base):
+    """The database's one random HMAC key for tombstones, made by the migration that made them."""
+
+    __tablename__ = "tombstone_key"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    key: Mapped[str] = mapped_column(String(64))
+
+
 USER_TABLES = [
     DialogueState,
     ScreeningAnswer,

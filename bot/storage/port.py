@@ -8,6 +8,8 @@ same contract against an in-memory fake (tests/fake_storage.py).
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
@@ -18,14 +20,28 @@ from hipcoach.flows.values import Effect, State
 
 Payload = list[dict[str, Any]]  # rendered messages, as JSON (flows.Message.to_json)
 
+# Telegram redelivers an update it holds unacknowledged for up to 24 hours: a deleted user's tombstone
+# is kept twice as long, then pruned (bot/delivery/dispatcher.py).
+REDELIVERY_WINDOW = timedelta(hours=48)
+
+
+def tombstone_hash(key: bytes, user_id: int) -> str:
+    """How a tombstone names a deleted user: HMAC-SHA256 of the Telegram id under the database's key."""
+    return hmac.new(key, str(user_id).encode(), hashlib.sha256).hexdigest()
+
 
 @dataclass(frozen=True)
 class Opened:
-    """A user's state, loaded under their lock; `known` is whether any state of theirs was stored."""
+    """A user's state, loaded under their lock; `known` is whether any state of theirs was stored.
+
+    `deleted`: the user asked to be deleted before this update (a redelivery, or an update that waited
+    for their lock while they were being deleted); the turn must change nothing.
+    """
 
     user_id: int
     state: State
     known: bool
+    deleted: bool = False
 
 
 @dataclass(frozen=True)
@@ -55,8 +71,12 @@ class UnitOfWork(Protocol):
     Leaving the `async with` block without `commit` rolls everything back.
     """
 
-    async def open_user(self, user_id: int) -> Opened:
-        """Note the user (seen now, reachable again), lock them and load their state."""
+    async def open_user(self, user_id: int, update_id: int | None = None) -> Opened:
+        """Note the user (seen now, reachable again), lock them and load their state.
+
+        For a Telegram update (`update_id`), a deleted user's tombstone is read under the lock: an
+        update up to the last one handled before the deletion opens them `deleted`.
+        """
         ...
 
     async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
@@ -87,8 +107,12 @@ class UnitOfWork(Protocol):
         """The claimed prompt's turn had something to say."""
         ...
 
-    async def forget(self, user_id: int) -> None:
-        """Delete every row about the user."""
+    async def forget(self, user_id: int, update_id: int | None = None) -> None:
+        """Delete every row about the user.
+
+        Deleted by a Telegram update (`update_id`), they leave a tombstone for REDELIVERY_WINDOW: a
+        keyed hash of their id and the last update id handled before, nothing else.
+        """
         ...
 
     async def commit(self) -> None: ...
@@ -129,6 +153,10 @@ class Storage(Protocol):
 
     async def forget_inactive(self, cutoff: datetime) -> int:
         """Delete every user not seen since `cutoff` (the retention setting); returns how many."""
+        ...
+
+    async def forget_tombstones(self, cutoff: datetime) -> int:
+        """Drop the tombstones of deletions before `cutoff`; returns how many."""
         ...
 
 

@@ -24,10 +24,12 @@ from hipcoach.bot.storage.models import (
     RungChange,
     SafetyEvent,
     ScreeningAnswer,
+    Tombstone,
+    TombstoneKey,
     User,
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
-from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload
+from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -55,11 +57,12 @@ class SqlStorage:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.writing = WriteGate(engine)
         self.outbox = SqlOutbox(self.sessions, self.writing, outbox_lease)
+        self.hashing = TombstoneHashing()
 
     @asynccontextmanager
     async def unit_of_work(self, now: datetime) -> AsyncIterator[SqlUnitOfWork]:
         async with self.writing(), self.sessions() as session:
-            yield SqlUnitOfWork(session, now, self.engine.dialect.name)
+            yield SqlUnitOfWork(session, now, self.engine.dialect.name, self.hashing)
             # Leaving the session rolls back whatever was not committed.
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
@@ -89,6 +92,26 @@ class SqlStorage:
                 await _forget(session, user_id)
         return len(ids)
 
+    async def forget_tombstones(self, cutoff: datetime) -> int:
+        async with self.writing(), self.sessions.begin() as session:
+            expired = await session.execute(delete(Tombstone).where(Tombstone.deleted_at < cutoff))
+        return int(getattr(expired, "rowcount", 0) or 0)
+
+
+class TombstoneHashing:
+    """Names deleted users as tombstones do, with the database's key (read once, never changed)."""
+
+    def __init__(self) -> None:
+        self.key: bytes | None = None
+
+    async def __call__(self, session: AsyncSession, user_id: int) -> str:
+        if self.key is None:
+            stored = await session.scalar(select(TombstoneKey.key).where(TombstoneKey.id == 1))
+            if stored is None:
+                raise RuntimeError("no tombstone key: the database needs its migrations")
+            self.key = bytes.fromhex(stored)
+        return tombstone_hash(self.key, user_id)
+
 
 @asynccontextmanager
 async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[AsyncSession]:
@@ -105,16 +128,19 @@ def _state_of(row: DialogueState | None) -> State:
 class SqlUnitOfWork:
     """One transaction on one session; see bot/storage/port.py for what each step means."""
 
-    def __init__(self, session: AsyncSession, now: datetime, dialect: str) -> None:
+    def __init__(self, session: AsyncSession, now: datetime, dialect: str, hashing: TombstoneHashing) -> None:
         self.session = session
         self.now = now
         self.dialect = postgresql if dialect == "postgresql" else sqlite
+        self.hashing = hashing
 
-    async def open_user(self, user_id: int) -> Opened:
+    async def open_user(self, user_id: int, update_id: int | None = None) -> Opened:
         values = {"id": user_id, "created_at": self.now, "last_seen_at": self.now, "active": True}
         await self.session.execute(self.dialect.insert(User).values(values).on_conflict_do_nothing())
         user = await self.session.scalar(select(User).where(User.id == user_id).with_for_update())
-        assert user is not None
+        # None: deleted by a turn that held their lock while this one waited (PostgreSQL).
+        if user is None or (update_id is not None and await self._buried(user_id, update_id)):
+            return Opened(user_id, State(), known=False, deleted=True)
         user.last_seen_at = self.now
         user.active = True
         row = await self.session.get(DialogueState, user_id)
@@ -171,8 +197,26 @@ class SqlUnitOfWork:
     async def prompt_sent(self, prompt_id: int) -> None:
         await self.session.execute(update(Prompt).where(Prompt.id == prompt_id).values(status="sent"))
 
-    async def forget(self, user_id: int) -> None:
+    async def forget(self, user_id: int, update_id: int | None = None) -> None:
+        if update_id is not None:
+            await self._bury(user_id, update_id)
         await _forget(self.session, user_id)
+
+    async def _buried(self, user_id: int, update_id: int) -> bool:
+        """Whether a tombstone says this update came before the user's deletion."""
+        tombstone = await self.session.get(Tombstone, await self.hashing(self.session, user_id))
+        return tombstone is not None and update_id <= tombstone.last_update_id
+
+    async def _bury(self, user_id: int, update_id: int) -> None:
+        handled = select(func.max(ProcessedUpdate.update_id)).where(ProcessedUpdate.user_id == user_id)
+        last = max(update_id, await self.session.scalar(handled) or 0)
+        user_hash = await self.hashing(self.session, user_id)
+        tombstone = await self.session.get(Tombstone, user_hash)
+        if tombstone is None:
+            self.session.add(Tombstone(user_hash=user_hash, last_update_id=last, deleted_at=self.now))
+        else:  # deleted before, and back since with newer updates
+            tombstone.last_update_id = max(last, tombstone.last_update_id)
+            tombstone.deleted_at = self.now
 
     async def commit(self) -> None:
         await self.session.commit()

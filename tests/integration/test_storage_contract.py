@@ -224,6 +224,67 @@ async def test_forgetting_deletes_every_row_about_the_user_and_no_one_else_s(por
     assert (await port.reports.rows_about(2))["users"] != []
 
 
+async def delete_by_update(port: Port, user_id: int, update_id: int, now: datetime = NOW) -> None:
+    """The user's 'delete: yes' turn, as the coach commits it."""
+    async with port.storage.unit_of_work(now) as work:
+        assert not (await work.open_user(user_id, update_id)).deleted
+        await work.forget(user_id, update_id)
+        await work.commit()
+
+
+async def opened_by(port: Port, user_id: int, update_id: int, now: datetime = LATER, commit: bool = False):
+    async with port.storage.unit_of_work(now) as work:
+        opened = await work.open_user(user_id, update_id)
+        if commit:
+            await work.save(user_id, State("consent"))
+            await work.commit()
+    return opened
+
+
+async def test_an_update_up_to_the_one_that_deleted_the_user_opens_them_deleted_and_keeps_nothing(port):
+    await keep(port, 1, State("idle"), RecordConsent(True))
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1, 12)
+        await work.record_update(1, 12)
+        await work.commit()
+    await delete_by_update(port, 1, 11)  # handled after update 12 (another replica): 12 is the last
+    for update_id in (12, 11, 5):
+        opened = await opened_by(port, 1, update_id)
+        assert opened.deleted and not opened.known and opened.state == State()
+    assert all(rows == [] for rows in (await port.reports.rows_about(1)).values())
+
+
+async def test_a_newer_update_after_the_deletion_starts_the_user_afresh_and_the_tombstone_is_not_theirs(port):
+    await keep(port, 1, State("idle"))
+    await delete_by_update(port, 1, 12)
+    opened = await opened_by(port, 1, 13, commit=True)
+    assert not opened.deleted and not opened.known
+    rows = await port.reports.rows_about(1)
+    assert [user["created_at"] for user in rows["users"]] == [LATER]
+    assert set(rows) == {"users", *USER_TABLES}  # export and /delete see no tombstone
+    assert (await opened_by(port, 1, 12)).deleted  # the old redelivery still changes nothing
+
+
+async def test_a_deletion_without_an_update_or_by_the_retention_sweep_leaves_no_tombstone(port):
+    await keep(port, 1, State("idle"))
+    await keep(port, 2, State("idle"), now=NOW - timedelta(days=40))
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(1)
+        await work.forget(1)  # the terminal's /delete
+        await work.commit()
+    assert await port.storage.forget_inactive(NOW - timedelta(days=30)) == 1
+    assert not (await opened_by(port, 1, 1)).deleted and not (await opened_by(port, 2, 1)).deleted
+    assert await port.storage.forget_tombstones(LATER) == 0
+
+
+async def test_tombstones_are_dropped_once_their_window_is_over_and_not_before(port):
+    await delete_by_update(port, 1, 12)
+    await delete_by_update(port, 2, 30, now=LATER)
+    assert await port.storage.forget_tombstones(NOW) == 0
+    assert await port.storage.forget_tombstones(LATER) == 1
+    assert not (await opened_by(port, 1, 12)).deleted and (await opened_by(port, 2, 30)).deleted
+
+
 async def test_the_retention_sweep_forgets_only_those_not_seen_since_the_cutoff(port):
     await keep(port, 1, State("idle"), now=NOW - timedelta(days=40))
     await keep(port, 2, State("idle"), now=NOW)
