@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import timedelta
 
 from hipcoach.bot.coach import Clock, Coach, Observer, Sender, Unobserved
-from hipcoach.bot.storage.port import Queued, Storage
+from hipcoach.bot.storage.port import REDELIVERY_WINDOW, Queued, Storage
 
 log = logging.getLogger(__name__)
 
@@ -133,7 +133,9 @@ class Dispatcher:
         return ok
 
     async def prune(self) -> int:
-        """Forget users inactive for longer than the retention setting, if there is one."""
+        """Drop deleted users' tombstones once Telegram can no longer redeliver their updates; forget
+        users inactive for longer than the retention setting, if there is one (returns how many)."""
+        await self.storage.forget_tombstones(self.clock() - REDELIVERY_WINDOW)
         if self.retention is None:
             return 0
         forgotten = await self.storage.forget_inactive(self.clock() - self.retention)

@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from datetime import timedelta
 
 from sqlalchemy import select
 
 from hipcoach.bot.storage.db import make_engine, upgrade
 from hipcoach.bot.storage.models import Tombstone
+from hipcoach.bot.storage.port import REDELIVERY_WINDOW
 from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from hipcoach.flows import Command, Text
-from tests.fakes import sql_coach
+from tests.fakes import CollectingSender, dispatcher_for, sql_coach
 from tests.integration.test_dispatcher import MONDAY_MORNING, USER, Clock
 from tests.postgres import only_postgresql
 
@@ -83,3 +85,17 @@ async def test_an_update_that_waited_for_the_user_s_deletion_ends_quietly_and_ke
         await replica.engine.dispose()
     assert answer is None  # no assertion failure, no apology: nothing to say to someone just deleted
     assert all(rows == [] for rows in (await SqlReports(storage.engine).rows_about(USER)).values())
+
+
+async def test_the_dispatcher_s_prune_drops_tombstones_once_telegram_can_no_longer_redeliver(
+    storage, content
+):
+    clock = Clock(MONDAY_MORNING)
+    dispatcher = dispatcher_for(sql_coach(storage, content, clock), CollectingSender())  # no retention set
+    await delete(storage, USER, 40)
+    clock.now = MONDAY_MORNING + REDELIVERY_WINDOW
+    await dispatcher.prune()
+    assert len(await tombstones(storage)) == 1
+    clock.now += timedelta(seconds=1)
+    await dispatcher.prune()
+    assert await tombstones(storage) == []
