@@ -68,23 +68,40 @@ async def until_a_turn_waits_for_a_lock(storage: SqlStorage) -> None:
 async def test_an_update_that_waited_for_the_user_s_deletion_ends_quietly_and_keeps_nothing(
     database_url, storage, content
 ):
+    answer = await race_the_deletion(database_url, storage, content, update_id=11, deleted_first=False)
+    assert answer is None  # no assertion failure, no apology: nothing to say to someone just deleted
+    assert all(rows == [] for rows in (await SqlReports(storage.engine).rows_about(USER)).values())
+
+
+@only_postgresql
+async def test_an_older_update_that_waited_for_the_rows_being_deleted_changes_nothing_either(
+    database_url, storage, content
+):
+    answer = await race_the_deletion(database_url, storage, content, update_id=9, deleted_first=True)
+    assert answer is None  # its user row was made anew once the deletion committed, then rolled back
+    assert all(rows == [] for rows in (await SqlReports(storage.engine).rows_about(USER)).values())
+
+
+async def race_the_deletion(database_url, storage, content, update_id: int, deleted_first: bool):
+    """A known user's 'delete: yes' (update 10) holds their lock while another replica takes a turn of
+    theirs; the deletion runs before or after that turn starts waiting. The turn's answer."""
     clock = Clock(MONDAY_MORNING)
     assert await sql_coach(storage, content, clock).turn(USER, Command("start"), update_id=1) is not None
     replica = SqlStorage(make_engine(database_url))
     try:
         async with storage.unit_of_work(MONDAY_MORNING) as deleting:
-            await deleting.open_user(USER, 10)  # the 'delete: yes' turn holds the user's lock
-            racing = asyncio.create_task(
-                sql_coach(replica, content, clock).turn(USER, Text("hi"), update_id=11)
-            )
+            await deleting.open_user(USER, 10)
+            if deleted_first:
+                await deleting.forget(USER, 10)
+            turn = sql_coach(replica, content, clock).turn(USER, Text("hi"), update_id=update_id)
+            racing = asyncio.create_task(turn)
             await until_a_turn_waits_for_a_lock(storage)
-            await deleting.forget(USER, 10)
+            if not deleted_first:
+                await deleting.forget(USER, 10)
             await deleting.commit()
-        answer = await asyncio.wait_for(racing, timeout=30)
+        return await asyncio.wait_for(racing, timeout=30)
     finally:
         await replica.engine.dispose()
-    assert answer is None  # no assertion failure, no apology: nothing to say to someone just deleted
-    assert all(rows == [] for rows in (await SqlReports(storage.engine).rows_about(USER)).values())
 
 
 async def test_the_dispatcher_s_prune_drops_tombstones_once_telegram_can_no_longer_redeliver(
