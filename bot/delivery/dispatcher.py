@@ -7,15 +7,31 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 
 from hipcoach.bot.coach import Clock, Coach, Observer, Sender, Unobserved
+from hipcoach.bot.delivery.ordering import KeyedOrder
 from hipcoach.bot.storage.port import REDELIVERY_WINDOW, Queued, Storage
 
 log = logging.getLogger(__name__)
 
 
 OUTBOX_CLAIM = 20  # outbox rows claimed at a time
+SENDERS = 16  # outbox rows delivered at once
+
+
+@dataclass
+class _Claim:
+    """How one claim's rows went: a claim whose every row failed means Telegram is not taking any."""
+
+    rows: int
+    finished: int = 0
+    succeeded: int = 0
+
+    @property
+    def all_failed(self) -> bool:
+        return self.finished == self.rows > 0 and not self.succeeded
 
 
 class Dispatcher:
@@ -32,6 +48,7 @@ class Dispatcher:
         claim: int = OUTBOX_CLAIM,
         retention: timedelta | None = None,
         monotonic: Callable[[], float] = time.monotonic,
+        senders: int = SENDERS,
     ) -> None:
         self.coach = coach  # takes the prompts' turns and delivers
         self.storage = storage
@@ -42,6 +59,8 @@ class Dispatcher:
         self.claim = claim  # outbox rows claimed at a time, and queued before the sending is woken
         self.retention = retention
         self.monotonic = monotonic
+        self.senders = senders  # rows delivered at once; one user's one after another (`order`)
+        self.order = KeyedOrder()
         self.heartbeat: float | None = None  # monotonic time of the loop's last progress
         self.stop: asyncio.Event | None = None  # set: the current round ends after its current prompt
 
@@ -106,25 +125,53 @@ class Dispatcher:
         return (await self._flush(user_id))[0]
 
     async def _flush(self, user_id: int | None) -> tuple[int, bool]:
-        """Send queued rows until none is left or none goes through; (rows delivered, whether stuck)."""
-        delivered = 0
-        outbox = self.storage.outbox
-        while True:
-            # Small claims: replicas share the sending, and a crash strands few rows until the lease lapses.
-            queued = await outbox.claim(self.claim, self.clock(), user_id)  # ours alone
-            succeeded = 0
-            for item in queued:  # every claimed row is settled, delivered or given back
-                if item.lapsed_in_flight:
-                    self.observer.unconfirmed()
-                succeeded += await self.deliver(item)
-                self.beat()
-            delivered += succeeded
-            # When nothing goes through (Telegram unreachable), the rest waits for the next round
-            # rather than being hammered now.
-            if queued and not succeeded:
-                return delivered, True
-            if len(queued) < self.claim or self.stopping:
-                return delivered, False
+        """Send queued rows until none is left or none goes through; (rows delivered, whether stuck).
+
+        Rows go `senders` at a time, each user's in the order queued: a user whose chat is slow (a 429
+        wait, a send Telegram does not answer) holds up their own rows only. A new claim is made while
+        fewer than `senders` rows are in hand, so the sending never runs dry behind a slow row.
+        """
+        slots = asyncio.Semaphore(self.senders)
+        in_hand: set[asyncio.Task[bool]] = set()
+        claims: list[_Claim] = []
+        delivered, more = 0, True
+        try:
+            while True:
+                # When a whole claim fails (Telegram unreachable), the rest waits for the next round
+                # rather than being hammered now.
+                stuck = any(claim.all_failed for claim in claims)
+                if more and not stuck and not self.stopping and len(in_hand) < self.senders:
+                    # Small claims: replicas share the sending, and a crash strands few rows until the
+                    # lease lapses.
+                    queued = await self.storage.outbox.claim(self.claim, self.clock(), user_id)  # ours alone
+                    more = len(queued) == self.claim
+                    claims.append(claim := _Claim(len(queued)))
+                    in_hand |= {self._sending(item, claim, slots) for item in queued}
+                if not in_hand:
+                    return delivered, stuck
+                done, in_hand = await asyncio.wait(in_hand, return_when=asyncio.FIRST_COMPLETED)
+                delivered += sum(task.result() for task in done)
+        except asyncio.CancelledError:
+            for task in in_hand:
+                task.cancel()
+            raise
+        finally:
+            if in_hand:  # every claimed row is settled, delivered or given back
+                await asyncio.wait(in_hand)
+
+    def _sending(self, item: Queued, claim: _Claim, slots: asyncio.Semaphore) -> asyncio.Task[bool]:
+        """Deliver one claimed row once its user's earlier rows are done and a sender is free."""
+        return asyncio.create_task(self._send_in_turn(item, claim, slots))
+
+    async def _send_in_turn(self, item: Queued, claim: _Claim, slots: asyncio.Semaphore) -> bool:
+        async with self.order(item.user_id), slots:
+            if item.lapsed_in_flight:
+                self.observer.unconfirmed()
+            ok = await self.deliver(item)
+            self.beat()
+        claim.finished += 1
+        claim.succeeded += ok
+        return ok
 
     async def deliver(self, item: Queued) -> bool:
         """Send one claimed row from its first unsettled part, then mark it sent or give it back."""

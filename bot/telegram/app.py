@@ -25,6 +25,7 @@ from hipcoach.bot.settings import Settings
 from hipcoach.bot.telegram.adapter import RECEIPT, Receipt, TelegramAdapter, on_error
 from hipcoach.bot.telegram.sender import Sleep, TelegramSender
 from hipcoach.bot.telegram.startup import unreachable, until_reached
+from hipcoach.bot.telegram.update_order import OrderedUpdateProcessor
 from hipcoach.content.schema import Content
 
 log = logging.getLogger(__name__)
@@ -64,6 +65,8 @@ def build_application(
         .token(settings.telegram_token or "")
         .base_url(settings.telegram_api_url)
         .rate_limiter(AIORateLimiter(overall_max_rate=0))
+        # Several updates at once, one chat's in order: no user waits for another's slow turn.
+        .concurrent_updates(OrderedUpdateProcessor())
     )
     if request is not None:
         builder = builder.request(request)

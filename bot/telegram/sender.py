@@ -17,6 +17,7 @@ from telegram.constants import ChatAction, ParseMode
 from telegram.error import BadRequest, Forbidden, NetworkError, RetryAfter, TimedOut
 from telegram.warnings import PTBDeprecationWarning
 
+from hipcoach.bot.delivery.chat_pauses import ChatPauses
 from hipcoach.bot.delivery.rate_limit import SendLimiter
 from hipcoach.bot.files.animation_store import FileIds
 from hipcoach.bot.storage.outbox import Progress, Untracked
@@ -123,6 +124,7 @@ class TelegramSender:
         self.sleep = sleep
         self.policy = policy or RetryPolicy()
         self.limiter = limiter  # Telegram's send rate, shared with the other replicas
+        self.pauses = ChatPauses(sleep)  # chats Telegram asked to wait (429): their sends alone wait
 
     async def send(
         self,
@@ -172,7 +174,8 @@ class TelegramSender:
                     "chat action", partial(self.bot.send_chat_action, chat_id, part.action)
                 )
             try:
-                sent = await self.call(part.request, limited=True, before=partial(progress.sending, index))
+                sending = partial(progress.sending, index)
+                sent = await self.call(part.request, limited=True, before=sending, chat_id=chat_id)
             except UnknownOutcome as error:
                 log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, index, error.kind)
                 await progress.unconfirmed(index)
@@ -302,16 +305,20 @@ class TelegramSender:
         request: Callable[[], Awaitable[T]],
         limited: bool = False,
         before: Callable[[], Awaitable[None]] | None = None,
+        chat_id: int | None = None,
     ) -> T:
         """Run one Bot API request: wait out rate limits, retry network errors with backoff, both bounded.
 
         A `limited` request (a message sent) first waits for a slot of the shared send rate, each try,
         and is never repeated once its outcome is unknown: that raises UnknownOutcome. `before` runs
-        right before each try.
+        right before each try. A request to `chat_id` waits while that chat is paused by a 429, and
+        its own 429 pauses that chat alone (bot/delivery/chat_pauses.py).
         """
         waits = retries = 0
         while True:
             try:
+                if chat_id is not None:
+                    await self.pauses.wait(chat_id)
                 if limited and self.limiter is not None:
                     await self.limiter.acquire()
                 if before is not None:
@@ -322,8 +329,8 @@ class TelegramSender:
                 if waits > self.policy.rate_limit_waits:
                     raise
                 seconds = retry_after_seconds(error)
-                log.warning("rate limited: waiting %.1f s (wait %d)", seconds, waits)
-                await self.sleep(seconds)
+                log.warning("rate limited: waiting %.1f s (wait %d) chat=%s", seconds, waits, chat_id)
+                await (self.sleep(seconds) if chat_id is None else self.pauses.hold(chat_id, seconds))
             except BadRequest:
                 raise  # a NetworkError subclass, but retrying the same request cannot help
             except NetworkError as error:
