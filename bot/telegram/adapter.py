@@ -5,10 +5,12 @@ hears one apology (it needs no database), then: an update that came by webhook m
 and the webhook answers 503 so that Telegram delivers it again; an update that came by polling is
 already confirmed to Telegram (PTB asks for the next offset as soon as it has queued the batch), so
 it is taken again here, in the same handler call, with backoff, until it commits. Retrying inside
-the call is what keeps it: nothing else in the process holds the update, and the user's later
-updates, which wait for this call, keep their order behind it. The retries end when the application
-stops or after `COMMIT_TRIES` (about 18 minutes, longer than a database restart or failover); either
-is logged with the update id, as the one way an update can still be lost.
+the call is what keeps it: nothing else in the process holds the update, and the chat's later
+updates, which wait for this call (bot/telegram/update_order.py), keep their order behind it; other
+chats go on in the processor's other places. A block or unblock that cannot be stored is treated the
+same way, without the apology. The retries end when the application stops or after `COMMIT_TRIES`
+(about 18 minutes, longer than a database restart or failover); either is logged with the update
+id, as the one way an update can still be lost.
 """
 
 from __future__ import annotations
