@@ -42,8 +42,6 @@ import httpx
 from sqlalchemy import text
 
 from hipcoach.bot.storage.db import make_engine
-from hipcoach.flows import Command, State, step
-from hipcoach.flows.machine import STATES
 from tests.proofs import harness
 from tests.proofs.fake_telegram import FakeTelegram, serving
 from tests.proofs.harness import log
@@ -71,9 +69,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--kills", type=int, default=24)
     parser.add_argument("--spread", type=float, default=90, help="seconds over which the prompts fall due")
     parser.add_argument("--send-rate", type=int, default=60, help="HIPCOACH_SEND_RATE for the run")
+    parser.add_argument("--step-timeout", type=float, default=10, help="seconds a user waits for a reply")
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--strict", action="store_true", help="fail on misses of a send in flight too")
     parser.add_argument("--timeout", type=float, default=900, help="seconds the whole run may take")
+    parser.add_argument("--balancer", action="store_true", help="our own balancer in front, not nginx")
     return parser.parse_args(argv)
 
 
@@ -93,13 +93,14 @@ async def spread_prompts(database: str, seeded: harness.Seeded, seconds: float) 
         await engine.dispose()
 
 
-async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
+async def prove(args: argparse.Namespace, workdir: Path, server: str | None = None) -> dict[str, int]:
+    """The proof's counts; on `server` if given, else on the tests' own PostgreSQL."""
     started, since = time.monotonic(), time.time()
     deadline = started + args.timeout
     content = harness.content()
     rng = random.Random(args.seed)
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(harness.postgres())
+        database = await stack.enter_async_context(harness.postgres(server))
         await harness.migrate(database)
         user_ids = range(20_000_001, 20_000_001 + args.users)
         seeded = await harness.seed_users(database, user_ids, harness.utc_now(), content)
@@ -110,7 +111,7 @@ async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
         api = FakeTelegram()
         api_url = await stack.enter_async_context(serving(api))
         port = harness.free_port()
-        entry = stack.enter_context(harness.nginx([port], harness.free_port()))
+        entry = await stack.enter_async_context(harness.entry_point([port], balancer=args.balancer))
         webhook_url = entry + harness.WEBHOOK_PATH
         [bot] = await stack.enter_async_context(
             harness.bots([port], workdir, database, api_url, webhook_url, args.send_rate)
@@ -127,7 +128,7 @@ async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
                     plan,
                     ANSWERS,
                     prompt_timeout=deadline - time.monotonic(),
-                    step_timeout=10,
+                    step_timeout=args.step_timeout,
                     max_updates=25,
                 )
             )
@@ -225,14 +226,7 @@ async def count(args, api, plan, seeded, engine, finished, webhook, content, kil
             seeded=seeded.session_due,
         )
     )
-    invalid = 0
-    now = harness.utc_now()
-    for name, data in await harness.rows(engine, "SELECT name, data FROM dialogue_states"):
-        try:
-            step(State.from_json({"name": name, "data": data}), Command("help"), now, content)
-            invalid += name not in STATES  # the engine took a turn on it; is it a state of the machine?
-        except Exception:
-            invalid += 1
+    invalid = await harness.invalid_states(engine, content)
     states = await harness.scalar(engine, "SELECT count(*) FROM dialogue_states")
     processed = {u for (u,) in await harness.rows(engine, "SELECT update_id FROM processed_updates")}
     prompts_doubled, acks_doubled = doubled(api, plan.prompt), doubled(api, plan.ack)
@@ -286,10 +280,22 @@ BROKEN_IF_NONZERO = (
 )
 
 
-def verdict(counts: dict[str, int], strict: bool) -> list[str]:
+PROMISES = harness.Promises(
+    lost=(
+        "acknowledged check-ins lost (no check_ins row)",
+        "updates accepted, then never handled",
+        "prompts missed otherwise",
+        "check-ins never acknowledged otherwise",
+    ),
+    doubled=("prompts doubled", "acknowledgements doubled", "check-ins recorded twice"),
+    invalid=("users in an invalid state",),
+)
+
+
+def verdict(counts: dict[str, int], strict: bool, least_kills: int = 20) -> list[str]:
     broken = harness.nonzero(counts, BROKEN_IF_NONZERO + (AT_MOST_ONCE if strict else ()))
-    if counts["kill -9 (each followed by a restart)"] < 20:
-        broken.append("fewer than 20 kills")
+    if counts["kill -9 (each followed by a restart)"] < least_kills:
+        broken.append(f"fewer than {least_kills} kills")
     if counts["users in a valid state"] != counts["users"]:
         broken.append("not every user has a state")
     return broken

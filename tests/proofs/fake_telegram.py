@@ -10,7 +10,8 @@ run's faults do not depend on timing:
 - `lost`: the request is swallowed: no delivery, and no answer before the client's read timeout;
 - `late`: Telegram delivers the message, but its answer comes after the client's read timeout, so the
   bot cannot know it was delivered (to the bot, `lost` and `late` look the same);
-- `403`: every call to a chat in `blocked` fails with "bot was blocked by the user".
+- `400`: Bad Request: for a press answer "query is too old", for an edit "message to edit not found";
+- `403`: Forbidden, as for a user who blocked the bot; every call to a chat in `blocked` fails so.
 
 Run it alone to poke at it: `python -m tests.proofs.fake_telegram --port 8081`.
 """
@@ -50,6 +51,13 @@ TRUE_METHODS = frozenset(
     }
 )
 FAULT_KINDS = ("429", "5xx", "lost", "late")
+PRESS_FAULT_KINDS = ("400", "403", *FAULT_KINDS)  # what a press answer or a keyboard edit can meet
+BAD_REQUEST = {
+    "answerCallbackQuery": (
+        "Bad Request: query is too old and response timeout expired or query ID is invalid"
+    ),
+    "editMessageReplyMarkup": "Bad Request: message to edit not found",
+}
 CLIENT_READ_TIMEOUT = 5.0  # python-telegram-bot's default read timeout
 
 
@@ -117,7 +125,8 @@ class FakeTelegram:
     def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any], float]:
         """Status, body and how long to wait before answering; records the call and any delivery."""
         chat_id = _chat_id(params.get("chat_id"))
-        key = hashlib.sha1(str(params.get("text", params.get("callback_query_id", ""))).encode()).hexdigest()
+        what = params.get("text", params.get("callback_query_id", params.get("message_id", "")))
+        key = hashlib.sha1(str(what).encode()).hexdigest()
         call_key = f"{method}|{chat_id}|{key}"
         attempt = self.attempts[call_key]
         self.attempts[call_key] += 1
@@ -125,6 +134,8 @@ class FakeTelegram:
         self.calls.append(Call(method, chat_id, outcome, self.clock(), str(params.get("text", ""))))
         if outcome == "403":
             return 403, _error(403, "Forbidden: bot was blocked by the user"), 0.0
+        if outcome == "400":
+            return 400, _error(400, BAD_REQUEST.get(method, "Bad Request: message is not modified")), 0.0
         if outcome == "429":
             retry = self.faults.retry_after
             body = _error(429, f"Too Many Requests: retry after {retry}")

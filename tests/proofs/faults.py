@@ -71,13 +71,14 @@ async def settle(engine, kind: str, deadline: float) -> bool:
     return await harness.wait_until(settled, max(deadline - time.monotonic(), 1), every=1)
 
 
-async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
+async def prove(args: argparse.Namespace, workdir: Path, server: str | None = None) -> dict[str, int]:
+    """The proof's counts; on `server` if given, else on the tests' own PostgreSQL."""
     started = time.monotonic()
     deadline = started + args.timeout
     content = harness.content()
     rng = random.Random(args.seed)
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(harness.postgres())
+        database = await stack.enter_async_context(harness.postgres(server))
         await harness.migrate(database)
         user_ids = range(30_000_001, 30_000_001 + args.users)
         seeded = await harness.seed_users(database, user_ids, harness.utc_now(), content)
@@ -120,6 +121,7 @@ async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
         exits = [await replica.stop() for replica in replicas]
 
         counts = await count(args, api, plan.prompt, weekly_start(content), seeded, blocked, engine)
+        counts["users in an invalid state"] = await harness.invalid_states(engine, content)
         counts["replicas stopped cleanly (exit 0)"] = sum(code == 0 for code in exits)
         counts["runtime seconds"] = round(time.monotonic() - started)
         return counts
@@ -199,10 +201,18 @@ BROKEN_IF_NONZERO = (
     "sends to a blocked user after their first 403",
     "messages delivered to blocked users",
     "outbox rows failed",
+    "users in an invalid state",
 )
 AT_MOST_ONCE = (
     "session prompt: missed, its request lost and not repeated",
     "weekly summary: missed, its request lost and not repeated",
+)
+
+
+PROMISES = harness.Promises(
+    lost=("session prompt: missed otherwise", "weekly summary: missed otherwise"),
+    doubled=("session prompt: duplicated", "weekly summary: duplicated"),
+    invalid=("users in an invalid state",),
 )
 
 

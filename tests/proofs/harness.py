@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import itertools
+import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -18,6 +20,8 @@ import subprocess
 import sys
 import tempfile
 import time
+import weakref
+from collections import Counter
 from collections.abc import AsyncIterator, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -26,6 +30,7 @@ from typing import Any
 
 import httpx
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hipcoach.bot.bootstrap import load_content
@@ -34,9 +39,11 @@ from hipcoach.bot.storage.db import make_engine, upgrade
 from hipcoach.bot.storage.models import USER_TABLES, User
 from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from hipcoach.content.schema import Content
-from hipcoach.flows import Choice, Due, Event, State, Text, render_all, step
+from hipcoach.flows import Choice, Command, Due, Event, State, Text, render_all, step
+from hipcoach.flows.machine import STATES
 from tests.fakes import said
 from tests.postgres import PostgresUnavailable, fresh_database, postgres_server
+from tests.proofs.balancer import Balancer, balancing
 from tests.proofs.fake_telegram import BOT_ID, HOST, FakeTelegram, Sent
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -74,15 +81,24 @@ def log(message: str) -> None:
 
 
 @contextlib.asynccontextmanager
-async def postgres() -> AsyncIterator[str]:
-    """A fresh database on the tests' throwaway PostgreSQL (or HIPCOACH_TEST_POSTGRES_URL's server)."""
+async def postgres(server: str | None = None) -> AsyncIterator[str]:
+    """A fresh database on `server`, else on the tests' own PostgreSQL (see tests/postgres.py)."""
     with contextlib.ExitStack() as stack:
-        try:
-            server = stack.enter_context(postgres_server())
-        except PostgresUnavailable as error:
-            raise ProofFailed(f"no PostgreSQL: {error}") from error
+        if server is None:
+            try:
+                server = stack.enter_context(postgres_server())
+            except PostgresUnavailable as error:
+                raise ProofFailed(f"no PostgreSQL: {error}") from error
         async with fresh_database(server) as url:
             yield url
+
+
+@contextlib.asynccontextmanager
+async def database_outage(url: str) -> AsyncIterator[tuple[str, Balancer]]:
+    """`url` reached through a balancer that can cut the database off (a stopped server, a blocked port)."""
+    parsed = make_url(url)
+    async with balancing([(parsed.host or HOST, parsed.port or 5432)]) as (switch, port):
+        yield parsed.set(host=HOST, port=port).render_as_string(hide_password=False), switch
 
 
 # ---- users, seeded in bulk from one user the engine onboarded -----------------------------------
@@ -202,7 +218,9 @@ def transcript(
         turns.append(render_all(outcome.replies, content))
         state = outcome.state
     stale = render_all(step(state, DOUBLE_TAP, now, content).replies, content)
-    questions = tuple(m.buttons[-1][-1][1].partition(":")[0] for m in (turn[-1] for turn in turns))
+    questions = tuple(
+        m.buttons[0][0][1].partition(":")[0] for m in (turn[-1] for turn in turns)
+    )  # as question_of
     return Transcript(turns[0][0].text, turns[-1][0].text, tuple(map(len, turns)), questions, len(stale))
 
 
@@ -409,7 +427,44 @@ def nginx(ports: Sequence[int], port: int) -> Iterator[str]:
         shutil.rmtree(directory, ignore_errors=True)
 
 
+@contextlib.asynccontextmanager
+async def entry_point(ports: Sequence[int], *, balancer: bool = False) -> AsyncIterator[str]:
+    """The one address Telegram posts to: nginx, or our own balancer (tests/proofs/balancer.py, no nginx
+    needed, as in CI); yields its base URL."""
+    if balancer:
+        async with balancing([(HOST, p) for p in ports]) as (_, port):
+            yield f"http://{HOST}:{port}"
+    else:
+        with nginx(ports, free_port()) as url:
+            yield url
+
+
 # ---- Telegram's side of the webhook, and the users ----------------------------------------------
+
+
+WEBHOOK_FAULTS = ("drop", "timeout", "redeliver")
+
+
+@dataclass(frozen=True)
+class WebhookFaults:
+    """Which deliveries go wrong on Telegram's side, decided per update and attempt from a seed:
+
+    - `drop`: the update is posted and the connection closed before any answer is read;
+    - `timeout`: the update is posted and its answer not waited for beyond `timeout` seconds;
+    - `redeliver`: the update is accepted, then posted once more (same update_id), as Telegram does
+      when it did not see the answer.
+    """
+
+    rate: float = 0.0
+    seed: int = 0
+    kinds: tuple[str, ...] = WEBHOOK_FAULTS
+    timeout: float = 0.05
+
+    def decide(self, update_id: int, attempt: int) -> str:
+        if self.rate <= 0:
+            return "ok"
+        draw = random.Random(f"{self.seed}|webhook|{update_id}|{attempt}")
+        return draw.choice(self.kinds) if draw.random() < self.rate else "ok"
 
 
 @dataclass
@@ -419,11 +474,14 @@ class Webhook:
     api: FakeTelegram
     url: str
     client: httpx.AsyncClient
+    faults: WebhookFaults = field(default_factory=WebhookFaults)
     # Telegram holds at most this many webhook requests open at once (set_webhook's max_connections).
     connections: asyncio.Semaphore = field(default_factory=lambda: asyncio.Semaphore(40))
     redeliveries: int = 0
     accepted: set[int] = field(default_factory=set)  # update ids answered 2xx at least once
     posted: dict[int, int] = field(default_factory=dict)  # update id -> user id
+    answers: Counter[str] = field(default_factory=Counter)  # "200", "503", "none" (no answer), per post
+    faulted: Counter[str] = field(default_factory=Counter)  # deliveries spoiled on purpose, per kind
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1_000_000))
 
     def press(self, user_id: int, value: str) -> dict[str, Any]:
@@ -463,24 +521,62 @@ class Webhook:
         user = (update.get("callback_query") or update.get("message") or {}).get("from", {}).get("id")
         self.posted[update["update_id"]] = user
         pause = 0.1
-        first = True
-        while time.monotonic() < deadline:
-            if not first:
+        for attempt in itertools.count():
+            if time.monotonic() >= deadline:
+                return False
+            if attempt:
                 self.redeliveries += 1
-            first = False
-            try:
-                async with self.connections:
-                    response = await self.client.post(
-                        self.url, json=update, headers={SECRET_HEADER: SECRET}, timeout=60
-                    )
-                if 200 <= response.status_code < 300:
-                    self.accepted.add(update["update_id"])
-                    return True
-            except httpx.HTTPError:
-                pass
+            fault = self.faults.decide(update["update_id"], attempt)
+            async with self.connections:
+                status = await self._post(update, fault)
+            if status is not None and 200 <= status < 300:
+                self.accepted.add(update["update_id"])
+                if fault == "redeliver":
+                    self.faulted[fault] += 1
+                    async with self.connections:
+                        await self._post(update, "ok")
+                return True
             await asyncio.sleep(pause)
             pause = min(pause * 2, 2.0)
         return False
+
+    async def _post(self, update: dict[str, Any], fault: str) -> int | None:
+        """One delivery: the answer's status, or None when no answer was read."""
+        if fault in ("drop", "timeout"):
+            self.faulted[fault] += 1
+        try:
+            if fault == "drop":
+                await self._post_and_hang_up(update)
+                status = None
+            else:
+                read = self.faults.timeout if fault == "timeout" else 60
+                response = await self.client.post(
+                    self.url,
+                    json=update,
+                    headers={SECRET_HEADER: SECRET},
+                    timeout=httpx.Timeout(60, read=read),
+                )
+                status = response.status_code
+        except (httpx.HTTPError, OSError):
+            status = None
+        self.answers[str(status or "none")] += 1
+        return status
+
+    async def _post_and_hang_up(self, update: dict[str, Any]) -> None:
+        """The whole request written, then the connection closed without reading a byte of the answer."""
+        target = httpx.URL(self.url)
+        body = json.dumps(update).encode()
+        head = (
+            f"POST {target.raw_path.decode()} HTTP/1.1\r\nHost: {target.host}:{target.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
+            f"{SECRET_HEADER}: {SECRET}\r\nConnection: close\r\n\r\n"
+        )
+        _, writer = await asyncio.open_connection(target.host, target.port)
+        try:
+            writer.write(head.encode() + body)
+            await writer.drain()
+        finally:
+            writer.transport.abort()
 
 
 def _user(user_id: int) -> dict[str, Any]:
@@ -586,6 +682,19 @@ async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
         return list((await connection.execute(text(sql), params)).all())
 
 
+async def invalid_states(engine: AsyncEngine, content: Content) -> int:
+    """Users whose state the engine cannot take a turn on, or whose name is no state of the machine."""
+    invalid = 0
+    now = utc_now()
+    for name, data in await rows(engine, "SELECT name, data FROM dialogue_states"):
+        try:
+            step(State.from_json({"name": name, "data": data}), Command("help"), now, content)
+            invalid += name not in STATES
+        except Exception:
+            invalid += 1
+    return invalid
+
+
 async def outbox_failed(engine: AsyncEngine) -> int:
     return await scalar(engine, "SELECT count(*) FROM outbox WHERE status = 'failed'")
 
@@ -611,13 +720,35 @@ async def unconfirmed(engine: AsyncEngine) -> Unconfirmed:
     return Unconfirmed(sum(n for _, _, n in found), texts)
 
 
+# Alembic keeps its context in module globals: two upgrades at once in one process break each other.
+_migrating: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, asyncio.Lock] = weakref.WeakKeyDictionary()
+
+
 async def migrate(url: str) -> None:
     """The schema, once, before any replica starts (the replicas run with HIPCOACH_AUTO_MIGRATE=0)."""
     engine = make_engine(url)
     try:
-        await upgrade(engine)
+        async with _migrating.setdefault(asyncio.get_running_loop(), asyncio.Lock()):
+            await upgrade(engine)
     finally:
         await engine.dispose()
+
+
+@dataclass(frozen=True)
+class Promises:
+    """A proof's counts grouped by the three promises every chaos case asserts (each must be zero)."""
+
+    lost: tuple[str, ...]  # updates or messages lost
+    doubled: tuple[str, ...]  # messages or records doubled
+    invalid: tuple[str, ...]  # users left in an invalid state
+
+    def totals(self, counts: dict[str, int]) -> dict[str, int]:
+        """The sum of each promise's counts."""
+        return {
+            "lost": sum(counts[name] for name in self.lost),
+            "doubled": sum(counts[name] for name in self.doubled),
+            "invalid": sum(counts[name] for name in self.invalid),
+        }
 
 
 def nonzero(counts: dict[str, int], names: tuple[str, ...]) -> list[str]:

@@ -48,16 +48,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--send-rate", type=int, default=80, help="HIPCOACH_SEND_RATE for the run")
     parser.add_argument("--seed", type=int, default=5)
     parser.add_argument("--timeout", type=float, default=900, help="seconds the whole run may take")
+    parser.add_argument("--balancer", action="store_true", help="our own balancer in front, not nginx")
     return parser.parse_args(argv)
 
 
-async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
+async def prove(args: argparse.Namespace, workdir: Path, server: str | None = None) -> dict[str, int]:
+    """The proof's counts; on `server` if given, else on the tests' own PostgreSQL."""
     started = time.monotonic()
     deadline = started + args.timeout
     content = harness.content()
     rng = random.Random(args.seed)
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(harness.postgres())
+        database = await stack.enter_async_context(harness.postgres(server))
         await harness.migrate(database)
         user_ids = range(10_000_001, 10_000_001 + args.users)
         seeded = await harness.seed_users(database, user_ids, harness.utc_now(), content)
@@ -67,7 +69,7 @@ async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
         api = FakeTelegram()
         api_url = await stack.enter_async_context(serving(api))
         ports = [harness.free_port() for _ in range(args.replicas)]
-        entry = stack.enter_context(harness.nginx(ports, harness.free_port()))
+        entry = await stack.enter_async_context(harness.entry_point(ports, balancer=args.balancer))
         webhook_url = entry + harness.WEBHOOK_PATH
         replicas = await stack.enter_async_context(
             harness.bots(ports, workdir, database, api_url, webhook_url, args.send_rate)
@@ -125,6 +127,7 @@ async def prove(args: argparse.Namespace, workdir: Path) -> dict[str, int]:
 
         counts = await count(args, api, plan, seeded, engine, finished, webhook, twice, double_tap)
         counts["most send slots the shared limiter granted in one second"] = ledger[0]
+        counts["users in an invalid state"] = await harness.invalid_states(engine, content)
         counts["replicas stopped cleanly (exit 0)"] = sum(code == 0 for code in exits)
         counts["runtime seconds"] = round(time.monotonic() - started)
         return counts
@@ -175,6 +178,8 @@ async def count(args, api, plan, seeded, engine, finished, webhook, twice, doubl
         ]
         answered_twice += len(messages) > expected_messages + extra
         out_of_order += questions != wanted
+        if questions != wanted:
+            explain(api, run, wanted)
         interleaved += any(broken)
     accepted = webhook.accepted
     processed = {
@@ -201,12 +206,25 @@ async def count(args, api, plan, seeded, engine, finished, webhook, twice, doubl
     return counts
 
 
+def explain(api: FakeTelegram, run: harness.UserRun, wanted: tuple[str, ...]) -> None:
+    """What a user whose replies came out of order saw, for finding out why."""
+    print(f"user {run.user_id}: questions wanted {wanted}; updates {run.updates} ({run.copies} copies)")
+    for message in api.messages(run.user_id):
+        print(f"  {message.at:.3f} #{message.message_id} {harness.question_of(message) or '-'}")
+
+
 BROKEN_IF_NONZERO = (
     "duplicate prompts (users with >1)",
     "missed prompts (users with 0)",
     "users with interleaved turns",
     "updates accepted, then never handled",
     "outbox rows failed",
+    "users in an invalid state",
+)
+PROMISES = harness.Promises(
+    lost=("missed prompts (users with 0)", "updates accepted, then never handled"),
+    doubled=("duplicate prompts (users with >1)", "  answered more than once"),
+    invalid=("users with interleaved turns", "users in an invalid state"),
 )
 
 
