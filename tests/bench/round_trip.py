@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import sys
 import tempfile
 import time
@@ -37,6 +38,10 @@ from tests.telegram.fake_bot_api import OfflineRequest  # noqa: E402
 POPULATION = seed.Population(1_000, 0)
 
 
+def log(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
 class RoundTrip(OfflineRequest):
     """The offline Bot API, answering each call after a simulated network round trip."""
 
@@ -53,8 +58,11 @@ def one_at_a_time() -> SimpleUpdateProcessor:
     return SimpleUpdateProcessor(1)
 
 
-async def checkins_per_second(url: str, users: list[int], rtt: float, serial: bool, limited: bool) -> float:
-    """Check-ins handled per second, every reply delivered, with updates taken from the queue."""
+async def checkins_per_second(
+    url: str, users: list[int], rtt: float, serial: bool, limited: bool
+) -> tuple[float, float, float]:
+    """Check-ins handled per second, every reply delivered, with updates taken from the queue; and the
+    process's CPU milliseconds and Bot API calls per check-in (CPU time is what a loaded machine shares)."""
     api = bots.offline_api()
     api.unchecked()
     request = RoundTrip(api, rtt)
@@ -72,18 +80,22 @@ async def checkins_per_second(url: str, users: list[int], rtt: float, serial: bo
     try:
         async with built.application as application:
             await application.start()
-            started = time.perf_counter()
+            started, cpu, calls = time.perf_counter(), time.process_time(), len(api.calls)
             for user_id in users:
                 update = bots.text_update(user_id, seed.CHECKIN_TEXT)
                 await application.update_queue.put(Update.de_json(update, application.bot))
             await application.update_queue.join()
-            elapsed = time.perf_counter() - started
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+            calls = len(api.calls) - calls
+            messages = len(api.sent_at)
             await application.stop()
         last = await built.database.storage.load_state(users[-1])
         assert last.name != "checkin_pain", "the check-in turn did not commit"
     finally:
         await built.database.close()
-    return len(users) / elapsed
+    count = len(users)
+    log(f"{'one at a time' if serial else 'in flight'}: {messages / elapsed:.1f} messages/s sent")
+    return count / elapsed, 1000 * cpu / count, calls / count
 
 
 async def main() -> None:
@@ -94,13 +106,28 @@ async def main() -> None:
     args = parser.parse_args()
     template = seed.sqlite_template(POPULATION, lambda *_: None)
     users = POPULATION.checkin_users(2 * args.checkins, seed=7)
-    figures = {}
+    figures, cpu_ms, calls = {}, {}, {}
     with tempfile.TemporaryDirectory() as work:
         for name, serial, chunk in (("one_at_a_time", True, users[::2]), ("in_flight", False, users[1::2])):
             url = seed.sqlite_copy(template, Path(work), name)
-            rate = await checkins_per_second(url, chunk[: args.checkins], args.rtt, serial, args.limited)
-            figures[name] = round(rate, 1)
-    print(json.dumps({"rtt_s": args.rtt, "limited": args.limited, "checkins_per_s": figures}))
+            rate, cpu, per = await checkins_per_second(
+                url, chunk[: args.checkins], args.rtt, serial, args.limited
+            )
+            figures[name], cpu_ms[name], calls[name] = round(rate, 1), round(cpu, 1), round(per, 1)
+    load = round(os.getloadavg()[0], 1)
+    print(
+        json.dumps(
+            {
+                "rtt_s": args.rtt,
+                "limited": args.limited,
+                "checkins_per_s": figures,
+                "cpu_ms_per_checkin": cpu_ms,
+                "bot_api_calls_per_checkin": calls,
+                "load_average": load,
+                "cores": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":
