@@ -73,6 +73,7 @@ async def test_one_slow_users_delivery_does_not_hold_up_the_others(storage, cont
     assert delivered == len(OTHERS) + 2
     assert [text for user, text in sender.sent if user == SLOW] == ["slow first", "slow second"]
     assert await pending(storage) == 0
+    assert len(dispatcher.order) == 0, "no user's place in line is kept once their rows are sent"
 
 
 async def test_a_users_rows_go_one_after_another_even_with_senders_free(storage, content):

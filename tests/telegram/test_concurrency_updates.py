@@ -186,6 +186,7 @@ async def test_a_flood_of_group_commands_does_not_delay_a_private_chat(running):
     running.telegram.held[("sendMessage", GROUP)].set()
     await running.application.update_queue.join()
     assert len(running.telegram.sent_to(GROUP)) == FLOOD
+    assert len(running.application.update_processor.order) == 0, "no chat's place in line is kept after"
 
 
 async def test_two_quick_updates_of_one_user_are_handled_one_after_another_in_order(running, caplog):
