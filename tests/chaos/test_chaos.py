@@ -1,0 +1,64 @@
+"""The chaos suite: short versions of the proofs (tests/proofs/), with a fixed seed each, run in CI.
+
+Each case runs real `hipcoach run` processes on a fresh PostgreSQL database against the fake Bot API,
+behind our own balancer (tests/proofs/balancer.py: CI has no nginx), prints its counts and asserts
+0 lost updates, 0 doubled messages and 0 invalid states, and the proof's own verdict. The cases run at
+once (see conftest.run_cases); the long versions are the scripts, with their counts in docs/proofs.md.
+The replicas and database outage cases wait in test_pending_faults.py for fixes of the bot's.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.chaos.conftest import Case, Outcome, check, run_cases
+from tests.proofs import crash, faults, turns
+
+BALANCED = ("--balancer", "--timeout", "100")
+CASES = {
+    "crash": Case(
+        crash,
+        ("--users", "16", "--kills", "4", "--spread", "6", "--step-timeout", "5", "--seed", "7", *BALANCED),
+        lambda counts, args: crash.verdict(counts, strict=False, least_kills=args.kills),
+    ),
+    "send faults": Case(
+        faults,
+        ("--users", "30", "--replicas", "2", "--seed", "11", "--timeout", "100"),
+        lambda counts, args: faults.verdict(counts, strict=False),
+    ),
+    **{
+        f"{fault} faults": Case(
+            turns,
+            ("--fault", fault, "--users", "20", "--rate", "0.3", "--seed", "13", *BALANCED),
+            lambda counts, args: turns.verdict(counts),
+        )
+        for fault in ("press", "edit", "webhook")
+    },
+}
+
+
+@pytest.fixture(scope="module")
+def outcomes(chaos_postgres: str, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Outcome]:
+    return run_cases(CASES, chaos_postgres, Path(tmp_path_factory.mktemp("chaos")))
+
+
+def test_a_bot_killed_with_sigkill_under_load_loses_and_doubles_nothing(outcomes, capsys) -> None:
+    check("crash", CASES["crash"], outcomes["crash"], capsys)
+
+
+def test_failing_sends_double_nothing_and_miss_only_sends_left_unanswered(outcomes, capsys) -> None:
+    check("send faults", CASES["send faults"], outcomes["send faults"], capsys)
+
+
+def test_failing_press_answers_lose_no_press(outcomes, capsys) -> None:
+    check("press faults", CASES["press faults"], outcomes["press faults"], capsys)
+
+
+def test_failing_keyboard_edits_lose_no_press(outcomes, capsys) -> None:
+    check("edit faults", CASES["edit faults"], outcomes["edit faults"], capsys)
+
+
+def test_dropped_timed_out_and_repeated_webhook_deliveries_lose_and_double_nothing(outcomes, capsys) -> None:
+    check("webhook faults", CASES["webhook faults"], outcomes["webhook faults"], capsys)
