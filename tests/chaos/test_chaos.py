@@ -4,7 +4,7 @@ Each case runs real `hipcoach run` processes on a fresh PostgreSQL database agai
 behind our own balancer (tests/proofs/balancer.py: CI has no nginx), prints its counts and asserts
 0 lost updates, 0 doubled messages and 0 invalid states, and the proof's own verdict. The cases run at
 once (see conftest.run_cases); the long versions are the scripts, with their counts in docs/proofs.md.
-The replicas and database outage cases wait in test_pending_faults.py for fixes of the bot's.
+The replicas and PostgreSQL outage cases wait in test_pending_faults.py for fixes of the bot's.
 """
 
 from __future__ import annotations
@@ -32,11 +32,20 @@ CASES = {
         f"{fault} faults": Case(
             turns,
             ("--fault", fault, "--users", "20", "--rate", "0.3", "--seed", "13", *BALANCED),
-            lambda counts, args: turns.verdict(counts),
+            turns.verdict,
         )
         for fault in ("press", "edit", "webhook")
     },
-}
+    # One bot on SQLite; the write lock held longer than its 10 s busy timeout.
+    "sqlite lock": Case(
+        turns,
+        (
+            "--fault", "outage", "--database", "sqlite", "--replicas", "1", "--users", "20",
+            "--outages", "1", "--outage-seconds", "12", "--seed", "13", *BALANCED,
+        ),
+        turns.verdict,
+    ),
+}  # fmt: skip
 
 
 @pytest.fixture(scope="module")
@@ -58,6 +67,12 @@ def test_failing_press_answers_lose_no_press(outcomes, capsys) -> None:
 
 def test_failing_keyboard_edits_lose_no_press(outcomes, capsys) -> None:
     check("edit faults", CASES["edit faults"], outcomes["edit faults"], capsys)
+
+
+def test_a_sqlite_database_locked_past_the_busy_timeout_loses_no_acknowledged_update(
+    outcomes, capsys
+) -> None:
+    check("sqlite lock", CASES["sqlite lock"], outcomes["sqlite lock"], capsys)
 
 
 def test_dropped_timed_out_and_repeated_webhook_deliveries_lose_and_double_nothing(outcomes, capsys) -> None:

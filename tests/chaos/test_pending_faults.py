@@ -24,7 +24,7 @@ CASES = {
             "--fault", "outage", "--users", "20", "--outages", "2", "--outage-seconds", "3",
             "--seed", "13", "--balancer", "--timeout", "60",
         ),
-        lambda counts, args: turns.verdict(counts),
+        turns.verdict,
     ),
     "replicas": Case(
         replicas,

@@ -16,6 +16,7 @@ import random
 import shutil
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import tempfile
@@ -146,7 +147,7 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
                     {"u": template},
                 )
             ).scalar_one()
-            if state.name != "idle" or due != session_due:
+            if state.name != "idle" or as_utc(due) != session_due:
                 raise ProofFailed(
                     f"template user is {state.name} with a session due {due}, not {session_due}"
                 )
@@ -163,17 +164,33 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
     return Seeded(user_ids, state, session_due, check_ins)
 
 
+# The ids first..last as a row source `g`: generate_series on PostgreSQL, a counting CTE on SQLite.
+SERIES = {
+    "postgresql": ("", "generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g"),
+    "sqlite": (
+        "WITH RECURSIVE ids(g) AS (SELECT :first UNION ALL SELECT g + 1 FROM ids WHERE g < :last) ",
+        "ids",
+    ),
+}
+
+
+def as_utc(value: datetime | str) -> datetime:
+    """A timestamp read with plain SQL: PostgreSQL gives an aware datetime, SQLite naive UTC text."""
+    stamp = datetime.fromisoformat(value) if isinstance(value, str) else value
+    return stamp if stamp.tzinfo else stamp.replace(tzinfo=UTC)
+
+
 async def _copy_user(connection: Any, template: int, first: int, last: int) -> None:
-    """Every row of `template`, once for each id in first..last (generate_series on PostgreSQL)."""
+    """Every row of `template`, once for each id in first..last."""
+    prefix, series = SERIES[connection.dialect.name]
     for table in [User, *USER_TABLES]:
         key = "id" if table is User else "user_id"
         columns = [c.name for c in table.__table__.columns if c.name != key and c.name != "id"]
         names = ", ".join(f'"{c}"' for c in columns)
         await connection.execute(
             text(
-                f'INSERT INTO {table.__tablename__} ("{key}", {names}) '
-                f"SELECT g, {names} FROM {table.__tablename__}, "
-                "generate_series(CAST(:first AS bigint), CAST(:last AS bigint)) AS g "
+                f'INSERT INTO {table.__tablename__} ("{key}", {names}) {prefix}'
+                f"SELECT g, {names} FROM {table.__tablename__}, {series} "
                 f'WHERE "{key}" = :template'
             ),
             {"first": first, "last": last, "template": template},
@@ -482,6 +499,7 @@ class Webhook:
     posted: dict[int, int] = field(default_factory=dict)  # update id -> user id
     answers: Counter[str] = field(default_factory=Counter)  # "200", "503", "none" (no answer), per post
     faulted: Counter[str] = field(default_factory=Counter)  # deliveries spoiled on purpose, per kind
+    slowest: float = 0.0  # seconds of the slowest answer read
     ids: Iterator[int] = field(default_factory=lambda: itertools.count(1_000_000))
 
     def press(self, user_id: int, value: str) -> dict[str, Any]:
@@ -550,6 +568,7 @@ class Webhook:
                 status = None
             else:
                 read = self.faults.timeout if fault == "timeout" else 60
+                began = time.monotonic()
                 response = await self.client.post(
                     self.url,
                     json=update,
@@ -557,6 +576,7 @@ class Webhook:
                     timeout=httpx.Timeout(60, read=read),
                 )
                 status = response.status_code
+                self.slowest = max(self.slowest, time.monotonic() - began)
         except (httpx.HTTPError, OSError):
             status = None
         self.answers[str(status or "none")] += 1
@@ -688,6 +708,7 @@ async def invalid_states(engine: AsyncEngine, content: Content) -> int:
     now = utc_now()
     for name, data in await rows(engine, "SELECT name, data FROM dialogue_states"):
         try:
+            data = json.loads(data) if isinstance(data, str) else data  # SQLite gives JSON as text
             step(State.from_json({"name": name, "data": data}), Command("help"), now, content)
             invalid += name not in STATES
         except Exception:
@@ -749,6 +770,25 @@ class Promises:
             "doubled": sum(counts[name] for name in self.doubled),
             "invalid": sum(counts[name] for name in self.invalid),
         }
+
+
+@dataclass
+class SqliteLock:
+    """A SQLite database's outage: another connection holds its write lock (BEGIN EXCLUSIVE) while cut."""
+
+    path: Path
+    refused: int = 0
+    _holder: sqlite3.Connection | None = None
+
+    def cut(self) -> None:
+        self._holder = sqlite3.connect(self.path, isolation_level=None)
+        self._holder.execute("BEGIN EXCLUSIVE")
+
+    def restore(self) -> None:
+        if self._holder is not None:
+            self._holder.execute("ROLLBACK")
+            self._holder.close()
+            self._holder = None
 
 
 def nonzero(counts: dict[str, int], names: tuple[str, ...]) -> list[str]:

@@ -14,7 +14,8 @@ answered 2xx, and a user whose reply does not come presses again. Meanwhile one 
 - `webhook`: a share of webhook deliveries go wrong on Telegram's side: the connection dropped after
   the request, the answer not waited for (timeout), or an accepted update posted again;
 - `outage`: the database is cut off from the bots (every connection dropped, new ones refused) for a
-  few seconds, again and again, while the users check in.
+  few seconds, again and again, while the users check in; on SQLite (`--database sqlite`, one bot)
+  another connection holds its write lock instead (longer than the bot's 10 s busy timeout to hurt).
 
 No send is failed, so nothing may be missed at the at-most-once limit. Promises counted: every user is
 prompted once and has their check-in acknowledged once and recorded once; every update answered 2xx
@@ -48,6 +49,7 @@ FAULTS = ("press", "edit", "webhook", "outage")
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--fault", choices=FAULTS, required=True)
+    parser.add_argument("--database", choices=("postgresql", "sqlite"), default="postgresql")
     parser.add_argument("--users", type=int, default=100)
     parser.add_argument("--replicas", type=int, default=2)
     parser.add_argument("--rate", type=float, default=0.3, help="share of calls or deliveries that fail")
@@ -74,11 +76,13 @@ def webhook_faults(args: argparse.Namespace) -> harness.WebhookFaults:
     return harness.WebhookFaults(rate=args.rate, seed=args.seed)
 
 
-async def cut_database(switch: Balancer, args: argparse.Namespace, rng: random.Random) -> list[float]:
+async def cut_database(
+    switch: Balancer | harness.SqliteLock, args: argparse.Namespace, rng: random.Random
+) -> list[float]:
     """Cut the bots off the database `args.outages` times, `args.outage_seconds` each; the lengths."""
     cuts = []
     for _ in range(args.outages):
-        await asyncio.sleep(rng.uniform(1.0, 3.0))
+        await asyncio.sleep(rng.uniform(0.2, 2.0))
         switch.cut()
         began = time.monotonic()
         log(f"database cut off for {args.outage_seconds:.0f} s")
@@ -95,7 +99,11 @@ async def prove(args: argparse.Namespace, workdir: Path, server: str | None = No
     content = harness.content()
     rng = random.Random(args.seed)
     async with contextlib.AsyncExitStack() as stack:
-        database = await stack.enter_async_context(harness.postgres(server))
+        sqlite_file = workdir / "hipcoach.db"
+        if args.database == "sqlite":
+            database = f"sqlite+aiosqlite:///{sqlite_file}"
+        else:
+            database = await stack.enter_async_context(harness.postgres(server))
         await harness.migrate(database)
         user_ids = range(40_000_001, 40_000_001 + args.users)
         seeded = await harness.seed_users(database, user_ids, harness.utc_now(), content)
@@ -105,7 +113,10 @@ async def prove(args: argparse.Namespace, workdir: Path, server: str | None = No
         api = FakeTelegram(telegram_faults(args))
         api_url = await stack.enter_async_context(serving(api))
         bots_database, switch = database, None
-        if args.fault == "outage":
+        if args.fault == "outage" and args.database == "sqlite":
+            switch = harness.SqliteLock(sqlite_file)
+            stack.callback(switch.restore)
+        elif args.fault == "outage":
             bots_database, switch = await stack.enter_async_context(harness.database_outage(database))
         ports = [harness.free_port() for _ in range(args.replicas)]
         entry = await stack.enter_async_context(harness.entry_point(ports, balancer=args.balancer))
@@ -132,7 +143,10 @@ async def prove(args: argparse.Namespace, workdir: Path, server: str | None = No
             for user in user_ids
         ]
         stack.callback(lambda: [run.cancel() for run in runs])  # if the proof fails half-way
-        cuts = await cut_database(switch, args, rng) if switch else []
+        cuts = []
+        if switch:
+            await harness.wait_until(lambda: api.sent, 60, every=0.05)  # cut while the users are at it
+            cuts = await cut_database(switch, args, rng)
         done, _ = await asyncio.wait(runs, timeout=max(deadline - time.monotonic(), 1))
         finished = [run.result() for run in done if not run.cancelled()]
 
@@ -179,6 +193,7 @@ async def count(args, api, plan, seeded, engine, finished, webhook, content) -> 
             n for code, n in answers.items() if code.startswith("5")
         ),
         "webhook posts with no answer": answers["none"],
+        "slowest webhook answer, seconds": round(webhook.slowest),
         "users prompted exactly once": sum(1 for u in seeded.user_ids if prompts[u] == 1),
         "prompts missed": sum(1 for u in seeded.user_ids if prompts[u] == 0),
         "prompts doubled": len(doubled(api, plan.prompt)),
@@ -225,16 +240,36 @@ PROMISES = harness.Promises(
 )
 
 
-def verdict(counts: dict[str, int]) -> list[str]:
+def injected(counts: dict[str, int], args: argparse.Namespace) -> int:
+    """How many faults the run injected (a run with none proves nothing)."""
+    if args.fault == "webhook":
+        return sum(counts[f"webhook deliveries spoiled: {kind}"] for kind in harness.WEBHOOK_FAULTS)
+    if args.fault == "outage":
+        return counts["database cuts"]
+    return sum(counts[f"  failed: {kind}"] for kind in PRESS_FAULT_KINDS)
+
+
+def verdict(counts: dict[str, int], args: argparse.Namespace) -> list[str]:
     broken = harness.nonzero(counts, BROKEN_IF_NONZERO)
     if counts["users in a valid state"] != counts["users"]:
         broken.append("not every user has a state")
+    if not injected(counts, args):
+        broken.append("no fault was injected")
+    held_up = counts["slowest webhook answer, seconds"] >= args.outage_seconds / 2
+    if (
+        args.fault == "outage"
+        and not held_up
+        and not counts["webhook posts answered 5xx (Telegram redelivers)"]
+    ):
+        broken.append("the outage never reached a turn (no 5xx, no answer held up)")
     return broken
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    return harness.run_proof(f"turns-{args.fault}", lambda workdir: prove(args, workdir), verdict)
+    return harness.run_proof(
+        f"turns-{args.fault}", lambda workdir: prove(args, workdir), lambda counts: verdict(counts, args)
+    )
 
 
 if __name__ == "__main__":
