@@ -292,6 +292,7 @@ MESSAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "terminal_goodbye": (),
     "terminal_goodbye_nothing_kept": (),
     "error_sorry": (),
+    "error_will_retry": (),
     # said by the Telegram adapter: the reply in a group, and the command menu
     "private_chat_only": (),
     "command_start": (),

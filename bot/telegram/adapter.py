@@ -134,7 +134,7 @@ class TelegramAdapter:
             if typing is not None:
                 await typing  # shown before any reply, and never longer than its one request
         if answer is not None and not answer.committed:
-            await self._apologise(update.update_id, user.id, answer, query)
+            await self._apologise(update.update_id, user.id, query)
             take = partial(self.coach.turn, user.id, event, update.update_id, user.username)
             answer = await self._until_committed(update.update_id, take, context)
             if answer is None or not answer.committed:
@@ -145,13 +145,13 @@ class TelegramAdapter:
         press = self._press(query) if query is not None else None
         await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
 
-    async def _apologise(
-        self, update_id: int, user_id: int, answer: Answer, query: CallbackQuery | None
-    ) -> None:
-        """Say sorry once per update, however often it fails; its buttons stay, to be pressed again."""
+    async def _apologise(self, update_id: int, user_id: int, query: CallbackQuery | None) -> None:
+        """Say sorry once per update, however often it fails, and that it is kept: it will be taken again
+        (redelivered by Telegram, or retried here), so sending it again would only answer it twice."""
         await self._answer(query)
         if self.apologies.first_for(update_id):
-            await self.coach.deliver(user_id, answer.messages, None, self.sender)
+            sorry = [render(Reply("error_will_retry"), self.coach.content)]
+            await self.coach.deliver(user_id, sorry, None, self.sender)
 
     async def _until_committed(
         self,

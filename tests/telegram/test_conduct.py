@@ -161,7 +161,7 @@ async def test_a_press_whose_turn_failed_is_answered_and_keeps_its_buttons(offli
 
     monkeypatch.setattr(offline_bot.storage, "unit_of_work", broken)
     replies = await chat.press("consent:yes")
-    assert replies[0].text == offline_bot.coach.content.message("error_sorry").strip()
+    assert replies[0].text == offline_bot.coach.content.message("error_will_retry").strip()
     assert len(api.of("answerCallbackQuery")) == 1 and api.of("editMessageText") == []
     assert question.message_id in api.live_keyboards(USER_ID)
 

@@ -230,7 +230,7 @@ async def test_every_command_in_the_menu_gets_an_answer_and_never_an_apology(off
     await offline_bot.chat.play(onboarding()[:3])
     replies = await offline_bot.chat.send(f"/{command}")
     assert replies
-    assert offline_bot.coach.content.message("error_sorry").strip() not in texts(replies)
+    assert offline_bot.coach.content.message("error_will_retry").strip() not in texts(replies)
 
 
 async def test_the_offline_request_refuses_any_address_but_the_fake_bot_api(bot_api_spec):

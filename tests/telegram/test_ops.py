@@ -248,7 +248,8 @@ async def test_a_turn_that_fails_is_counted_as_an_error_and_answered_with_an_apo
     replies = await offline_bot.chat.send("/start")
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "error"}) == 1
     assert metrics.registry.get_sample_value("hipcoach_updates_handled_total", {"outcome": "ok"}) == 0
-    assert [reply.text for reply in replies] == [offline_bot.coach.content.message("error_sorry").strip()]
+    sorry = offline_bot.coach.content.message("error_will_retry").strip()
+    assert [reply.text for reply in replies] == [sorry]
 
 
 async def test_metrics_count_each_message_sent_without_an_answer(offline_bot):

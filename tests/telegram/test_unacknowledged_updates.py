@@ -120,7 +120,7 @@ async def test_the_webhook_answers_503_while_the_database_is_down_and_handles_ea
     offline_bot, monkeypatch
 ):
     application, api, storage = offline_bot.chat.application, offline_bot.api, offline_bot.storage
-    sorry = offline_bot.coach.content.message("error_sorry").strip()
+    sorry = offline_bot.coach.content.message("error_will_retry").strip()
     outage = Outage(storage)
     outage.install(monkeypatch)
     updates = updates_from(application, api, first_id=700)
@@ -233,7 +233,7 @@ async def test_polling_takes_an_update_again_until_the_database_is_back_and_lose
     )
     outage = sleep.outage = Outage(built.database.storage)
     outage.install(monkeypatch)
-    sorry = built.coach.content.message("error_sorry").strip()
+    sorry = built.coach.content.message("error_will_retry").strip()
     try:
         async with built.application as application:
             api.pending = updates_from(application, api, first_id=800)
@@ -346,7 +346,7 @@ async def test_during_a_postgresql_outage_updates_get_503_and_one_apology_and_ar
     caplog.set_level(logging.INFO)
     async with offline(settings, bot_api_spec) as bot:
         application, api = bot.chat.application, bot.api
-        sorry = bot.coach.content.message("error_sorry").strip()
+        sorry = bot.coach.content.message("error_will_retry").strip()
         first, *updates = updates_from(application, api, first_id=900)
         await application.start()
         try:
