@@ -21,7 +21,7 @@ import pytest
 from tests.postgres import GIVEN_URL, PostgresUnavailable, postgres_server
 from tests.proofs import harness
 
-# Cases that wait for a fix of the bot's (see the file's docstring); enabled by removing them here.
+# A case that still fails now and then (see its docstring); enabled by removing it here.
 collect_ignore = ["test_pending_faults.py"]
 
 

@@ -1,11 +1,12 @@
-"""Chaos cases that fail today for known faults of the bot's; enabled (tests/chaos/conftest.py) once fixed.
+"""A chaos case that still fails now and then: not collected (tests/chaos/conftest.py) until fixed.
 
-- Database outage (issue 15, item 2): a cut while the dispatcher delivers leaves the rows it claimed in
-  `sending` (marking them sent fails: "Task exception was never retrieved" in Dispatcher._send_in_turn)
-  until their 10-minute lease runs out, so those users' acknowledgements and later messages stall.
-- Replicas under load: when one user's two updates are handled at once (a double tap), the second
-  turn's reply can reach the chat before the first turn's last message (seen after the change that
-  handles 16 updates and delivers 16 outbox rows at once), which breaks "one user's turns stay in order".
+Database outage (issue 15, item 2): two 3-second cuts of PostgreSQL while 20 users check in on two
+replicas. Bookkeeping is now retried through a cut and a row whose files cannot be made is given back,
+so the 28 rows once left `sending` are gone; but in about one run in five, one outbox row is still
+open at the end. The likeliest cause: a commit whose answer was lost in the cut. The turn reports a
+failure (503, redelivered, then found already handled), while its reply row, claimed for that caller
+at commit, waits out the 10-minute lease. Claiming after the commit instead races with the rows sent
+next in order (a press then loses its in-place edit), so the fix needs a marker of which rows wait.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.conftest import Case, Outcome, check, run_cases
-from tests.proofs import replicas, turns
+from tests.proofs import turns
 
 CASES = {
     "database outage": Case(
@@ -25,14 +26,6 @@ CASES = {
             "--seed", "13", "--balancer", "--timeout", "60",
         ),
         turns.verdict,
-    ),
-    "replicas": Case(
-        replicas,
-        (
-            "--users", "300", "--sample", "30", "--replicas", "2",
-            "--seed", "5", "--balancer", "--timeout", "100",
-        ),
-        replicas.verdict,
     ),
 }  # fmt: skip
 
@@ -46,7 +39,3 @@ def test_a_database_cut_off_for_seconds_again_and_again_loses_no_acknowledged_up
     outcomes, capsys
 ) -> None:
     check("database outage", CASES["database outage"], outcomes["database outage"], capsys)
-
-
-def test_replicas_on_one_database_never_interleave_a_users_turns(outcomes, capsys) -> None:
-    check("replicas", CASES["replicas"], outcomes["replicas"], capsys)
