@@ -139,11 +139,12 @@ class TelegramAdapter:
             answer = await self._until_committed(update.update_id, take, context)
             if answer is None or not answer.committed:
                 return  # Telegram delivers it again, or it is dropped (logged)
-        if answer is None:
+        if answer is None or answer.waiting:
             await self._answer(query)
-            return  # a redelivered update: answered the first time
+            return  # a redelivered update (answered the first time), or replies queued behind earlier ones
         press = self._press(query) if query is not None else None
-        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
+        replies = self.sender.answering(press)
+        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, replies, then=self.sender)
 
     async def _apologise(self, update_id: int, user_id: int, query: CallbackQuery | None) -> None:
         """Say sorry once per update, however often it fails, and that it is kept: it will be taken again
