@@ -135,7 +135,7 @@ class Settings(BaseSettings):
     log_format: Annotated[str, AfterValidator(_log_format)] = Field("plain", alias="HIPCOACH_LOG_FORMAT")
     # Serve /healthz and /metrics on this port too (on webhook_listen): polling mode's only way to them.
     metrics_port: OptionalPort = Field(None, alias="HIPCOACH_METRICS_PORT")
-    # Messages per second to Telegram, shared by every replica on the database (bot/rate_limit.py).
+    # Messages per second to Telegram, shared by every replica on the database (bot/delivery/rate_limit.py).
     send_rate: Annotated[Whole, AfterValidator(_send_rate)] = Field(30, alias="HIPCOACH_SEND_RATE")
 
     @property

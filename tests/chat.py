@@ -57,7 +57,7 @@ class EngineChat:
 
 class PromptTable(dict[str, datetime]):
     """A user's pending prompts as the shell keeps them: one due time per kind, replaced, cancelled
-    or cleared by a turn's effects (bot/storage.py does the same with its prompts table)."""
+    or cleared by a turn's effects (bot/storage/sql.py does the same with its prompts table)."""
 
     def apply(self, effect: Effect) -> None:
         if isinstance(effect, SchedulePrompt):

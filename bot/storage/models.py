@@ -141,7 +141,7 @@ class Outbox(Base):
 
     status: pending -> sending (claimed at `claimed_at`) -> sent, or back to pending, or failed.
     Parts (one Bot API call each) are settled in order: `parts_done` of them are sent or unconfirmed,
-    `part_in_flight` is the one whose request may be under way (see bot/outbox.py).
+    `part_in_flight` is the one whose request may be under way (see bot/storage/outbox.py).
     """
 
     __tablename__ = "outbox"
@@ -180,7 +180,7 @@ class ProcessedUpdate(Base):
 
 
 class SendSlot(Base):
-    """Messages sent to Telegram in one second, by every replica together (bot/rate_limit.py)."""
+    """Messages sent to Telegram in one second, by every replica together (bot/delivery/rate_limit.py)."""
 
     __tablename__ = "send_slots"
     second: Mapped[datetime] = mapped_column(primary_key=True)

@@ -154,7 +154,7 @@ class TelegramSender:
         """Settle the press answered, if any, then send every part not yet settled, in order; Forbidden
         and lasting failures go to the caller.
 
-        A part whose answer never came is reported unconfirmed and not sent again (see bot/outbox.py).
+        A part whose answer never came is reported unconfirmed and not sent again (see bot/storage/outbox.py).
         The first part with buttons takes the keyboards of the chat's earlier messages off.
         """
         progress = progress or Untracked()

@@ -1,10 +1,11 @@
 """Large benchmark databases, generated in SQL and cached between runs.
 
-Every database is first brought to the newest migration with `bot.db.upgrade`, so its tables are the
-ones the bot really uses. Then rows are generated inside the database (a recursive CTE on SQLite,
-`generate_series` on PostgreSQL) with secondary indexes dropped during the load and recreated from
-their own definitions afterwards. The result is cached, keyed by the migration head, the sizes and
-`LAYOUT` (bump it when the generated rows change); runs work on copies and never touch the cache.
+Every database is first brought to the newest migration (`hipcoach.bot.storage.db.upgrade`), so its
+tables are the ones the bot really uses. Then rows are generated inside the database (a recursive
+CTE on SQLite, `generate_series` on PostgreSQL) with secondary indexes dropped during the load and
+recreated from their own definitions afterwards. The result is cached, keyed by the migration head,
+the sizes and `LAYOUT` (bump it when the generated rows change); runs work on copies and never touch
+the cache.
 
 Who is in a population of `users` (ids 1..users):
 - `due` of them, spread evenly over the ids, sit idle with a session prompt due in the hour from

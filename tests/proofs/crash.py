@@ -21,7 +21,7 @@ Promises counted:
 
 A bot can die while a message's request is under way: whether Telegram got it, nobody can tell. The
 bot notes each part of a message as in flight before its request, so the restarted bot knows which
-one it was, counts it unconfirmed and never sends it again (bot/outbox.py). A prompt or an
+one it was, counts it unconfirmed and never sends it again (bot/storage/outbox.py). A prompt or an
 acknowledgement that misses a user that way is counted on its own line (and breaks the promise only
 with --strict); any double, and any other miss, breaks it. Exits 1 if a promise is broken.
 """

@@ -1,4 +1,4 @@
-"""Alembic environment: runs on the connection bot.db hands over (SQLite or PostgreSQL)."""
+"""Alembic environment: runs on the connection bot/storage/db.py hands over (SQLite or PostgreSQL)."""
 
 from typing import Any, Literal
 
