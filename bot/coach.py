@@ -21,7 +21,6 @@ from hipcoach.flows.values import Context, ForgetUser, NotifyCoach, Reply
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
-FOLLOW_ROUNDS = 4  # rounds (and rows a round) of a user's waiting rows sent after the one before them
 GIVE_UP_AFTER = 5  # tries of an outbox row that keeps failing for sure, before it is marked failed
 
 
@@ -90,8 +89,7 @@ class Answer:
     messages: list[Message]
     outbox_id: int | None
     committed: bool = True  # False: the turn failed and nothing was kept; the messages apologise
-    # True: the row waits behind an earlier one of the user's still being sent (perhaps by another
-    # replica); whoever sends that one sends this next (`deliver`), else the dispatcher does.
+    # True: committed, but its files could not be made; the row was given back for the dispatcher.
     waiting: bool = False
 
 
@@ -140,7 +138,7 @@ class Coach:
         """
         now = self.clock()
         ref = "terminal" if update_id is None else f"update:{update_id}"
-        started, waiting = time.perf_counter(), False
+        started = time.perf_counter()
         try:
             async with self.storage.unit_of_work(now) as work:
                 opened = await work.open_user(user_id, update_id)
@@ -149,8 +147,7 @@ class Coach:
                 else:
                     outcome = step(opened.state, event, now, self.content, self.context_for(user_id, handle))
                     messages = render_all(outcome.replies, self.content)
-                    waiting = update_id is not None and await work.behind(user_id)
-                    outbox_id = await self._keep(work, opened, outcome, messages, update_id, not waiting)
+                    outbox_id = await self._keep(work, opened, outcome, messages, update_id)
                     await work.commit()
                     taken = outcome, messages, outbox_id
         except Exception as error:
@@ -161,12 +158,10 @@ class Coach:
             log.info("redelivered or deleted user's update ignored user=%s ref=%s", user_id, ref)
             return None
         outcome, messages, outbox_id = taken
-        log.info("turn user=%s ref=%s state=%s waiting=%s", user_id, ref, outcome.state.name, waiting)
+        log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         await self._notify_coach(outcome)
         if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
             self.user_files.forget(user_id)  # the turn's commit forgot what the database held
-        if waiting and outbox_id is not None:
-            return Answer(messages, outbox_id, waiting=True)  # files are made when it is sent
         try:
             return Answer(await self._attach(messages, user_id), outbox_id)
         except Exception as error:  # the files read the database, which may have gone since the commit
@@ -253,12 +248,10 @@ class Coach:
         outbox_id: int | None,
         sender: Sender,
         first_part: int = 0,
-        then: Sender | None = None,
     ) -> bool:
         """Send an outbox row's messages from `first_part` on, then mark it sent or give it back to retry.
 
         Without a row (the user was just forgotten) the messages are sent once, with nothing to mark.
-        `then`: the sender for the user's rows that waited behind this one, sent next, in order.
         """
         progress = None if outbox_id is None else RowProgress(self.storage.outbox, outbox_id, first_part)
         try:
@@ -274,8 +267,6 @@ class Coach:
             for _ in range(progress.unconfirmed_parts):
                 self.observer.unconfirmed()
             await self._settle(user_id, progress.outbox_id, ok)
-            if ok and then is not None:
-                await self._send_following(user_id, then)
         return ok
 
     async def _settle(self, user_id: int, outbox_id: int, ok: bool) -> None:
@@ -287,21 +278,7 @@ class Coach:
                 "outbox row not settled user=%s outbox=%s error=%s", user_id, outbox_id, type(error).__name__
             )
 
-    async def _send_following(self, user_id: int, sender: Sender) -> None:
-        """Send the user's rows that waited behind the one just sent, in order (a few rounds at most:
-        the dispatcher takes whatever comes later)."""
-        for _ in range(FOLLOW_ROUNDS):
-            try:
-                rows = await self.storage.outbox.claim(FOLLOW_ROUNDS, self.clock(), user_id)
-            except Exception as error:  # the dispatcher's next round takes them
-                log.warning("following rows not claimed user=%s error=%s", user_id, type(error).__name__)
-                return
-            if not rows:
-                return
-            for row in rows:
-                await self.deliver_queued(row, sender, follow=False)
-
-    async def deliver_queued(self, item: Queued, sender: Sender, follow: bool = True) -> bool:
+    async def deliver_queued(self, item: Queued, sender: Sender) -> bool:
         """Send a claimed outbox row (a prompt's, or one whose sender died) from its first unsettled part.
 
         Its files are made from the database first: if that fails, the row is given back to try again.
@@ -314,5 +291,4 @@ class Coach:
             )
             await self._settle(item.user_id, item.id, ok=False)
             return False
-        then = sender if follow else None
-        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part, then)
+        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part)

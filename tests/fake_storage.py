@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from hipcoach.bot.storage.outbox import ORDER_WAIT, OUTBOX_LEASE
+from hipcoach.bot.storage.outbox import OUTBOX_LEASE
 from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
@@ -209,9 +209,6 @@ class FakeUnitOfWork:
             updated_at=self.now,
         )
 
-    async def behind(self, user_id: int) -> bool:
-        return any(unsent(row, self.now) for row in self.tables.find("outbox", user_id=user_id))
-
     async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
         row = self.tables.add(
             "outbox",
@@ -306,16 +303,6 @@ class FakeUnitOfWork:
         ]
 
 
-def unsent(row: dict[str, Any], now: datetime) -> bool:
-    """As bot/storage/outbox.py: pending, or claimed within ORDER_WAIT by a sender still at it."""
-    recent = row["status"] == "sending" and row["claimed_at"] >= now - ORDER_WAIT
-    return row["status"] == "pending" or recent
-
-
-def waits_for(earlier: dict[str, Any], row: dict[str, Any], now: datetime) -> bool:
-    return earlier["user_id"] == row["user_id"] and earlier["id"] < row["id"] and unsent(earlier, now)
-
-
 class FakeOutbox:
     """The outbox port in memory: claims with a lease, parts settled in order, as SqlOutbox."""
 
@@ -329,17 +316,13 @@ class FakeOutbox:
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
         async with self.storage.lock:
-            outbox = self.storage.tables.rows["outbox"]
             rows = [
                 r
-                for r in outbox
+                for r in self.storage.tables.rows["outbox"]
                 if user_id in (None, r["user_id"])
                 and (
                     r["status"] == "pending"
                     or (r["status"] == "sending" and r["claimed_at"] < now - self.lease)
-                )
-                and not any(
-                    e["user_id"] == r["user_id"] and e["id"] < r["id"] and unsent(e, now) for e in outbox
                 )
             ]
             return [self._claim(row, now) for row in sorted(rows, key=lambda r: r["id"])[:limit]]

@@ -16,10 +16,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, case, exists, or_, select, update
+from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import aliased
 
 from hipcoach.bot.storage.db import WriteGate
 from hipcoach.bot.storage.models import Outbox
@@ -31,28 +30,9 @@ log = logging.getLogger(__name__)
 # Long enough for a rate-limited sender to work through a claimed batch; a crashed sender's
 # messages go out after it.
 OUTBOX_LEASE = timedelta(minutes=10)
-# A user's messages go out in the order their turns committed: a row waits while an earlier row of the
-# same user is pending, or was claimed this recently (a live sender is still at it). An older claim
-# is taken for a dead sender's: waiting out its lease would silence the user for minutes.
-ORDER_WAIT = timedelta(seconds=30)
 # Bookkeeping writes (a part in flight, the final mark) are retried through a short database outage,
 # so a delivered row is not left claimed until its lease runs out: waits in seconds, then it gives up.
 BOOKKEEPING_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
-
-
-def unsent_since(claimed_since: datetime, row: type[Outbox] = Outbox) -> ColumnElement[bool]:
-    """A row still to be sent: pending, or claimed since `claimed_since` by a sender still at it."""
-    return or_(row.status == "pending", and_(row.status == "sending", row.claimed_at >= claimed_since))
-
-
-def earlier_unsent(now: datetime) -> ColumnElement[bool]:
-    """An earlier row of the same user that a row must wait for (see ORDER_WAIT)."""
-    earlier = aliased(Outbox)
-    return exists().where(
-        earlier.user_id == Outbox.user_id,
-        earlier.id < Outbox.id,
-        unsent_since(now - ORDER_WAIT, earlier),
-    )
 
 
 class Progress(Protocol):
@@ -96,14 +76,13 @@ class SqlOutbox:
         """Claim committed messages not yet delivered, oldest first, for this caller alone.
 
         A claim not settled by `done` within the lease (its sender died) lapses and the row is
-        claimed again; a part its sender had in flight is counted unconfirmed, not sent again. A row
-        behind an earlier one of its user still to be sent is left for a later claim.
+        claimed again; a part its sender had in flight is counted unconfirmed, not sent again.
         """
         claimable = or_(
             Outbox.status == "pending",
             and_(Outbox.status == "sending", Outbox.claimed_at < now - self.lease),
         )
-        query = select(Outbox).where(claimable, ~earlier_unsent(now)).order_by(Outbox.id).limit(limit)
+        query = select(Outbox).where(claimable).order_by(Outbox.id).limit(limit)
         if user_id is not None:
             query = query.where(Outbox.user_id == user_id)
         async with self.writing(), self.sessions.begin() as session:

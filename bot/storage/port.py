@@ -99,10 +99,6 @@ class UnitOfWork(Protocol):
 
     async def save(self, user_id: int, state: State) -> None: ...
 
-    async def behind(self, user_id: int) -> bool:
-        """Whether an earlier row of the user's is still to be sent: new replies must wait behind it."""
-        ...
-
     async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
         """Put the replies in the outbox; `claimed`: for the caller to send now (else the dispatcher)."""
         ...

@@ -28,7 +28,7 @@ from hipcoach.bot.storage.models import (
     TombstoneKey,
     User,
 )
-from hipcoach.bot.storage.outbox import ORDER_WAIT, OUTBOX_LEASE, SqlOutbox, unsent_since
+from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
 from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
@@ -185,10 +185,6 @@ class SqlUnitOfWork:
             )
         else:
             row.name, row.data, row.updated_at = state.name, dict(state.data), self.now
-
-    async def behind(self, user_id: int) -> bool:
-        earlier = select(Outbox.id).where(Outbox.user_id == user_id, unsent_since(self.now - ORDER_WAIT))
-        return await self.session.scalar(earlier.limit(1)) is not None
 
     async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
         row = Outbox(user_id=user_id, payload=payload, created_at=self.now, status="pending")

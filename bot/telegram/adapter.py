@@ -141,10 +141,9 @@ class TelegramAdapter:
                 return  # Telegram delivers it again, or it is dropped (logged)
         if answer is None or answer.waiting:
             await self._answer(query)
-            return  # a redelivered update (answered the first time), or replies queued behind earlier ones
+            return  # a redelivered update (answered the first time), or replies left for the dispatcher
         press = self._press(query) if query is not None else None
-        replies = self.sender.answering(press)
-        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, replies, then=self.sender)
+        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
 
     async def _apologise(self, update_id: int, user_id: int, query: CallbackQuery | None) -> None:
         """Say sorry once per update, however often it fails, and that it is kept: it will be taken again

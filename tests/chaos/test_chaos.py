@@ -4,7 +4,7 @@ Each case runs real `hipcoach run` processes on a fresh PostgreSQL database agai
 behind our own balancer (tests/proofs/balancer.py: CI has no nginx), prints its counts and asserts
 0 lost updates, 0 doubled messages and 0 invalid states, and the proof's own verdict. The cases run at
 once (see conftest.run_cases); the long versions are the scripts, with their counts in docs/proofs.md.
-The PostgreSQL outage case waits in test_pending_faults.py (see its docstring).
+The PostgreSQL outage and replicas cases wait in test_pending_faults.py (see its docstring).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.conftest import Case, Outcome, check, run_cases
-from tests.proofs import crash, faults, replicas, turns
+from tests.proofs import crash, faults, turns
 
 BALANCED = ("--balancer", "--timeout", "100")
 CASES = {
@@ -44,12 +44,6 @@ CASES = {
             "--outages", "1", "--outage-seconds", "12", "--seed", "13", *BALANCED,
         ),
         turns.verdict,
-    ),
-    # Two replicas on one database, double taps included: a user's replies never out of order.
-    "replicas": Case(
-        replicas,
-        ("--users", "300", "--sample", "30", "--replicas", "2", "--seed", "5", *BALANCED),
-        replicas.verdict,
     ),
 }  # fmt: skip
 
@@ -83,7 +77,3 @@ def test_a_sqlite_database_locked_past_the_busy_timeout_loses_no_acknowledged_up
 
 def test_dropped_timed_out_and_repeated_webhook_deliveries_lose_and_double_nothing(outcomes, capsys) -> None:
     check("webhook faults", CASES["webhook faults"], outcomes["webhook faults"], capsys)
-
-
-def test_replicas_on_one_database_never_interleave_a_users_turns(outcomes, capsys) -> None:
-    check("replicas", CASES["replicas"], outcomes["replicas"], capsys)

@@ -69,9 +69,8 @@ async def test_one_slow_users_delivery_does_not_hold_up_the_others(storage, cont
         assert sorted(sender.sent) == sorted((user, f"to {user}") for user in OTHERS)
     finally:
         sender.slow_over.set()
-        await asyncio.wait_for(flushing, GUARD)
-    # The slow user's second row waits behind the first and is sent right after it, by its sender.
-    assert len(sender.sent) == len(OTHERS) + 2
+        delivered = await asyncio.wait_for(flushing, GUARD)
+    assert delivered == len(OTHERS) + 2
     assert [text for user, text in sender.sent if user == SLOW] == ["slow first", "slow second"]
     assert await pending(storage) == 0
     assert len(dispatcher.order) == 0, "no user's place in line is kept once their rows are sent"

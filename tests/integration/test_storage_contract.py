@@ -116,44 +116,17 @@ async def test_a_recorded_update_is_seen_again_only_once_committed(port):
         assert await work.seen_update(10)
 
 
-async def test_the_outbox_hands_rows_out_once_oldest_first_and_claimed_ones_after_the_lease(port):
+async def test_the_outbox_hands_pending_rows_out_once_oldest_first_and_claimed_ones_after_the_lease(port):
     claimed = await queue(port, 1, claimed=True)
-    first, _second, other = await queue(port, 1), await queue(port, 1), await queue(port, 2)
+    first, second, other = await queue(port, 1), await queue(port, 1), await queue(port, 2)
     outbox = port.storage.outbox
 
-    assert await outbox.claim(10, NOW, user_id=1) == []  # behind the row being sent
+    assert [q.id for q in await outbox.claim(10, NOW, user_id=1)] == [first, second]
     assert [q.id for q in await outbox.claim(10, NOW)] == [other]
     assert await outbox.claim(10, NOW) == []
     lapsed = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
-    assert [q.id for q in lapsed] == [claimed, first, other]  # the second waits behind `first`
+    assert [q.id for q in lapsed] == [claimed, first, second, other]
     assert lapsed[0].payload == PAYLOAD and lapsed[0].user_id == 1
-
-
-async def test_a_users_rows_go_out_one_after_another_in_the_order_queued(port):
-    rows = [await queue(port, 1) for _ in range(3)]
-    outbox = port.storage.outbox
-
-    handed_out = []
-    for _ in range(3):
-        [row] = await outbox.claim(10, NOW)
-        assert await outbox.claim(10, NOW) == []  # the next waits while this one is being sent
-        await outbox.done(row.id, NOW, True, 5)
-        handed_out.append(row.id)
-
-    assert handed_out == rows
-
-
-async def test_a_turns_replies_wait_behind_a_row_still_being_sent_but_not_behind_a_stale_claim(port):
-    sending = await queue(port, 1, claimed=True)
-
-    async with port.storage.unit_of_work(NOW) as work:
-        assert await work.behind(1)
-        assert not await work.behind(2)
-    async with port.storage.unit_of_work(NOW + timedelta(minutes=1)) as work:
-        assert not await work.behind(1)  # claimed a minute ago: its sender is taken for dead
-    await port.storage.outbox.done(sending, NOW, True, 5)
-    async with port.storage.unit_of_work(NOW) as work:
-        assert not await work.behind(1)
 
 
 async def test_a_part_in_flight_when_its_sender_died_is_counted_and_never_sent_again(port):

@@ -43,7 +43,7 @@ TOKEN = "123456:ops-offline-token"
 BASE_URL = "https://api.telegram.org/bot"
 UP_TIMEOUT = 30  # seconds a starting bot may take to answer /healthz
 STOP_TIMEOUT = 20  # seconds a stopping bot may take to exit
-SQLITE_BUSY_TIMEOUT_MS = 10000  # bot/storage/db.py sets it on every connection
+SQLITE_BUSY_TIMEOUT_MS = 10000  # bot/db.py sets it on every connection
 HELD_LOCK_TIMEOUT = 1.0  # seconds /healthz waits for the database: far below SQLite's busy timeout (10 s)
 
 
@@ -201,7 +201,6 @@ async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked
     offline_bot.clock.advance(timedelta(hours=11))  # 19:00 UTC: the 18:00 session is due
     assert await offline_bot.built.dispatcher.run_due() == 1
     await coach.turn(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
-    offline_bot.clock.advance(timedelta(minutes=1))  # its sender taken for dead: later replies go on
     offline_bot.api.blocked_chats.add(USER_ID)
     await offline_bot.chat.send("/today")  # the reply finds the bot blocked
 
