@@ -11,6 +11,7 @@ write leaves a delivered part noted in flight: it is counted unconfirmed too, an
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -20,6 +21,7 @@ from sqlalchemy import and_, case, or_, select, update
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hipcoach.bot.backoff import doubling
 from hipcoach.bot.storage.db import WriteGate
 from hipcoach.bot.storage.models import Outbox
 from hipcoach.bot.storage.port import Outbox as OutboxPort
@@ -32,7 +34,7 @@ log = logging.getLogger(__name__)
 OUTBOX_LEASE = timedelta(minutes=10)
 # Bookkeeping writes (a part in flight, the final mark) are retried through a short database outage,
 # so a delivered row is not left claimed until its lease runs out: waits in seconds, then it gives up.
-BOOKKEEPING_RETRIES = (0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0)
+BOOKKEEPING_RETRIES = tuple(itertools.islice(doubling(0.5, 30.0), 7))  # 0.5 … 30 s, about a minute
 
 
 class Progress(Protocol):

@@ -9,11 +9,12 @@ Telegram refuses cannot be cured by waiting: that stops the start at once.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from telegram.error import BadRequest, NetworkError, TelegramError
 
+from hipcoach.bot.backoff import doubling
 from hipcoach.bot.telegram.sender import Sleep
 
 log = logging.getLogger(__name__)
@@ -22,14 +23,6 @@ T = TypeVar("T")
 
 FIRST_WAIT = 1.0  # seconds before the second try
 LONGEST_WAIT = 60.0  # the wait stops doubling here: Telegram is asked again at least once a minute
-
-
-def waits(first: float = FIRST_WAIT, longest: float = LONGEST_WAIT) -> Iterator[float]:
-    """1, 2, 4 … seconds, doubling up to `longest`, then `longest` for ever."""
-    wait = first
-    while True:
-        yield wait
-        wait = min(wait * 2, longest)
 
 
 def unreachable(error: TelegramError) -> bool:
@@ -44,7 +37,7 @@ async def until_reached(request: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
     Every other error (InvalidToken, BadRequest, ...) is raised at once. Only cancelling stops the
     waiting, as a signal during startup does (bot/telegram/app.py `unless_stopped`).
     """
-    for wait in waits():
+    for wait in doubling(FIRST_WAIT, LONGEST_WAIT):
         try:
             return await request()
         except TelegramError as error:
@@ -53,4 +46,4 @@ async def until_reached(request: Callable[[], Awaitable[T]], sleep: Sleep) -> T:
             # The error's type only: its text may hold a URL, and Telegram URLs hold the token.
             log.warning("telegram unreachable (%s); retrying in %g s", type(error).__name__, wait)
         await sleep(wait)
-    raise AssertionError("waits() never ends")
+    raise AssertionError("doubling() never ends")

@@ -34,7 +34,6 @@ import contextlib
 import random
 import sys
 import time
-from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -200,7 +199,7 @@ async def take_orphans(engine) -> tuple[tuple[int, tuple[str, ...]], ...]:
 
 def doubled(api: FakeTelegram, text: str) -> set[int]:
     """Users who got `text` more than once."""
-    copies = Counter(sent.chat_id for sent in api.sent if sent.text == text)
+    copies = harness.sent_by_chat(api, text)
     return {user for user, n in copies.items() if n > 1}
 
 
@@ -217,18 +216,11 @@ def explain(api: FakeTelegram, users: set[int], kills: list[Kill], since: float)
 
 
 async def count(args, api, plan, seeded, engine, finished, webhook, content, kills, since) -> dict[str, int]:
-    prompts = Counter(s.chat_id for s in api.sent if s.text == plan.prompt)
-    acks = Counter(s.chat_id for s in api.sent if s.text == plan.ack)
-    check_ins = dict(
-        await harness.rows(
-            engine,
-            "SELECT user_id, count(*) FROM check_ins WHERE checked_in_at > :seeded GROUP BY user_id",
-            seeded=seeded.session_due,
-        )
-    )
+    prompts, acks = harness.sent_by_chat(api, plan.prompt), harness.sent_by_chat(api, plan.ack)
+    check_ins = await harness.check_ins_since(engine, seeded.session_due)
     invalid = await harness.invalid_states(engine, content)
     states = await harness.scalar(engine, "SELECT count(*) FROM dialogue_states")
-    processed = {u for (u,) in await harness.rows(engine, "SELECT update_id FROM processed_updates")}
+    processed = await harness.processed_updates(engine)
     prompts_doubled, acks_doubled = doubled(api, plan.prompt), doubled(api, plan.ack)
     explain(api, prompts_doubled | acks_doubled, kills, since)
     recorded = await harness.unconfirmed(engine)

@@ -702,6 +702,21 @@ async def rows(engine: AsyncEngine, sql: str, **params: Any) -> list[Any]:
         return list((await connection.execute(text(sql), params)).all())
 
 
+def sent_by_chat(api: Any, text: str) -> Counter[int]:
+    """How many times each chat was sent this text."""
+    return Counter(s.chat_id for s in api.sent if s.text == text)
+
+
+async def check_ins_since(engine: AsyncEngine, moment: datetime) -> dict[int, int]:
+    """Check-ins recorded after `moment`, by user."""
+    query = "SELECT user_id, count(*) FROM check_ins WHERE checked_in_at > :seeded GROUP BY user_id"
+    return dict(await rows(engine, query, seeded=moment))
+
+
+async def processed_updates(engine: AsyncEngine) -> set[int]:
+    return {update_id for (update_id,) in await rows(engine, "SELECT update_id FROM processed_updates")}
+
+
 async def invalid_states(engine: AsyncEngine, content: Content) -> int:
     """Users whose state the engine cannot take a turn on, or whose name is no state of the machine."""
     invalid = 0

@@ -29,7 +29,6 @@ import contextlib
 import random
 import sys
 import time
-from collections import Counter
 from pathlib import Path
 
 import httpx
@@ -134,7 +133,7 @@ async def prove(args: argparse.Namespace, workdir: Path, server: str | None = No
 
 
 async def count(args, api, plan, seeded, engine, finished, webhook, twice, double_tap) -> dict[str, int]:
-    prompts = Counter(s.chat_id for s in api.sent if s.text == plan.prompt)
+    prompts = harness.sent_by_chat(api, plan.prompt)
     counts: dict[str, int] = {
         "users": args.users,
         "replicas": args.replicas,
@@ -142,13 +141,7 @@ async def count(args, api, plan, seeded, engine, finished, webhook, twice, doubl
         "duplicate prompts (users with >1)": sum(1 for u in seeded.user_ids if prompts[u] > 1),
         "missed prompts (users with 0)": sum(1 for u in seeded.user_ids if prompts[u] == 0),
     }
-    check_ins = dict(
-        await harness.rows(
-            engine,
-            "SELECT user_id, count(*) FROM check_ins WHERE checked_in_at > :seeded GROUP BY user_id",
-            seeded=seeded.session_due,
-        )
-    )
+    check_ins = await harness.check_ins_since(engine, seeded.session_due)
     handled = dict(
         await harness.rows(engine, "SELECT user_id, count(*) FROM processed_updates GROUP BY user_id")
     )
@@ -182,9 +175,7 @@ async def count(args, api, plan, seeded, engine, finished, webhook, twice, doubl
             explain(api, run, wanted)
         interleaved += any(broken)
     accepted = webhook.accepted
-    processed = {
-        update_id for (update_id,) in await harness.rows(engine, "SELECT update_id FROM processed_updates")
-    }
+    processed = await harness.processed_updates(engine)
     per_second = api.sends_per_second()
     counts |= {
         "sampled users checking in over the webhook": len(finished),

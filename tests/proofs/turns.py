@@ -170,16 +170,9 @@ async def prove(args: argparse.Namespace, workdir: Path, server: str | None = No
 async def count(args, api, plan, seeded, engine, finished, webhook, content) -> dict[str, int]:
     method = FAULTED_METHOD.get(args.fault)
     outcomes = api.outcomes({method}) if method else Counter()
-    prompts = Counter(s.chat_id for s in api.sent if s.text == plan.prompt)
-    acks = Counter(s.chat_id for s in api.sent if s.text == plan.ack)
-    check_ins = dict(
-        await harness.rows(
-            engine,
-            "SELECT user_id, count(*) FROM check_ins WHERE checked_in_at > :seeded GROUP BY user_id",
-            seeded=seeded.session_due,
-        )
-    )
-    processed = {u for (u,) in await harness.rows(engine, "SELECT update_id FROM processed_updates")}
+    prompts, acks = harness.sent_by_chat(api, plan.prompt), harness.sent_by_chat(api, plan.ack)
+    check_ins = await harness.check_ins_since(engine, seeded.session_due)
+    processed = await harness.processed_updates(engine)
     invalid = await harness.invalid_states(engine, content)
     states = await harness.scalar(engine, "SELECT count(*) FROM dialogue_states")
     answers = webhook.answers

@@ -15,9 +15,10 @@ from typing import Any
 import pytest
 from telegram.error import BadRequest, Forbidden, InvalidToken, NetworkError, TimedOut
 
+from hipcoach.bot.backoff import doubling
 from hipcoach.bot.settings import Settings
 from hipcoach.bot.telegram.app import serve_telegram
-from hipcoach.bot.telegram.startup import until_reached, waits
+from hipcoach.bot.telegram.startup import FIRST_WAIT, LONGEST_WAIT, until_reached
 from tests.telegram.conftest import BASE_URL, TOKEN, Sleeps
 from tests.telegram.fake_bot_api import FakeBotApi, OfflineRequest
 
@@ -26,7 +27,7 @@ SECRET = "startup-test-secret"
 
 
 def test_the_waits_double_from_one_second_up_to_a_minute_and_stay_there():
-    assert list(islice(waits(), 9)) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
+    assert list(islice(doubling(FIRST_WAIT, LONGEST_WAIT), 9)) == [1, 2, 4, 8, 16, 32, 60, 60, 60]
 
 
 async def test_each_failed_try_is_one_warning_line_without_a_traceback_then_the_answer_comes(caplog):
