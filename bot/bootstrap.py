@@ -85,6 +85,7 @@ class Database:
     reports: SqlReports
 
     async def close(self) -> None:
+        self.storage.transactions.close()
         await self.engine.dispose()
 
 

@@ -13,7 +13,7 @@ from alembic.config import Config
 from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from sqlalchemy import event
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -24,15 +24,15 @@ def make_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine; on SQLite, foreign keys on, and each transaction takes the write lock at once."""
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
-        _serialise_sqlite(engine)
+        serialise_sqlite(engine.sync_engine)
     return engine
 
 
-def _serialise_sqlite(engine: AsyncEngine) -> None:
+def serialise_sqlite(engine: Engine) -> None:
     # pysqlite's own transaction handling defers the lock; BEGIN IMMEDIATE makes each turn
     # one serialised unit, so two processes never interleave a user's turn. A READ_ONLY connection
     # begins deferred: it reads a snapshot (WAL) and never waits for a writer.
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -41,7 +41,7 @@ def _serialise_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _begin(connection: Connection) -> None:
         read_only = connection.get_execution_options().get(READ_ONLY, False)
         connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")

@@ -30,6 +30,7 @@ from hipcoach.bot.storage.models import (
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
 from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, tombstone_hash
+from hipcoach.bot.storage.transactions import Transactions
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -56,6 +57,7 @@ class SqlStorage:
         self.engine = engine
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.writing = WriteGate(engine)
+        self.transactions = Transactions(engine, self.writing)
         self.outbox = SqlOutbox(self.sessions, self.writing, outbox_lease)
         self.hashing = TombstoneHashing()
 

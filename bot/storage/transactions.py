@@ -1,0 +1,122 @@
+"""Write transactions as plain synchronous SQLAlchemy Core code, handed off once per step.
+
+On SQLite a transaction's steps run on one writer thread with its own connection: a step of several
+statements is one hand-off, where aiosqlite makes one per statement. On PostgreSQL the same code runs
+on the event loop through asyncpg (SQLAlchemy's greenlet bridge: no thread at all). Either way one
+write transaction of this process runs at a time on SQLite (`WriteGate`), any number on PostgreSQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import weakref
+from collections.abc import AsyncIterator, Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from typing import Any, Protocol, TypeVar
+
+from sqlalchemy import create_engine
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+
+from hipcoach.bot.storage.db import WriteGate, serialise_sqlite
+
+T = TypeVar("T")
+Step = Callable[[Connection], T]
+
+
+class Link(Protocol):
+    """An open write transaction: run steps on its connection, then commit (else it rolls back)."""
+
+    async def run(self, step: Step[T]) -> T: ...
+    async def commit(self) -> None: ...
+
+
+class _ThreadLink:
+    """A SQLite transaction on the writer thread's connection."""
+
+    def __init__(self, connection: Connection, writer: _Writer) -> None:
+        self.connection = connection
+        self.writer = writer
+
+    async def run(self, step: Step[T]) -> T:
+        return await self.writer.call(step, self.connection)
+
+    async def commit(self) -> None:
+        await self.writer.call(Connection.commit, self.connection)
+
+
+class _LoopLink:
+    """A PostgreSQL transaction on an asyncpg connection, steps run through the greenlet bridge."""
+
+    def __init__(self, connection: AsyncConnection) -> None:
+        self.connection = connection
+
+    async def run(self, step: Step[T]) -> T:
+        return await self.connection.run_sync(step)
+
+    async def commit(self) -> None:
+        await self.connection.commit()
+
+
+class _Writer:
+    """SQLite's one writer thread and the synchronous engine it alone uses."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        url = engine.url.set(drivername="sqlite")
+        self.engine: Engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=False)
+        serialise_sqlite(self.engine)
+        self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
+        self._finalizer = weakref.finalize(self, _close, self.thread, self.engine)  # runs once
+
+    async def call(self, function: Callable[..., T], *args: Any) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
+
+    def close(self) -> None:
+        self._finalizer()
+
+
+def _close(thread: ThreadPoolExecutor, engine: Engine) -> None:
+    thread.submit(engine.dispose)
+    thread.shutdown(wait=False)
+
+
+def _committed(step: Step[T], connection: Connection) -> T:
+    result = step(connection)
+    connection.commit()
+    return result
+
+
+class Transactions:
+    """Opens write transactions on the storage's engine; see the module docstring."""
+
+    def __init__(self, engine: AsyncEngine, gate: WriteGate | None = None) -> None:
+        self.engine = engine
+        self.gate = gate or WriteGate(engine)
+        self.writer = _Writer(engine) if engine.dialect.name == "sqlite" else None
+
+    @asynccontextmanager
+    async def begin(self) -> AsyncIterator[Link]:
+        """A write transaction held across steps; rolled back unless committed."""
+        async with self.gate():
+            if self.writer is None:
+                async with self.engine.connect() as connection:
+                    yield _LoopLink(connection)  # closing rolls back what was not committed
+                return
+            writer = self.writer
+            connection = await writer.call(writer.engine.connect)
+            try:
+                yield _ThreadLink(connection, writer)
+            finally:
+                # Shielded: a cancelled caller must still give the connection back on its own thread.
+                await asyncio.shield(writer.call(connection.close))
+
+    async def write(self, step: Step[T]) -> T:
+        """One step in its own transaction, committed in the same hand-off."""
+        async with self.begin() as link:
+            return await link.run(lambda connection: _committed(step, connection))
+
+    def close(self) -> None:
+        """Let SQLite's writer thread go (PostgreSQL's connections belong to the async engine)."""
+        if self.writer is not None:
+            self.writer.close()
