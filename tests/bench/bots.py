@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import pickle
+import random
 import time
 from collections.abc import Callable
 from contextlib import AsyncExitStack
@@ -67,13 +68,16 @@ class NoChecks(BotApiSpec):
 
 @dataclass
 class BenchApi(FakeBotApi):
-    """The tests' fake Bot API, noting when each message was sent."""
+    """The tests' fake Bot API, noting when each message was sent, overall and per chat."""
 
     sent_at: list[float] = field(default_factory=list)
+    sent_by_chat: dict[int, list[float]] = field(default_factory=dict)
 
     def answer(self, method: str, params: dict[str, Any]) -> tuple[int, dict[str, Any]]:
         if method == "sendMessage":
-            self.sent_at.append(time.time())  # the wall clock: Telegram counts per clock second
+            moment = time.time()  # the wall clock: Telegram counts per clock second
+            self.sent_at.append(moment)
+            self.sent_by_chat.setdefault(int(params.get("chat_id", 0)), []).append(moment)
         return super().answer(method, params)
 
     def unchecked(self) -> None:
@@ -82,6 +86,29 @@ class BenchApi(FakeBotApi):
 
 def offline_api() -> BenchApi:
     return BenchApi(official_spec())
+
+
+class RoundTrip(OfflineRequest):
+    """The offline Bot API answering each call after a simulated network round trip.
+
+    Each call takes `rtt` seconds, varied uniformly by +-`jitter` (a share of rtt, from a seeded
+    generator); Telegram acts on it halfway, which is when a message counts against its limit.
+    """
+
+    def __init__(self, api: FakeBotApi, rtt: float, jitter: float = 0.0, seed: int = 16) -> None:
+        super().__init__(api, BASE_URL)
+        self.rtt = rtt
+        self.jitter = jitter
+        self.random = random.Random(seed)
+
+    async def do_request(self, *args: Any, **kwargs: Any) -> tuple[int, bytes]:
+        if self.rtt <= 0:
+            return await super().do_request(*args, **kwargs)
+        half = self.rtt * (1 + self.random.uniform(-self.jitter, self.jitter)) / 2
+        await asyncio.sleep(half)
+        answer = await super().do_request(*args, **kwargs)
+        await asyncio.sleep(half)
+        return answer
 
 
 class Clock:
@@ -122,10 +149,13 @@ def settings_for(database_url: str) -> Settings:
     )
 
 
-async def real_bot(database_url: str, clock: Clock, limited: bool = False) -> Running:
+async def real_bot(
+    database_url: str, clock: Clock, limited: bool = False, rtt: float = 0.0, jitter: float = 0.0
+) -> Running:
     settings = settings_for(database_url)
     api = offline_api()
-    requests = {"request": OfflineRequest(api, BASE_URL), "updates_request": OfflineRequest(api, BASE_URL)}
+    request = RoundTrip(api, rtt, jitter)
+    requests = {"request": request, "updates_request": OfflineRequest(api, BASE_URL)}
     if limited:
         bot = await build_telegram(settings, clock=clock, **requests)
     else:

@@ -1,14 +1,67 @@
-"""Figures: a median over repeated runs with its spread, a target, and the machine they came from."""
+"""Figures: a median over repeated runs with its spread, a target, peers, and the load they ran under."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import platform
 import sqlite3
 import statistics
+import threading
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from importlib import metadata
 from typing import Any
+
+
+class LoadWatch(threading.Thread):
+    """The 1-minute load average every few seconds; `during()` gives the most seen while a figure ran."""
+
+    def __init__(self, every: float = 5.0) -> None:
+        super().__init__(daemon=True)
+        self.every = every
+        self.samples: list[float] = []
+        self.open: list[list[float]] = []
+        self.done = threading.Event()
+
+    def sample(self) -> None:
+        value = os.getloadavg()[0]
+        self.samples.append(value)
+        for watching in self.open:
+            watching.append(value)
+
+    def run(self) -> None:
+        while not self.done.wait(self.every):
+            self.sample()
+
+    def __enter__(self) -> LoadWatch:
+        self.sample()
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.done.set()
+        self.sample()
+
+    @contextlib.contextmanager
+    def during(self) -> Iterator[list[float]]:
+        """Load samples taken while the block ran (at least one at each end)."""
+        watching: list[float] = []
+        self.open.append(watching)
+        self.sample()
+        try:
+            yield watching
+        finally:
+            self.sample()
+            self.open.remove(watching)
+
+    def summary(self) -> dict[str, float]:
+        return {"mean": round(statistics.mean(self.samples), 2), "max": round(max(self.samples), 2)}
+
+
+def overloaded(samples: list[float]) -> bool:
+    """More runnable work than cores at some point: the figure is noisy and says so."""
+    return bool(samples) and max(samples) > (os.cpu_count() or 1)
 
 
 @dataclass
@@ -20,6 +73,12 @@ class Figure:
     unit: str = ""
     note: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    peers: str = ""  # what it is compared with, in a few words and figures
+    load: list[float] = field(default_factory=list)  # 1-minute load averages seen while it ran
+
+    @property
+    def loaded(self) -> bool:
+        return overloaded(self.load)
 
     @property
     def median(self) -> float:
@@ -46,15 +105,19 @@ class Figure:
             "unit": self.unit,
             "target": self.target_text or None,
             "pass": self.passed,
+            "loaded": self.loaded,
+            "load_max": round(max(self.load), 2) if self.load else None,
+            "peers": self.peers,
             "note": self.note,
             **self.extra,
         }
 
-    def row(self) -> tuple[str, str, str, str, str]:
+    def row(self) -> tuple[str, ...]:
         spread = f"{_number(min(self.runs))} - {_number(max(self.runs))}"
         verdict = {True: "pass", False: "MISS", None: ""}[self.passed]
         value = f"{_number(self.median)} {self.unit}".strip()
-        return self.name, value, spread, self.target_text, verdict
+        name = f"{self.name} (loaded)" if self.loaded else self.name
+        return name, value, spread, self.target_text, verdict, self.peers
 
 
 def _number(value: float) -> str:
@@ -72,8 +135,13 @@ def ratios(numerators: list[float], denominators: list[float]) -> list[float]:
 
 
 def table(figures: list[Figure]) -> str:
-    """A Markdown table: figure, median, spread (min - max over runs), target, verdict."""
-    rows = [("figure", "median", "spread (min - max)", "target", "result"), ("---",) * 5]
+    """A Markdown table: figure, median, spread (min - max over runs), target, verdict, peers.
+
+    "(loaded)" marks a figure measured while the load average exceeded the core count."""
+    rows: list[tuple[str, ...]] = [
+        ("figure", "median", "spread (min - max)", "target", "pass/miss", "peers"),
+        ("---",) * 6,
+    ]
     rows += [figure.row() for figure in figures]
     return "\n".join("| " + " | ".join(row) + " |" for row in rows)
 
@@ -97,6 +165,7 @@ def machine() -> dict[str, Any]:
     versions = {
         name: _version(name) for name in ("python-telegram-bot", "SQLAlchemy", "aiosqlite", "asyncpg")
     }
+    load = [round(value, 2) for value in os.getloadavg()]
     return {
         "nproc": os.cpu_count(),
         "cpu": model or platform.processor(),
@@ -104,6 +173,7 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "sqlite": sqlite3.sqlite_version,
         **versions,
+        "load_at_start": load,
     }
 
 

@@ -16,8 +16,12 @@ Who is in a population of `users` (ids 1..users):
 - everyone has three pending prompts (session, weekly summary, goal re-rating; the future ones
   spread over a week), one check-in, one rung change, one delivered outbox row and one processed
   update, like a user a week into the programme. (Screening answers, decisions and goal ratings are
-  not generated.) A table whose columns are not the ones expected here (the schema moved on) is
+  not generated.) A column the generator does not know is left to its default when it has one or
+  may be NULL; a table with a required column the generator does not fill (the schema moved on) is
   left empty rather than guessed at, and the build says so.
+
+`history` more rows of the past, spread over the users in equal thirds: sent outbox rows, processed
+updates and handled (sent) prompts, all older than any pending row, as months of use leave behind.
 """
 
 from __future__ import annotations
@@ -43,7 +47,7 @@ from hipcoach.bot.bootstrap import load_content
 from hipcoach.bot.storage.db import head_revision, make_engine, upgrade
 from hipcoach.flows import Choice, Command, State, Text, step
 
-LAYOUT = "v3"
+LAYOUT = "v4"
 ONBOARDED = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)  # a Monday
 DUE_START = datetime(2026, 12, 7, 17, 0, tzinfo=UTC)
 DUE_STEP = timedelta(microseconds=450_000)
@@ -67,9 +71,7 @@ COLUMNS = {
     "processed_updates": {"update_id", "user_id", "processed_at"},
 }  # fmt: skip
 REQUIRED = ("users", "dialogue_states", "prompts")
-# Columns the generator leaves to their NULL or server default (a fresh user has no live keyboard,
-# a sent outbox row's part counters start at their defaults).
-LEFT_TO_DEFAULT = {"users": {"live_keyboards"}, "outbox": {"parts_done", "part_in_flight", "unconfirmed"}}
+HISTORY_UPDATE_IDS = 500_000_000  # processed update ids of the history start here, clear of the run's
 
 ONBOARDING = [
     "consent:yes", "red_flags_urgent:no", "red_flags_clinician:no", "load_pain:no", "kneeling_ok:yes",
@@ -90,6 +92,7 @@ def cache_dir() -> Path:
 class Population:
     users: int
     due: int = 0
+    history: int = 0
 
     def __post_init__(self) -> None:
         assert 0 <= self.due <= min(MAX_DUE, self.users)
@@ -105,7 +108,7 @@ class Population:
         return pow(SHUFFLE, -1, self.due) if self.due > 1 else 0
 
     def key(self) -> str:
-        return f"{head_revision()}-{self.users}-{self.due}-{LAYOUT}"
+        return f"{head_revision()}-{self.users}-{self.due}-{self.history}-{LAYOUT}"
 
     def is_due(self, user_id: int) -> bool:
         return bool(self.due) and (user_id - 1) % self.stride == 0 and (user_id - 1) // self.stride < self.due
@@ -199,12 +202,29 @@ def _sqlite_rows(population: Population) -> list[tuple[str, str, dict[str, Any]]
         f"SELECT n, :payload, {onboarded}, 'sent', 0, {onboarded} FROM seq",
         f"INSERT INTO processed_updates (update_id, user_id, processed_at) SELECT n, n, {onboarded} FROM seq",
     ]
-    return [(sql.split()[2], seq + sql, params) for sql in statements]
+    rows = [(sql.split()[2], seq + sql, params) for sql in statements]
+    if population.history:
+        third = population.history // 3
+        past = SQLITE_TIME.format(secs=f":onboarded - 60 - n % {90 * 86400}", micros="0")
+        owner = f"((n - 1) % {population.users}) + 1"
+        hseq = f"WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {third}) "
+        history = [
+            f"INSERT INTO outbox (user_id, payload, created_at, status, attempts, sent_at) "
+            f"SELECT {owner}, :payload, {past}, 'sent', 0, {past} FROM seq",
+            f"INSERT INTO processed_updates (update_id, user_id, processed_at) "
+            f"SELECT {HISTORY_UPDATE_IDS} + n, {owner}, {past} FROM seq",
+            f"INSERT INTO prompts (user_id, kind, due_at, status, handled_at) "
+            f"SELECT {owner}, 'session', {past}, 'sent', {past} FROM seq",
+        ]
+        rows += [(sql.split()[2], hseq + sql, params) for sql in history]
+    return rows
 
 
-def _fits(table: str, found: set[str]) -> bool:
-    """Whether a table has the columns the generator writes; a required table must."""
-    if COLUMNS[table] <= found and found - COLUMNS[table] <= LEFT_TO_DEFAULT.get(table, set()):
+def _fits(table: str, columns: dict[str, bool]) -> bool:
+    """Whether a table has the columns the generator writes, and every other one may be left out
+    (`columns`: name -> has a default or may be NULL); a required table must fit."""
+    found = set(columns)
+    if COLUMNS[table] <= found and all(columns[name] for name in found - COLUMNS[table]):
         return True
     if table in REQUIRED:
         raise RuntimeError(f"{table} has columns {sorted(found)}; seed.py generates {sorted(COLUMNS[table])}")
@@ -232,7 +252,9 @@ def _fill_sqlite(path: Path, population: Population) -> None:
         for name, _ in indexes:
             connection.execute(f'DROP INDEX "{name}"')
         for table, sql, params in _sqlite_rows(population):
-            found = {row[1] for row in connection.execute(f'PRAGMA table_info("{table}")')}
+            info = connection.execute(f'PRAGMA table_info("{table}")').fetchall()
+            # (cid, name, type, notnull, default, pk): an integer primary key fills itself
+            found = {row[1]: not row[3] or row[4] is not None or bool(row[5]) for row in info}
             if _fits(table, found):
                 connection.execute(sql, {k: v for k, v in params.items() if f":{k}" in sql})
         for _, sql in indexes:
@@ -244,8 +266,8 @@ def _fill_sqlite(path: Path, population: Population) -> None:
 
 
 def _outdated(key: list[str]) -> bool:
-    """Whether a cache key (head, users, due, layout) was made for another schema or layout."""
-    return len(key) != 4 or key[0] != head_revision() or key[3] != LAYOUT.lower()
+    """Whether a cache key (head, users, due, history, layout) was made for another schema or layout."""
+    return len(key) != 5 or key[0] != head_revision() or key[4] != LAYOUT.lower()
 
 
 def sqlite_template(population: Population, log: Any = print) -> Path:
@@ -347,6 +369,33 @@ def _pg_rows(population: Population) -> list[tuple[str, tuple[Any, ...]]]:
             f"SELECT n, n, {onboarded} {series}",
             (),
         ),
+        *_pg_history(population),
+    ]
+
+
+def _pg_history(population: Population) -> list[tuple[str, tuple[Any, ...]]]:
+    """The history rows (see the module docstring), in thirds, all before ONBOARDED."""
+    if not population.history:
+        return []
+    series = f"FROM generate_series(1, {population.history // 3}::bigint) AS n"
+    past = f"{_pg_time(ONBOARDED)} - (60 + n % {90 * 86400}) * interval '1 second'"
+    owner = f"((n - 1) % {population.users}) + 1"
+    return [
+        (
+            f"INSERT INTO outbox (user_id, payload, created_at, status, attempts, sent_at) "
+            f"SELECT {owner}, $1::text::json, {past}, 'sent', 0, {past} {series}",
+            (json.dumps(SENT_PAYLOAD),),
+        ),
+        (
+            f"INSERT INTO processed_updates (update_id, user_id, processed_at) "
+            f"SELECT {HISTORY_UPDATE_IDS} + n, {owner}, {past} {series}",
+            (),
+        ),
+        (
+            f"INSERT INTO prompts (user_id, kind, due_at, status, handled_at) "
+            f"SELECT {owner}, 'session', {past}, 'sent', {past} {series}",
+            (),
+        ),
     ]
 
 
@@ -379,9 +428,11 @@ async def _fill_pg(url: str, population: Population) -> None:
             for sql, params in _pg_rows(population):
                 table = sql.split()[2]
                 found = await connection.fetch(
-                    "SELECT column_name FROM information_schema.columns WHERE table_name = $1", table
+                    "SELECT column_name, is_nullable = 'YES' OR column_default IS NOT NULL "
+                    "FROM information_schema.columns WHERE table_name = $1",
+                    table,
                 )
-                if _fits(table, {row[0] for row in found}):
+                if _fits(table, {row[0]: row[1] for row in found}):
                     await connection.execute(sql, *params)
             for _, sql in indexes:
                 await connection.execute(sql)

@@ -1,0 +1,133 @@
+"""Claims with months of history behind them: the same population with and without history rows.
+
+Two databases of the same users (seed.Population with `history` = 0 and, say, 3,000,000: sent
+outbox rows, processed updates and handled prompts in equal thirds). In each, `pending` outbox rows
+are queued (as the turns of a morning burst leave them), then timed, interleaved:
+- outbox claim: `storage.outbox.claim(OUTBOX_CLAIM, now)`, one claim after another until the
+  pending rows are used up (each claim is the dispatcher's, oldest first);
+- due selection: `storage.due_prompts(now, 200)` (the dispatcher's batch) with the population's due
+  prompts due, read only.
+The figure is the median claim (or selection) time with history over the one without.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from typing import Any
+
+import asyncpg
+from sqlalchemy import text
+
+from hipcoach.bot.delivery.dispatcher import OUTBOX_CLAIM
+from tests.bench import bots, seed
+from tests.bench.figures import Figure, ratios
+
+SELECT_BATCH = 200
+
+
+def queue_sql(dialect: str, pending: int, users: int) -> str:
+    """Pending outbox rows for `pending` users, newer than all history, in one statement."""
+    payload = '\'[{"text": "Time for your session", "buttons": []}]\''
+    if dialect == "sqlite":
+        now = f"'{seed.TURN_NOW.strftime('%Y-%m-%d %H:%M:%S.%f')}'"
+        return (
+            f"WITH RECURSIVE seq(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM seq WHERE n < {pending}) "
+            f"INSERT INTO outbox (user_id, payload, created_at, status, attempts) "
+            f"SELECT ((n - 1) % {users}) + 1, {payload}, {now}, 'pending', 0 FROM seq"
+        )
+    moment = f"timestamptz '{seed.TURN_NOW.isoformat()}'"
+    return (
+        f"INSERT INTO outbox (user_id, payload, created_at, status, attempts) "
+        f"SELECT ((n - 1) % {users}) + 1, {payload}::json, {moment}, 'pending', 0 "
+        f"FROM generate_series(1, {pending}) AS n"
+    )
+
+
+async def claim_and_select(url: str, plan: Any) -> dict[str, list[float]]:
+    """Milliseconds per outbox claim and per due selection on one database."""
+    clock = bots.Clock(seed.due_clock(plan.due))
+    _coach, database = await bots.coach_on(url, clock)
+    storage = database.storage
+    timings: dict[str, list[float]] = {"claim": [], "select": []}
+    try:
+        async with database.engine.begin() as connection:
+            dialect = connection.dialect.name
+            await connection.execute(text(queue_sql(dialect, plan.history_pending, plan.history_users)))
+        if dialect == "postgresql":
+            raw = await asyncpg.connect(seed.asyncpg_dsn(url))
+            try:
+                await raw.execute("ANALYZE outbox")  # as autovacuum would after a burst
+            finally:
+                await raw.close()
+        for _ in range(plan.history_pending // OUTBOX_CLAIM):
+            started = time.perf_counter()
+            claimed = await storage.outbox.claim(OUTBOX_CLAIM, clock())
+            timings["claim"].append((time.perf_counter() - started) * 1000)
+            assert len(claimed) == OUTBOX_CLAIM, len(claimed)
+        for _ in range(plan.history_selects):
+            started = time.perf_counter()
+            ids = await storage.due_prompts(clock(), SELECT_BATCH)
+            timings["select"].append((time.perf_counter() - started) * 1000)
+            assert len(ids) == min(SELECT_BATCH, plan.due), len(ids)
+    finally:
+        await database.close()
+    return timings
+
+
+def chunks(values: list[float], runs: int) -> list[float]:
+    """Medians of `runs` consecutive slices: one value a run, for the spread."""
+    size = max(1, len(values) // runs)
+    return [statistics.median(values[i * size : (i + 1) * size]) for i in range(runs)]
+
+
+async def bench_history(plan: Any, work: Any, engine: str, postgres: str | None, log: Any) -> list[Figure]:
+    populations = {
+        "none": seed.Population(plan.history_users, plan.due, 0),
+        "history": seed.Population(plan.history_users, plan.due, plan.history),
+    }
+    results: dict[str, dict[str, list[float]]] = {name: {"claim": [], "select": []} for name in populations}
+    for run in range(plan.history_runs):
+        for name in ("none", "history") if run % 2 == 0 else ("history", "none"):
+            population = populations[name]
+            if engine == "sqlite":
+                url = seed.sqlite_copy(seed.sqlite_template(population, log), work, f"history-{name}")
+            else:
+                assert postgres is not None
+                template = await seed.pg_template(postgres, population, log)
+                url = await seed.pg_copy(postgres, template, f"work_history_{name}")
+            timing = await claim_and_select(url, plan)
+            for kind in ("claim", "select"):
+                results[name][kind].append(statistics.median(timing[kind]))
+            if engine == "postgresql" and postgres is not None:
+                await seed.pg_drop(postgres, f"work_history_{name}")
+            else:
+                for leftover in work.glob(f"history-{name}.db*"):
+                    leftover.unlink(missing_ok=True)
+    ms = {
+        name: {kind: round(statistics.median(v), 2) for kind, v in kinds.items()}
+        for name, kinds in results.items()
+    }
+    log(f"history {engine}: ms {ms}")
+    size = f"{plan.history:,} history rows"
+    return [
+        Figure(
+            f"outbox_claim_history_ratio_{engine}",
+            ratios(results["history"]["claim"], results["none"]["claim"]),
+            1.5,
+            note=f"claiming {OUTBOX_CLAIM} of {plan.history_pending:,} pending outbox rows with {size} "
+            f"({ms['history']['claim']} ms) over none ({ms['none']['claim']} ms), "
+            f"{plan.history_users:,} users",
+            peers=f"{ms['history']['claim']} vs {ms['none']['claim']} ms",
+            extra={"claim_ms": {name: ms[name]["claim"] for name in ms}},
+        ),
+        Figure(
+            f"due_select_history_ratio_{engine}",
+            ratios(results["history"]["select"], results["none"]["select"]),
+            1.5,
+            note=f"selecting {SELECT_BATCH} due prompts with {size} ({ms['history']['select']} ms) over none "
+            f"({ms['none']['select']} ms)",
+            peers=f"{ms['history']['select']} vs {ms['none']['select']} ms",
+            extra={"select_ms": {name: ms[name]["select"] for name in ms}},
+        ),
+    ]
