@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String
+from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, text
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -43,6 +43,11 @@ class Base(DeclarativeBase):
 
 def _user_fk() -> Any:
     return ForeignKey("users.id", ondelete="CASCADE")
+
+
+def _partial(name: str, *columns: str, where: str) -> Index:
+    """An index on the rows `where` holds only (the same predicate on SQLite and PostgreSQL)."""
+    return Index(name, *columns, sqlite_where=text(where), postgresql_where=text(where))
 
 
 class User(Base):
@@ -127,13 +132,23 @@ class Prompt(Base):
     """A scheduled prompt; claimed by exactly one dispatcher when due."""
 
     __tablename__ = "prompts"
-    __table_args__ = (Index("ix_prompts_status_due_at", "status", "due_at"),)
+    # Due selection reads pending prompts only, the history sweep handled ones only: neither walks both.
+    __table_args__ = (
+        _partial("ix_prompts_pending_due_at", "due_at", where="status = 'pending'"),
+        _partial("ix_prompts_handled_at", "handled_at", where="status <> 'pending'"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
     kind: Mapped[str] = mapped_column(String(16))
     due_at: Mapped[datetime] = mapped_column()
     status: Mapped[str] = mapped_column(String(16), default="pending")
     handled_at: Mapped[datetime | None] = mapped_column()
+
+
+# The outbox's unsent rows. A query reads them through the partial indexes below only if its WHERE says
+# this very thing with the statuses written into the SQL: SQLite matches no bound parameter inside an
+# IN list, and PostgreSQL's generic plan of a prepared statement knows no parameter's value.
+UNSENT = "status IN ('pending', 'sending')"
 
 
 class Outbox(Base):
@@ -145,7 +160,13 @@ class Outbox(Base):
     """
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_status_id", "status", "id"),)
+    # Claims read unsent rows only (oldest first, and a user's earlier ones), the history sweep sent
+    # ones only: neither walks both.
+    __table_args__ = (
+        _partial("ix_outbox_unsent", "id", where=UNSENT),
+        _partial("ix_outbox_unsent_user", "user_id", "id", where=UNSENT),
+        _partial("ix_outbox_sent_at", "sent_at", where="status = 'sent'"),
+    )
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
     payload: Mapped[list[dict[str, Any]]] = mapped_column(JSON)
@@ -176,7 +197,7 @@ class ProcessedUpdate(Base):
     __tablename__ = "processed_updates"
     update_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
     user_id: Mapped[int] = mapped_column(BigInteger, _user_fk(), index=True)
-    processed_at: Mapped[datetime] = mapped_column()
+    processed_at: Mapped[datetime] = mapped_column(index=True)  # pruned after the redelivery window
 
 
 class SendSlot(Base):
