@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+from hipcoach.bot.storage.history import Lifetimes
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE
 from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
@@ -140,6 +141,24 @@ class FakeStorage:
             for key in expired:
                 del tombstones[key]
         return len(expired)
+
+    async def prune_history(self, now: datetime, batch: int) -> dict[str, int]:
+        """As SqlHistory: at most `batch` of each kind of history past its lifetime, oldest first."""
+        lives = Lifetimes()
+        old = {  # table: (when it happened, whether it is history at all, its lifetime)
+            "processed_updates": ("processed_at", lambda r: True, lives.processed_updates),
+            "outbox": ("sent_at", lambda r: r["status"] == "sent", lives.sent_outbox),
+            "prompts": ("handled_at", lambda r: r["status"] != "pending", lives.handled_prompts),
+        }
+        pruned = {}
+        async with self.lock:
+            for table, (when, history, lifetime) in old.items():
+                rows = self.tables.rows[table]
+                expired = [r for r in rows if history(r) and r[when] and r[when] < now - lifetime]
+                gone = {id(r) for r in sorted(expired, key=lambda r: r[when])[:batch]}
+                self.tables.rows[table] = [r for r in rows if id(r) not in gone]
+                pruned[table] = len(gone)
+        return pruned
 
 
 def forget(tables: Tables, user_id: int) -> None:

@@ -179,10 +179,21 @@ class Dispatcher:
         self.observer.delivered(ok)
         return ok
 
-    async def prune(self) -> int:
-        """Drop deleted users' tombstones once Telegram can no longer redeliver their updates; forget
-        users inactive for longer than the retention setting, if there is one (returns how many)."""
+    async def prune(self, batch: int = 1_000, batches: int = 10) -> int:
+        """Drop deleted users' tombstones once Telegram can no longer redeliver their updates; delete
+        history past its lifetime (bot/storage/history.py); forget users inactive for longer than the
+        retention setting, if there is one (returns how many).
+
+        History goes `batch` rows of each kind a transaction, at most `batches` times a round: a round
+        stays short, and what is left goes next round (10,000 rows of each kind every 5 s or so, far
+        more than a bot writes).
+        """
         await self.storage.forget_tombstones(self.clock() - REDELIVERY_WINDOW)
+        for _ in range(batches):
+            pruned = await self.storage.prune_history(self.clock(), batch)
+            log.debug("history pruned %s", pruned)
+            if max(pruned.values(), default=0) < batch or self.stopping:
+                break
         if self.retention is None:
             return 0
         forgotten = await self.storage.forget_inactive(self.clock() - self.retention)

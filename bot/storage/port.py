@@ -159,6 +159,11 @@ class Storage(Protocol):
         """Drop the tombstones of deletions before `cutoff`; returns how many."""
         ...
 
+    async def prune_history(self, now: datetime, batch: int) -> dict[str, int]:
+        """Delete at most `batch` rows of each kind of history past its lifetime (bot/storage/history.py),
+        each batch its own short transaction; returns how many went, by table."""
+        ...
+
 
 class Reports(Protocol):
     """Read-only questions about what is stored."""

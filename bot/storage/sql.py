@@ -12,6 +12,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hipcoach.bot.storage.db import READ_ONLY, WriteGate
+from hipcoach.bot.storage.history import SqlHistory
 from hipcoach.bot.storage.models import (
     USER_TABLES,
     CheckIn,
@@ -98,6 +99,9 @@ class SqlStorage:
         async with self.writing(), self.sessions.begin() as session:
             expired = await session.execute(delete(Tombstone).where(Tombstone.deleted_at < cutoff))
         return int(getattr(expired, "rowcount", 0) or 0)
+
+    async def prune_history(self, now: datetime, batch: int) -> dict[str, int]:
+        return await SqlHistory(self.transactions).prune(now, batch)
 
 
 class TombstoneHashing:
