@@ -5,7 +5,20 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, MetaData, String, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ColumnElement,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    literal,
+    text,
+)
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
@@ -149,6 +162,16 @@ class Prompt(Base):
 # this very thing with the statuses written into the SQL: SQLite matches no bound parameter inside an
 # IN list, and PostgreSQL's generic plan of a prepared statement knows no parameter's value.
 UNSENT = "status IN ('pending', 'sending')"
+
+
+def unsent(outbox: Any) -> ColumnElement[bool]:
+    """UNSENT for a query on `outbox` (the table, or an alias of it), statuses written into the SQL."""
+    return outbox.status.in_([literal(status, literal_execute=True) for status in ("pending", "sending")])
+
+
+def pending_prompts(prompts: Any) -> ColumnElement[bool]:
+    """The pending prompts' partial index's condition, the status written into the SQL (as `unsent`)."""
+    return prompts.status == literal("pending", literal_execute=True)
 
 
 class Outbox(Base):

@@ -322,7 +322,10 @@ def nodes(plan: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 async def assert_read_through(storage: SqlStorage, ran: list[Ran], table: str, *partial: str) -> None:
     """Each statement reads `table` through these partial indexes alone (the first among them):
-    no full scan, no sort, and (PostgreSQL, as run) not one row of the history read."""
+    no full scan, no sort, and (PostgreSQL, as run) not one row of the history read.
+
+    A statement can only if its WHERE states the index's condition with the statuses written into the
+    SQL, as `unsent` and `pending_prompts` of bot/storage/models.py do."""
     assert ran, f"no statement on {table} was seen"
     for statement in ran:
         if storage.engine.dialect.name == "sqlite":
