@@ -52,7 +52,7 @@ class Plan:
     limit_seconds: int = 60
     limit_runs: int = 3
     other_rtts: tuple[float, ...] = (0.0, 0.02, 0.1)
-    other_rtt_seconds: int = 30
+    other_rtt_seconds: int = 20
     other_rtt_runs: int = 1
     claim: int = 1_000
     throughput_runs: int = 3
@@ -71,11 +71,11 @@ class Plan:
         return cls(
             quick=True,
             large_users=100_000,
-            runs=3,
-            turns_per_run=40,
+            runs=4,
+            turns_per_run=50,
             pickle_large_turns=4,
             pickle_runs=2,
-            limit_seconds=10,
+            limit_seconds=15,
             limit_runs=2,
             other_rtts=(),
             claim=500,
@@ -83,7 +83,7 @@ class Plan:
             history=1_000_000,
             history_pending=1_000,
             history_selects=20,
-            history_runs=2,
+            history_runs=3,
             rss_runs=2,
             rss_turns=100,
         )

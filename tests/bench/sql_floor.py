@@ -42,12 +42,17 @@ class Recording:
         self.marks.append(len(self.items))
 
     @property
+    def timed(self) -> list[Executed]:
+        """The items from the first mark on (all of them if none was made)."""
+        return self.items[self.marks[0] :] if self.marks else self.items
+
+    @property
     def statements(self) -> int:
-        return sum(item.sql not in (BEGIN, COMMIT, ROLLBACK) for item in self.items)
+        return sum(item.sql not in (BEGIN, COMMIT, ROLLBACK) for item in self.timed)
 
     @property
     def commits(self) -> int:
-        return sum(item.sql == COMMIT for item in self.items)
+        return sum(item.sql == COMMIT for item in self.timed)
 
 
 def _key(connection: Connection) -> int:

@@ -14,7 +14,7 @@ import gc
 import statistics
 import time
 import tracemalloc
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -285,10 +285,3 @@ async def bench_scale(plan: Any, work: Path, log: Log) -> list[Figure]:
             note=f"tracemalloc peak during one check-in at {plan.large_users:,} users (reported; no target)",
         ),
     ]
-
-
-async def each(steps: list[Awaitable[list[Figure]]]) -> list[Figure]:
-    found: list[Figure] = []
-    for step in steps:
-        found += await step
-    return found
