@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -13,7 +13,7 @@ from typing import Protocol
 from hipcoach.bot.files import attachments
 from hipcoach.bot.files.animation_files import AnimationCache
 from hipcoach.bot.storage.outbox import Progress, RowProgress
-from hipcoach.bot.storage.port import Opened, Queued, Reports, Storage, UnitOfWork
+from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Queued, Reports, Storage, UnitOfWork
 from hipcoach.content.schema import Content
 from hipcoach.flows import Due, Event, Message, Outcome, State, render, render_all, step
 from hipcoach.flows.values import Context, ForgetUser, NotifyCoach, Reply
@@ -83,6 +83,22 @@ class Unobserved:
 
 
 @dataclass(frozen=True)
+class Kept:
+    """What a turn left in the outbox: whether it queued replies, and their row if claimed for the caller."""
+
+    queued: bool
+    outbox_id: int | None = None
+
+
+@dataclass(frozen=True)
+class PromptsHandled:
+    """A batch of prompts: those tried (claimed, or lost with a failed commit) and how many queued replies."""
+
+    tried: frozenset[int]  # not left pending for a later claim this round
+    queued: int
+
+
+@dataclass(frozen=True)
 class Answer:
     """What to send for an update, and the outbox row that holds it until it is sent."""
 
@@ -147,7 +163,7 @@ class Coach:
                 else:
                     outcome = step(opened.state, event, now, self.content, self.context_for(user_id, handle))
                     messages = render_all(outcome.replies, self.content)
-                    outbox_id = await self._keep(work, opened, outcome, messages, update_id)
+                    outbox_id = (await self._keep(work, opened, outcome, messages, update_id)).outbox_id
                     await work.commit()
                     taken = outcome, messages, outbox_id
         except Exception as error:
@@ -171,26 +187,48 @@ class Coach:
             return Answer(messages, outbox_id, waiting=True)
 
     async def handle_prompt(self, prompt_id: int) -> bool:
-        """Claim a due prompt and take its turn; its replies wait in the outbox. True if any were queued."""
+        """Claim one due prompt and take its turn (`handle_prompts`); True if replies were queued."""
+        return (await self.handle_prompts([prompt_id])).queued > 0
+
+    async def handle_prompts(self, prompt_ids: Sequence[int]) -> PromptsHandled:
+        """Claim due prompts in one statement and take their turns in one transaction; their replies wait
+        in the outbox.
+
+        A prompt whose turn fails is given back for the next round; the others are kept. A prompt not
+        claimed (its user busy in a turn, or a user's later prompt) stays pending. If the commit fails,
+        nothing is kept and every prompt stays pending.
+        """
         now = self.clock()
+        queued = 0
         try:
             async with self.storage.unit_of_work(now) as work:
-                claimed = await work.claim_prompt(prompt_id)
-                outbox_id = None
-                if claimed is not None:
-                    event = Due(claimed.kind, prompt_id, claimed.due_at)
-                    outcome = step(claimed.opened.state, event, now, self.content)
-                    messages = render_all(outcome.replies, self.content)
-                    outbox_id = await self._keep(work, claimed.opened, outcome, messages, claimed=False)
-                    if outcome.replies:
-                        await work.prompt_sent(prompt_id)
+                claimed = await work.claim_prompts(prompt_ids)
+                for prompt in claimed.turns:
+                    queued += await self._prompt_turn(work, prompt, now)
                 await work.commit()  # an unreachable user's prompt is kept skipped
         except Exception as error:
             where = "".join(traceback.format_tb(error.__traceback__))
-            log.error("prompt failed prompt=%s error=%s\n%s", prompt_id, type(error).__name__, where)
+            log.error("prompts failed count=%s error=%s\n%s", len(prompt_ids), type(error).__name__, where)
+            return PromptsHandled(frozenset(prompt_ids), 0)
+        tried = frozenset(prompt_ids) - claimed.waiting
+        log.info("prompts handled tried=%s queued=%s", len(tried), queued)
+        return PromptsHandled(tried, queued)
+
+    async def _prompt_turn(self, work: UnitOfWork, claimed: ClaimedPrompt, now: datetime) -> bool:
+        """One claimed prompt's turn, kept in the unit of work; True if it queued replies."""
+        try:
+            event = Due(claimed.kind, claimed.prompt_id, claimed.due_at)
+            outcome = step(claimed.opened.state, event, now, self.content)
+            messages = render_all(outcome.replies, self.content)
+        except Exception as error:
+            where = "".join(traceback.format_tb(error.__traceback__))
+            log.error("prompt failed prompt=%s error=%s\n%s", claimed.prompt_id, type(error).__name__, where)
+            await work.release_prompt(claimed.prompt_id)
             return False
-        log.info("prompt handled prompt=%s queued=%s", prompt_id, outbox_id is not None)
-        return outbox_id is not None
+        kept = await self._keep(work, claimed.opened, outcome, messages, claimed=False)
+        if outcome.replies:
+            await work.prompt_sent(claimed.prompt_id)
+        return kept.queued
 
     async def _keep(
         self,
@@ -200,8 +238,8 @@ class Coach:
         messages: list[Message],
         update_id: int | None = None,
         claimed: bool = True,
-    ) -> int | None:
-        """Hand the outcome to storage; the replies' outbox row, or None when nothing is queued.
+    ) -> Kept:
+        """Hand the outcome to storage; whether replies were queued, and their row if it is the caller's.
 
         Someone we never knew who leaves nothing to keep, or a user who asked to be forgotten, leaves no
         trace (their replies are sent once, without a row).
@@ -210,17 +248,17 @@ class Coach:
         nothing_to_keep = not opened.known and outcome.state == State() and not outcome.effects
         if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
             await work.forget(user_id, update_id)  # a tombstone recognises this update if it comes again
-            return None
+            return Kept(queued=False)
         if nothing_to_keep:
             await work.forget(user_id)
-            return None
+            return Kept(queued=False)
         await work.apply(user_id, outcome.effects)
         await work.save(user_id, outcome.state)
         if update_id is not None:
             await work.record_update(user_id, update_id)
         if not messages:
-            return None
-        return await work.queue(user_id, [message.to_json() for message in messages], claimed)
+            return Kept(queued=False)
+        return Kept(True, await work.queue(user_id, [message.to_json() for message in messages], claimed))
 
     def _failed(self, error: Exception, user_id: int, ref: str) -> list[Message]:
         """Log a failed turn and apologise; nothing of the turn was stored."""

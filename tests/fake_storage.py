@@ -18,7 +18,7 @@ from typing import Any
 
 from hipcoach.bot.storage.history import Lifetimes
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE
-from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, Queued, tombstone_hash
+from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -197,15 +197,26 @@ class FakeUnitOfWork:
         state = State(row[0]["name"], copy.deepcopy(row[0]["data"])) if row else State()
         return Opened(user_id, state, bool(row))
 
-    async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
-        found = self.tables.find("prompts", id=prompt_id, status="pending")
-        if not found:
-            return None
-        prompt = found[0]
-        prompt.update(handled_at=self.now, status="skipped")
-        if not self.tables.users[prompt["user_id"]]["active"]:
-            return None
-        return ClaimedPrompt(self._opened(prompt["user_id"]), prompt_id, prompt["kind"], prompt["due_at"])
+    async def claim_prompts(self, prompt_ids: Sequence[int]) -> ClaimedPrompts:
+        wanted = set(prompt_ids)
+        pending = [p for p in self.tables.rows["prompts"] if p["id"] in wanted and p["status"] == "pending"]
+        turns: list[ClaimedPrompt] = []
+        waiting = set()
+        for prompt in sorted(pending, key=lambda p: (p["due_at"], p["id"])):
+            user_id = prompt["user_id"]
+            if not self.tables.users[user_id]["active"]:
+                prompt.update(handled_at=self.now, status="skipped")
+            elif any(turn.opened.user_id == user_id for turn in turns):
+                waiting.add(prompt["id"])
+            else:
+                prompt.update(handled_at=self.now, status="skipped")
+                opened = self._opened(user_id)
+                turns.append(ClaimedPrompt(opened, prompt["id"], prompt["kind"], prompt["due_at"]))
+        return ClaimedPrompts(turns, frozenset(waiting))
+
+    async def release_prompt(self, prompt_id: int) -> None:
+        for prompt in self.tables.find("prompts", id=prompt_id):
+            prompt.update(status="pending", handled_at=None)
 
     async def seen_update(self, update_id: int) -> bool:
         return bool(self.tables.find("processed_updates", update_id=update_id))

@@ -19,6 +19,9 @@ log = logging.getLogger(__name__)
 
 OUTBOX_CLAIM = 20  # outbox rows claimed at a time
 SENDERS = 16  # outbox rows delivered at once
+# Due prompts claimed by one statement, their turns kept in one transaction: a failed commit puts back
+# this many, and their users' turns wait for it (tens of milliseconds).
+PROMPTS_PER_TURN = 50
 
 
 @dataclass
@@ -49,6 +52,7 @@ class Dispatcher:
         retention: timedelta | None = None,
         monotonic: Callable[[], float] = time.monotonic,
         senders: int = SENDERS,
+        prompts_per_turn: int = PROMPTS_PER_TURN,
     ) -> None:
         self.coach = coach  # takes the prompts' turns and delivers
         self.storage = storage
@@ -60,6 +64,7 @@ class Dispatcher:
         self.retention = retention
         self.monotonic = monotonic
         self.senders = senders  # rows delivered at once; one user's one after another (`order`)
+        self.prompts_per_turn = prompts_per_turn
         self.order = KeyedOrder()
         self.heartbeat: float | None = None  # monotonic time of the loop's last progress
         self.stop: asyncio.Event | None = None  # set: the current round ends after its current prompt
@@ -100,24 +105,33 @@ class Dispatcher:
         return sent if failed else sent + (await self._flush(user_id))[0]
 
     async def _queue_due(self, user_id: int | None, queued: asyncio.Event) -> None:
-        """Run the turn of every prompt due by now; `queued` is set each time a claim's worth is queued."""
+        """Run the turns of every prompt due by now, `prompts_per_turn` in one transaction; `queued` is set
+        each time a claim's worth of outbox rows is queued.
+
+        A prompt tried once this round (its turn taken, or failed) waits for the next round; one left
+        pending because its user was busy is asked for again until a pass claims nothing.
+        """
         tried: set[int] = set()
         unannounced = 0  # rows queued since `queued` was last set: the sending claims them together
-        while True:
-            ids = await self.storage.due_prompts(self.clock(), self.batch, user_id)
-            fresh = [i for i in ids if i not in tried]
-            for prompt_id in fresh:
+        while not self.stopping:
+            fresh = [
+                i for i in await self.storage.due_prompts(self.clock(), self.batch, user_id) if i not in tried
+            ]
+            progressed = False
+            for start in range(0, len(fresh), self.prompts_per_turn):
                 if self.stopping:
                     break
-                tried.add(prompt_id)
-                self.observer.prompt_due()
-                unannounced += await self.coach.handle_prompt(prompt_id)
+                handled = await self.coach.handle_prompts(fresh[start : start + self.prompts_per_turn])
+                tried |= handled.tried
+                progressed |= bool(handled.tried)
+                for _ in handled.tried:
+                    self.observer.prompt_due()
+                unannounced += handled.queued
                 if unannounced >= self.claim:
                     queued.set()
                     unannounced = 0
                 self.beat()
-            # A prompt whose turn failed stays pending for the next round, not this one.
-            if len(ids) < self.batch or not fresh or self.stopping:
+            if not progressed:
                 return
 
     async def flush(self, user_id: int | None = None) -> int:

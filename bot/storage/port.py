@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -55,6 +55,14 @@ class ClaimedPrompt:
 
 
 @dataclass(frozen=True)
+class ClaimedPrompts:
+    """What a claim of prompts got: the turns to take, and the prompts left pending for a later claim."""
+
+    turns: list[ClaimedPrompt]
+    waiting: frozenset[int] = frozenset()
+
+
+@dataclass(frozen=True)
 class Queued:
     """Messages waiting in the outbox for one user, and how many of their parts are settled."""
 
@@ -79,11 +87,12 @@ class UnitOfWork(Protocol):
         """
         ...
 
-    async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
-        """Claim a pending prompt (marked skipped until `prompt_sent`) and lock its user.
+    async def claim_prompts(self, prompt_ids: Sequence[int]) -> ClaimedPrompts:
+        """Claim those of these prompts still pending, in one statement, and lock their users.
 
-        None when it is not ours: handled already, its user busy in a turn (it stays pending), or its
-        user unreachable (it is skipped, kept by a commit).
+        A claimed prompt is marked skipped until `prompt_sent`. Left pending (`waiting`): a prompt whose
+        user is busy in a turn, and a reachable user's later prompts (one turn a user per claim, so each
+        turn sees the last one's state). An unreachable user's prompts are skipped, with no turn.
         """
         ...
 
@@ -99,12 +108,17 @@ class UnitOfWork(Protocol):
 
     async def save(self, user_id: int, state: State) -> None: ...
 
-    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
-        """Put the replies in the outbox; `claimed`: for the caller to send now (else the dispatcher)."""
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
+        """Put the replies in the outbox; `claimed`: for the caller to send now, and its row id is returned
+        (else the dispatcher sends them, and the row may be written only with the commit: None)."""
         ...
 
     async def prompt_sent(self, prompt_id: int) -> None:
         """The claimed prompt's turn had something to say."""
+        ...
+
+    async def release_prompt(self, prompt_id: int) -> None:
+        """Give a claimed prompt back, pending, for the next round (its turn failed)."""
         ...
 
     async def forget(self, user_id: int, update_id: int | None = None) -> None:

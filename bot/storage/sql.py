@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import delete, func, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from hipcoach.bot.storage.db import READ_ONLY, WriteGate
@@ -30,8 +31,8 @@ from hipcoach.bot.storage.models import (
     User,
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
-from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Payload, tombstone_hash
-from hipcoach.bot.storage.transactions import Transactions
+from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, tombstone_hash
+from hipcoach.bot.storage.transactions import Link, Transactions
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -64,9 +65,9 @@ class SqlStorage:
 
     @asynccontextmanager
     async def unit_of_work(self, now: datetime) -> AsyncIterator[SqlUnitOfWork]:
-        async with self.writing(), self.sessions() as session:
-            yield SqlUnitOfWork(session, now, self.engine.dialect.name, self.hashing)
-            # Leaving the session rolls back whatever was not committed.
+        async with self.transactions.begin() as link:
+            yield SqlUnitOfWork(link, now, self.engine.dialect.name, self.hashing)
+            # Leaving the transaction rolls back whatever was not committed.
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
         async with reading(self.sessions) as session:
@@ -85,23 +86,26 @@ class SqlStorage:
             return _state_of(await session.get(DialogueState, user_id))
 
     async def mark_inactive(self, user_id: int) -> None:
-        async with self.writing(), self.sessions.begin() as session:
-            await session.execute(update(User).where(User.id == user_id).values(active=False))
+        inactive = update(User).where(User.id == user_id).values(active=False)
+        await self.transactions.write(lambda connection: connection.execute(inactive))
 
     async def forget_inactive(self, cutoff: datetime) -> int:
-        async with self.writing(), self.sessions.begin() as session:
-            ids = (await session.scalars(select(User.id).where(User.last_seen_at < cutoff))).all()
-            for user_id in ids:
-                await _forget(session, user_id)
-        return len(ids)
+        return await self.transactions.write(lambda connection: _forget_unseen(connection, cutoff))
 
     async def forget_tombstones(self, cutoff: datetime) -> int:
-        async with self.writing(), self.sessions.begin() as session:
-            expired = await session.execute(delete(Tombstone).where(Tombstone.deleted_at < cutoff))
-        return int(getattr(expired, "rowcount", 0) or 0)
+        expired = delete(Tombstone).where(Tombstone.deleted_at < cutoff)
+        result = await self.transactions.write(lambda connection: connection.execute(expired))
+        return int(getattr(result, "rowcount", 0) or 0)
 
     async def prune_history(self, now: datetime, batch: int) -> dict[str, int]:
         return await SqlHistory(self.transactions).prune(now, batch)
+
+
+def _forget_unseen(connection: Connection, cutoff: datetime) -> int:
+    ids = connection.scalars(select(User.id).where(User.last_seen_at < cutoff)).all()
+    for user_id in ids:
+        _forget(connection, user_id)
+    return len(ids)
 
 
 class TombstoneHashing:
@@ -110,9 +114,9 @@ class TombstoneHashing:
     def __init__(self) -> None:
         self.key: bytes | None = None
 
-    async def __call__(self, session: AsyncSession, user_id: int) -> str:
+    def __call__(self, connection: Connection, user_id: int) -> str:
         if self.key is None:
-            stored = await session.scalar(select(TombstoneKey.key).where(TombstoneKey.id == 1))
+            stored = connection.scalar(select(TombstoneKey.key).where(TombstoneKey.id == 1))
             if stored is None:
                 raise RuntimeError("no tombstone key: the database needs its migrations")
             self.key = bytes.fromhex(stored)
@@ -127,168 +131,256 @@ async def reading(sessions: async_sessionmaker[AsyncSession]) -> AsyncIterator[A
         yield session
 
 
-def _state_of(row: DialogueState | None) -> State:
+def _state_of(row: Any) -> State:
     return State.from_json({"name": row.name, "data": row.data} if row else None)
 
 
-class SqlUnitOfWork:
-    """One transaction on one session; see bot/storage/port.py for what each step means."""
+def _state_row(connection: Connection, user_id: int) -> Any:
+    query = select(DialogueState.name, DialogueState.data).where(DialogueState.user_id == user_id)
+    return connection.execute(query).first()
 
-    def __init__(self, session: AsyncSession, now: datetime, dialect: str, hashing: TombstoneHashing) -> None:
-        self.session = session
+
+class SqlUnitOfWork:
+    """One transaction in a few hand-offs: the reads as they are asked for, the writes kept until the
+    replies are queued for the caller or the commit, then run together in one step.
+
+    See bot/storage/port.py for what each step means.
+    """
+
+    def __init__(self, link: Link, now: datetime, dialect: str, hashing: TombstoneHashing) -> None:
+        self.link = link
         self.now = now
         self.dialect = postgresql if dialect == "postgresql" else sqlite
         self.hashing = hashing
+        self.writes: list[Callable[[Connection], None]] = []
+        self.seen: dict[int, bool] = {}  # update ids read under the user's lock, as open_user found them
 
     async def open_user(self, user_id: int, update_id: int | None = None) -> Opened:
-        values = {"id": user_id, "created_at": self.now, "last_seen_at": self.now, "active": True}
-        await self.session.execute(self.dialect.insert(User).values(values).on_conflict_do_nothing())
-        user = await self.session.scalar(select(User).where(User.id == user_id).with_for_update())
-        # None: deleted by a turn that held their lock while this one waited (PostgreSQL).
-        if user is None or (update_id is not None and await self._buried(user_id, update_id)):
+        return await self.link.run(lambda connection: self._open(connection, user_id, update_id))
+
+    def _open(self, connection: Connection, user_id: int, update_id: int | None) -> Opened:
+        if not self._lock_user(connection, user_id):
             return Opened(user_id, State(), known=False, deleted=True)
-        user.last_seen_at = self.now
-        user.active = True
-        row = await self.session.get(DialogueState, user_id)
+        if update_id is not None:
+            if self._buried(connection, user_id, update_id):
+                return Opened(user_id, State(), known=False, deleted=True)
+            # Read under the user's lock: a copy of this update handled by another replica is committed.
+            handled = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
+            self.seen[update_id] = connection.execute(handled).first() is not None
+        row = _state_row(connection, user_id)
         return Opened(user_id, _state_of(row), row is not None)
 
-    async def claim_prompt(self, prompt_id: int) -> ClaimedPrompt | None:
-        claim = select(Prompt).where(Prompt.id == prompt_id, Prompt.status == "pending")
-        prompt = await self.session.scalar(claim.with_for_update(skip_locked=True))
-        if prompt is None:
-            return None
-        # A user's turn locks the user, then their prompts: waiting here for the user would
-        # deadlock with it, so a busy user's prompt is given back instead.
-        lock_user = select(User).where(User.id == prompt.user_id).with_for_update(skip_locked=True)
-        user = await self.session.scalar(lock_user)
-        if user is None:
-            return None  # nothing changed: rolled back, the prompt stays pending
-        prompt.handled_at = self.now
-        prompt.status = "skipped"
-        if not user.active:
-            return None
-        await self.session.flush()  # claimed before the turn may plan this kind of prompt anew
-        row = await self.session.get(DialogueState, user.id)
-        opened = Opened(user.id, _state_of(row), row is not None)
-        return ClaimedPrompt(opened, prompt.id, prompt.kind, prompt.due_at)
+    def _lock_user(self, connection: Connection, user_id: int) -> bool:
+        """Note the user seen now and lock them, adding them if new; False if deleted while this waited.
+
+        The user's row is read before the lock is asked for: a row there before, gone once the lock is
+        granted, was deleted by a turn that held it meanwhile (PostgreSQL). Inserting first would wait
+        for that turn too, and then add them afresh.
+        """
+        seen = update(User).where(User.id == user_id).values(last_seen_at=self.now, active=True)
+        existed = connection.execute(select(User.id).where(User.id == user_id)).first() is not None
+        if not existed:
+            values = {"id": user_id, "created_at": self.now, "last_seen_at": self.now, "active": True}
+            added = self.dialect.insert(User).values(values).on_conflict_do_nothing().returning(User.id)
+            if connection.execute(added).first() is not None:
+                return True  # new, and locked by the insert
+        return connection.execute(seen.returning(User.id)).first() is not None
+
+    async def claim_prompts(self, prompt_ids: Sequence[int]) -> ClaimedPrompts:
+        return await self.link.run(lambda connection: self._claim_prompts(connection, list(prompt_ids)))
+
+    def _claim_prompts(self, connection: Connection, prompt_ids: list[int]) -> ClaimedPrompts:
+        pending = (
+            select(Prompt.id, Prompt.user_id, Prompt.kind, Prompt.due_at)
+            .where(Prompt.id.in_(prompt_ids), Prompt.status == "pending")
+            .order_by(Prompt.due_at, Prompt.id)
+            .with_for_update(skip_locked=True)
+        )
+        prompts = connection.execute(pending).all()
+        if not prompts:
+            return ClaimedPrompts([])
+        # A user's turn locks the user, then their prompts: waiting here for the user would deadlock
+        # with it, so a busy user's prompts are left pending instead.
+        lock_users = (
+            select(User.id, User.active)
+            .where(User.id.in_({p.user_id for p in prompts}))
+            .order_by(User.id)
+            .with_for_update(skip_locked=True)
+        )
+        active = {user.id: user.active for user in connection.execute(lock_users)}
+        turns: dict[int, Any] = {}  # a reachable user's first prompt; their next waits for the next claim
+        skipped = []
+        for prompt in prompts:
+            if active.get(prompt.user_id) is False:
+                skipped.append(prompt.id)  # unreachable: skipped for good, no turn
+            elif prompt.user_id in active:
+                turns.setdefault(prompt.user_id, prompt)
+        claimed = skipped + [p.id for p in turns.values()]
+        if claimed:
+            # Skipped until `prompt_sent`; claimed before the turns may plan these kinds of prompt anew.
+            mark = update(Prompt).where(Prompt.id.in_(claimed))
+            connection.execute(mark.values(status="skipped", handled_at=self.now))
+        rows = {}
+        if turns:
+            states = select(DialogueState.user_id, DialogueState.name, DialogueState.data)
+            rows = {
+                row.user_id: row for row in connection.execute(states.where(DialogueState.user_id.in_(turns)))
+            }
+        return ClaimedPrompts(
+            [
+                ClaimedPrompt(Opened(u, _state_of(rows.get(u)), u in rows), p.id, p.kind, p.due_at)
+                for u, p in turns.items()
+            ],
+            frozenset(p.id for p in prompts) - set(claimed),
+        )
 
     async def seen_update(self, update_id: int) -> bool:
-        # Read under the user's lock: a copy of this update handled by another replica is committed.
-        return await self.session.get(ProcessedUpdate, update_id) is not None
+        if update_id not in self.seen:
+            handled = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
+            self.seen[update_id] = await self.link.run(lambda c: c.execute(handled).first() is not None)
+        return self.seen[update_id]
 
     async def record_update(self, user_id: int, update_id: int) -> None:
-        self.session.add(ProcessedUpdate(update_id=update_id, user_id=user_id, processed_at=self.now))
+        row = {"update_id": update_id, "user_id": user_id, "processed_at": self.now}
+        self.writes.append(lambda connection: connection.execute(insert(ProcessedUpdate).values(row)))
 
     async def apply(self, user_id: int, effects: Sequence[Effect]) -> None:
         for effect in effects:
-            await self._apply(user_id, effect)
+            self.writes.extend(self._written(user_id, effect))
 
     async def save(self, user_id: int, state: State) -> None:
-        row = await self.session.get(DialogueState, user_id)
-        if row is None:
-            self.session.add(
-                DialogueState(user_id=user_id, name=state.name, data=dict(state.data), updated_at=self.now)
-            )
-        else:
-            row.name, row.data, row.updated_at = state.name, dict(state.data), self.now
+        values = {"name": state.name, "data": dict(state.data), "updated_at": self.now}
+        upsert = self.dialect.insert(DialogueState).values(user_id=user_id, **values)
+        upsert = upsert.on_conflict_do_update(index_elements=[DialogueState.user_id], set_=values)
+        self.writes.append(lambda connection: connection.execute(upsert))
 
-    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
-        row = Outbox(user_id=user_id, payload=payload, created_at=self.now, status="pending")
-        if claimed:
-            row.status, row.claimed_at = "sending", self.now
-        self.session.add(row)
-        await self.session.flush()
-        return row.id
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
+        row: dict[str, Any] = {"user_id": user_id, "payload": payload, "created_at": self.now}
+        if not claimed:
+            self.writes.append(lambda connection: connection.execute(insert(Outbox).values(row)))
+            return None
+        row |= {"status": "sending", "claimed_at": self.now}
+        queued = insert(Outbox).values(row).returning(Outbox.id)
+        return await self.link.run(lambda connection: self._written_then(connection, queued))
+
+    def _written_then(self, connection: Connection, query: Any) -> int:
+        self._write(connection)
+        return int(connection.execute(query).scalar_one())
 
     async def prompt_sent(self, prompt_id: int) -> None:
-        await self.session.execute(update(Prompt).where(Prompt.id == prompt_id).values(status="sent"))
+        sent = update(Prompt).where(Prompt.id == prompt_id).values(status="sent")
+        self.writes.append(lambda connection: connection.execute(sent))
+
+    async def release_prompt(self, prompt_id: int) -> None:
+        pending = update(Prompt).where(Prompt.id == prompt_id).values(status="pending", handled_at=None)
+        self.writes.append(lambda connection: connection.execute(pending))
 
     async def forget(self, user_id: int, update_id: int | None = None) -> None:
         if update_id is not None:
-            await self._bury(user_id, update_id)
-        await _forget(self.session, user_id)
+            self.writes.append(lambda connection: self._bury(connection, user_id, update_id))
+        self.writes.append(lambda connection: _forget(connection, user_id))
 
-    async def _buried(self, user_id: int, update_id: int) -> bool:
+    def _buried(self, connection: Connection, user_id: int, update_id: int) -> bool:
         """Whether a tombstone says this update came before the user's deletion."""
-        tombstone = await self.session.get(Tombstone, await self.hashing(self.session, user_id))
-        return tombstone is not None and update_id <= tombstone.last_update_id
+        user_hash = self.hashing(connection, user_id)
+        last = connection.scalar(select(Tombstone.last_update_id).where(Tombstone.user_hash == user_hash))
+        return last is not None and update_id <= last
 
-    async def _bury(self, user_id: int, update_id: int) -> None:
+    def _bury(self, connection: Connection, user_id: int, update_id: int) -> None:
         handled = select(func.max(ProcessedUpdate.update_id)).where(ProcessedUpdate.user_id == user_id)
-        last = max(update_id, await self.session.scalar(handled) or 0)
-        user_hash = await self.hashing(self.session, user_id)
-        tombstone = await self.session.get(Tombstone, user_hash)
-        if tombstone is None:
-            self.session.add(Tombstone(user_hash=user_hash, last_update_id=last, deleted_at=self.now))
-        else:  # deleted before, and back since with newer updates
-            tombstone.last_update_id = max(last, tombstone.last_update_id)
-            tombstone.deleted_at = self.now
+        last = max(update_id, connection.scalar(handled) or 0)
+        user_hash = self.hashing(connection, user_id)
+        values = {"last_update_id": last, "deleted_at": self.now}
+        bury = self.dialect.insert(Tombstone).values(user_hash=user_hash, **values)
+        # Deleted before, and back since with newer updates: the later of the two counts.
+        again = {"last_update_id": func.max(Tombstone.last_update_id, last), "deleted_at": self.now}
+        if self.dialect is postgresql:
+            again["last_update_id"] = func.greatest(Tombstone.last_update_id, last)
+        connection.execute(bury.on_conflict_do_update(index_elements=[Tombstone.user_hash], set_=again))
 
     async def commit(self) -> None:
-        await self.session.commit()
+        await self.link.run(self._write_and_commit)
+
+    def _write_and_commit(self, connection: Connection) -> None:
+        self._write(connection)
+        connection.commit()
+
+    def _write(self, connection: Connection) -> None:
+        writes, self.writes = self.writes, []
+        for write in writes:
+            write(connection)
 
     async def rollback(self) -> None:
-        await self.session.rollback()
+        self.writes = []
 
-    async def _apply(self, user_id: int, effect: Effect) -> None:
-        session, now = self.session, self.now
+    def _written(self, user_id: int, effect: Effect) -> list[Callable[[Connection], Any]]:
+        """The statements that keep one effect, in order."""
+        now = self.now
         match effect:
             case RecordConsent(given=given):
-                user = await session.get(User, user_id)
-                assert user is not None
-                user.consented_at = now if given else None
+                consent = update(User).where(User.id == user_id).values(consented_at=now if given else None)
+                return [_run(consent)]
             case RecordAnswer(question=question, value=value):
-                await session.merge(
-                    ScreeningAnswer(user_id=user_id, question=question, value=value, answered_at=now)
+                answer = self.dialect.insert(ScreeningAnswer).values(
+                    user_id=user_id, question=question, value=value, answered_at=now
                 )
+                again = {"value": value, "answered_at": now}
+                keys = [ScreeningAnswer.user_id, ScreeningAnswer.question]
+                return [_run(answer.on_conflict_do_update(index_elements=keys, set_=again))]
             case RecordRedFlag(tier=tier, signs=signs, state=where):
-                session.add(
-                    SafetyEvent(user_id=user_id, tier=tier, signs=list(signs), state=where, raised_at=now)
-                )
+                row = {
+                    "user_id": user_id,
+                    "tier": tier,
+                    "signs": list(signs),
+                    "state": where,
+                    "raised_at": now,
+                }
+                return [_run(insert(SafetyEvent).values(row))]
             case SetPosition(ladder=ladder, exercise=exercise, reason=reason):
-                session.add(
-                    RungChange(
-                        user_id=user_id, ladder=ladder, exercise=exercise, reason=reason, changed_at=now
-                    )
-                )
+                row = {"user_id": user_id, "ladder": ladder, "exercise": exercise, "reason": reason}
+                return [_run(insert(RungChange).values({**row, "changed_at": now}))]
             case ClearScreening():
-                await session.execute(delete(ScreeningAnswer).where(ScreeningAnswer.user_id == user_id))
+                return [_run(delete(ScreeningAnswer).where(ScreeningAnswer.user_id == user_id))]
             case RecordCheckIn():
-                session.add(CheckIn(user_id=user_id, checked_in_at=now, morning=None, **vars(effect)))
+                row = {"user_id": user_id, "checked_in_at": now, "morning": None, **vars(effect)}
+                return [_run(insert(CheckIn).values(row))]
             case RecordMorning(answer=answer, since=since):
                 unanswered = (
                     CheckIn.user_id == user_id,
                     CheckIn.morning.is_(None),
                     CheckIn.checked_in_at >= since,
                 )
-                await session.execute(update(CheckIn).where(*unanswered).values(morning=answer))
+                return [_run(update(CheckIn).where(*unanswered).values(morning=answer))]
             case RecordDecision(kind=kind, exercise=exercise, reason=reason):
-                session.add(
-                    Decision(user_id=user_id, kind=kind, exercise=exercise, reason=reason, decided_at=now)
-                )
+                row = {"user_id": user_id, "kind": kind, "exercise": exercise, "reason": reason}
+                return [_run(insert(Decision).values({**row, "decided_at": now}))]
             case SchedulePrompt(kind=kind, due_at=due_at):
-                await self._cancel(user_id, (kind,))
-                session.add(Prompt(user_id=user_id, kind=kind, due_at=due_at, status="pending"))
+                row = {"user_id": user_id, "kind": kind, "due_at": due_at, "status": "pending"}
+                return [_run(_cancel(user_id, (kind,))), _run(insert(Prompt).values(row))]
             case CancelPrompts(kinds=kinds):
-                await self._cancel(user_id, kinds)
+                return [_run(_cancel(user_id, kinds))]
             case RecordGoal(activity=activity, score=score):
-                session.add(GoalRating(user_id=user_id, activity=activity, score=score, rated_at=now))
+                row = {"user_id": user_id, "activity": activity, "score": score, "rated_at": now}
+                return [_run(insert(GoalRating).values(row))]
             case NotifyCoach() | ForgetUser():
-                pass  # the coach notifies after the commit; forgetting is the coach's call to `forget`
+                return []  # the coach notifies after the commit; forgetting is the coach's call to `forget`
             case _:
                 raise TypeError(f"unknown effect {type(effect).__name__}")
 
-    async def _cancel(self, user_id: int, kinds: tuple[str, ...]) -> None:
-        query = delete(Prompt).where(Prompt.user_id == user_id, Prompt.status == "pending")
-        if kinds:
-            query = query.where(Prompt.kind.in_(kinds))
-        await self.session.execute(query)
+
+def _run(statement: Any) -> Callable[[Connection], Any]:
+    return lambda connection: connection.execute(statement)
 
 
-async def _forget(session: AsyncSession, user_id: int) -> None:
+def _cancel(user_id: int, kinds: tuple[str, ...]) -> Any:
+    query = delete(Prompt).where(Prompt.user_id == user_id, Prompt.status == "pending")
+    return query.where(Prompt.kind.in_(kinds)) if kinds else query
+
+
+def _forget(connection: Connection, user_id: int) -> None:
     for table in USER_TABLES:
-        await session.execute(delete(table).where(table.__table__.c.user_id == user_id))
-    await session.execute(delete(User).where(User.id == user_id))
+        connection.execute(delete(table).where(table.__table__.c.user_id == user_id))
+    connection.execute(delete(User).where(User.id == user_id))
 
 
 class SqlReports:

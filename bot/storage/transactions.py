@@ -67,17 +67,39 @@ class _Writer:
         self.engine: Engine = create_engine(url, pool_size=1, max_overflow=0, pool_pre_ping=False)
         serialise_sqlite(self.engine)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
-        self._finalizer = weakref.finalize(self, _close, self.thread, self.engine)  # runs once
+        # The one connection, kept open between transactions (they run one at a time): none to check
+        # out or give back per transaction. Dropped after a failure; the next transaction reconnects.
+        self.held: list[Connection] = []
+        self._finalizer = weakref.finalize(self, _close, self.thread, self.engine, self.held)  # runs once
 
     async def call(self, function: Callable[..., T], *args: Any) -> T:
         return await asyncio.get_running_loop().run_in_executor(self.thread, function, *args)
+
+    def connect(self) -> Connection:
+        """The held connection, made first if there is none (on the writer thread)."""
+        if not self.held:
+            self.held.append(self.engine.connect())
+        return self.held[0]
+
+    def drop(self) -> None:
+        """Close the held connection (rolling back what it had begun), on the writer thread."""
+        while self.held:
+            self.held.pop().close()
 
     def close(self) -> None:
         self._finalizer()
 
 
-def _close(thread: ThreadPoolExecutor, engine: Engine) -> None:
-    thread.submit(engine.dispose)
+def _close(thread: ThreadPoolExecutor, engine: Engine, held: list[Connection]) -> None:
+    def closing() -> None:
+        while held:
+            held.pop().close()
+        engine.dispose()
+
+    try:
+        thread.submit(closing)  # on the thread that made its connection
+    except RuntimeError:  # the interpreter is exiting: its threads take no more work
+        closing()
     thread.shutdown(wait=False)
 
 
@@ -104,12 +126,15 @@ class Transactions:
                     yield _LoopLink(connection)  # closing rolls back what was not committed
                 return
             writer = self.writer
-            connection = await writer.call(writer.engine.connect)
+            connection = writer.held[0] if writer.held else await writer.call(writer.connect)
+            # Shielded below: a cancelled caller must still end its transaction, on the writer thread.
             try:
                 yield _ThreadLink(connection, writer)
-            finally:
-                # Shielded: a cancelled caller must still give the connection back on its own thread.
-                await asyncio.shield(writer.call(connection.close))
+            except BaseException:
+                await asyncio.shield(writer.call(writer.drop))
+                raise
+            if connection.in_transaction():  # left without a commit: nothing of it is kept
+                await asyncio.shield(writer.call(connection.rollback))
 
     async def write(self, step: Step[T]) -> T:
         """One step in its own transaction, committed in the same hand-off."""

@@ -152,11 +152,11 @@ async def test_sending_starts_while_later_due_prompts_still_wait_for_their_turns
     first_sent, turns = asyncio.Event(), []
 
     class SecondTurnWaitsForASend(Coach):
-        async def handle_prompt(self, prompt_id: int) -> bool:
-            turns.append(prompt_id)
+        async def handle_prompts(self, prompt_ids):
+            turns.append(prompt_ids)
             if len(turns) == 2:
                 await first_sent.wait()  # would never happen if sending waited for every turn first
-            return await super().handle_prompt(prompt_id)
+            return await super().handle_prompts(prompt_ids)
 
     coach = SecondTurnWaitsForASend(storage, SqlReports(storage.engine), content, clock)
     for user in (USER, USER + 1):

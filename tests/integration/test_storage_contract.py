@@ -69,10 +69,13 @@ async def keep(port: Port, user_id: int, state: State, *effects, now: datetime =
 
 
 async def queue(port: Port, user_id: int, claimed: bool = False, now: datetime = NOW) -> int:
+    """A committed outbox row; its id, found among the user's rows when it was left for the dispatcher."""
     async with port.storage.unit_of_work(now) as work:
         await work.open_user(user_id)
         outbox_id = await work.queue(user_id, PAYLOAD, claimed)
         await work.commit()
+    if outbox_id is None:
+        outbox_id = max(row["id"] for row in (await port.reports.rows_about(user_id))["outbox"])
     return outbox_id
 
 
@@ -165,17 +168,25 @@ async def test_due_prompts_are_listed_oldest_first_and_claimed_once(port):
     assert len(await port.storage.due_prompts(NOW, 10, user_id=2)) == 1
 
     async with port.storage.unit_of_work(NOW) as work:
-        claimed = await work.claim_prompt(due[0])
-        assert claimed is not None
-        assert (claimed.opened.user_id, claimed.kind, claimed.due_at) == (1, "session", NOW - timedelta(1))
-        assert claimed.opened.state == State("idle") and claimed.opened.known
+        # One a user per claim: user 1's morning prompt waits for the next claim, with this turn's state.
+        claim = await work.claim_prompts(due)
+        claimed = claim.turns
+        assert claim.waiting == set(due) - {c.prompt_id for c in claimed}  # user 1's morning prompt
+        assert [(c.opened.user_id, c.kind, c.due_at) for c in claimed] == [
+            (1, "session", NOW - timedelta(1)),
+            (2, "session", NOW),
+        ]
+        assert claimed[0].opened.state == State("idle") and claimed[0].opened.known
         await work.prompt_sent(due[0])
+        await work.release_prompt(claimed[1].prompt_id)  # its turn failed: pending again
         await work.commit()
     async with port.storage.unit_of_work(NOW) as work:
-        assert await work.claim_prompt(due[0]) is None
+        assert (await work.claim_prompts([due[0]])).turns == []
     assert due[0] not in await port.storage.due_prompts(NOW, 10)
     statuses = {p["kind"]: p["status"] for p in (await port.reports.rows_about(1))["prompts"]}
     assert statuses == {"session": "sent", "morning": "pending"}
+    [prompt] = [p for p in (await port.reports.rows_about(2))["prompts"] if p["kind"] == "session"]
+    assert (prompt["status"], prompt["handled_at"]) == ("pending", None)
 
 
 async def test_an_unreachable_user_s_prompt_is_skipped(port):
@@ -183,7 +194,7 @@ async def test_an_unreachable_user_s_prompt_is_skipped(port):
     await port.storage.mark_inactive(1)
     [due] = await port.storage.due_prompts(NOW, 10)
     async with port.storage.unit_of_work(NOW) as work:
-        assert await work.claim_prompt(due) is None
+        assert (await work.claim_prompts([due])).turns == []
         await work.commit()
     assert await port.storage.due_prompts(NOW, 10) == []
     [prompt] = (await port.reports.rows_about(1))["prompts"]
