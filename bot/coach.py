@@ -286,11 +286,19 @@ class Coach:
         outbox_id: int | None,
         sender: Sender,
         first_part: int = 0,
+        in_order: bool = False,
     ) -> bool:
         """Send an outbox row's messages from `first_part` on, then mark it sent or give it back to retry.
 
         Without a row (the user was just forgotten) the messages are sent once, with nothing to mark.
+        The row is in this process's heartbeat meanwhile. A turn's row first waits while an earlier row
+        of the user's is still being sent, here or elsewhere, and is left to the dispatcher if that takes
+        a lease; `in_order`: a dispatcher's claim, which left such rows out already.
         """
+        if outbox_id is not None:
+            self.storage.outbox.hold(outbox_id, self.clock)
+            if not in_order and not await self.storage.outbox.in_turn(outbox_id, user_id):
+                return False
         progress = None if outbox_id is None else RowProgress(self.storage.outbox, outbox_id, first_part)
         try:
             await sender.send(user_id, messages, progress)
@@ -329,4 +337,4 @@ class Coach:
             )
             await self._settle(item.user_id, item.id, ok=False)
             return False
-        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part)
+        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part, in_order=True)

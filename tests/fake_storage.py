@@ -10,14 +10,15 @@ import asyncio
 import copy
 import secrets
 from collections import Counter
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 from hipcoach.bot.storage.history import Lifetimes
-from hipcoach.bot.storage.outbox import OUTBOX_LEASE
+from hipcoach.bot.storage.outbox import HEARTBEAT, OUTBOX_LEASE, Batch, Claims, LeasedOutbox, Mark, in_order
 from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
@@ -333,31 +334,99 @@ class FakeUnitOfWork:
         ]
 
 
-class FakeOutbox:
-    """The outbox port in memory: claims with a lease, parts settled in order, as SqlOutbox."""
+class FakeBook:
+    """The outbox table in memory, written as SqlBook writes it (bot/storage/outbox.py)."""
 
-    def __init__(self, storage: FakeStorage, lease: timedelta) -> None:
+    def __init__(self, storage: FakeStorage) -> None:
         self.storage = storage
-        self.lease = lease
+        self.transactions = 0
 
-    def _row(self, outbox_id: int) -> dict[str, Any]:
-        [row] = self.storage.tables.find("outbox", id=outbox_id)
-        return row
+    def row(self, outbox_id: int) -> dict[str, Any]:
+        [found] = self.storage.tables.find("outbox", id=outbox_id)
+        return found
 
-    async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
+    def _row(self, outbox_id: int) -> dict[str, Any] | None:
+        found = self.storage.tables.find("outbox", id=outbox_id)
+        return found[0] if found else None  # forgotten meanwhile: as an UPDATE of no row
+
+    async def write(self, batch: Batch) -> set[int]:
         async with self.storage.lock:
-            rows = [
-                r
-                for r in self.storage.tables.rows["outbox"]
-                if user_id in (None, r["user_id"])
-                and (
-                    r["status"] == "pending"
-                    or (r["status"] == "sending" and r["claimed_at"] < now - self.lease)
-                )
-            ]
-            return [self._claim(row, now) for row in sorted(rows, key=lambda r: r["id"])[:limit]]
+            self.transactions += 1
+            adopted = {
+                outbox_id
+                for outbox_id in batch.adopt
+                if (row := self._row(outbox_id)) is not None
+                and row["status"] == "sending"
+                and (batch.live_since is None or row["claimed_at"] >= batch.live_since)
+            }
+            ours = batch.held | adopted
+            for outbox_id in ours:
+                row = self._row(outbox_id)
+                if row is not None and row["status"] == "sending" and batch.beat is not None:
+                    row["claimed_at"] = batch.beat
+            for mark in batch.marks:
+                row = self._row(mark.outbox_id)
+                if row is not None and mark.outbox_id in ours:
+                    self._mark(row, mark)
+            return adopted
 
-    def _claim(self, row: dict[str, Any], now: datetime) -> Queued:
+    @staticmethod
+    def _mark(row: dict[str, Any], mark: Mark) -> None:
+        settled = {"claimed_at": None, "part_in_flight": None}
+        if mark.kind == "sending":
+            row.update(parts_done=mark.part, part_in_flight=mark.part)
+        elif mark.kind == "unconfirmed":
+            row.update(parts_done=mark.part + 1, part_in_flight=None, unconfirmed=row["unconfirmed"] + 1)
+        elif mark.kind == "sent":
+            row.update(status="sent", sent_at=mark.at, **settled)
+        elif mark.kind == "failed":
+            attempts = row["attempts"] + 1
+            row.update(status="failed" if attempts >= mark.give_up_after else "pending", attempts=attempts)
+            row.update(settled)
+        else:  # released
+            row.update(status="pending", **settled)
+
+    async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
+        return any(
+            row["id"] < outbox_id and live(row, live_since)
+            for row in self.storage.tables.find("outbox", user_id=user_id)
+        )
+
+
+def live(row: dict[str, Any], live_since: datetime) -> bool:
+    """As bot/storage/outbox.py: pending, or claimed since `live_since` by a sender still at it."""
+    return row["status"] == "pending" or (row["status"] == "sending" and row["claimed_at"] >= live_since)
+
+
+class FakeOutbox(LeasedOutbox):
+    """The outbox port in memory: claims with a lease and a heartbeat, grouped marks, as SqlOutbox."""
+
+    def __init__(
+        self,
+        storage: FakeStorage,
+        lease: timedelta,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        heartbeat: float = HEARTBEAT,
+    ) -> None:
+        self.storage = storage
+        self.book = FakeBook(storage)
+        super().__init__(Claims(self.book, lease, sleep, heartbeat))
+
+    async def _claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]:
+        stale = now - self.lease
+        async with self.storage.lock:
+            outbox = self.storage.tables.rows["outbox"]
+            candidates = [
+                SimpleNamespace(**r)
+                for r in sorted(outbox, key=lambda r: r["id"])
+                if user_id in (None, r["user_id"])
+                and (r["status"] == "pending" or (r["status"] == "sending" and r["claimed_at"] < stale))
+            ][:limit]
+            unsent = [(r["user_id"], r["id"]) for r in outbox if r["status"] != "sent" and live(r, stale)]
+            kept = in_order(candidates, unsent)
+            return [self._claim_row(self.book.row(row.id), now) for row in kept]
+
+    def _claim_row(self, row: dict[str, Any], now: datetime) -> Queued:
         lapsed = row["part_in_flight"] is not None
         if lapsed:
             row.update(
@@ -365,28 +434,6 @@ class FakeOutbox:
             )
         row.update(status="sending", claimed_at=now)
         return Queued(row["id"], row["user_id"], copy.deepcopy(row["payload"]), row["parts_done"], lapsed)
-
-    async def sending(self, outbox_id: int, part: int) -> None:
-        async with self.storage.lock:
-            self._row(outbox_id).update(parts_done=part, part_in_flight=part)
-
-    async def unconfirmed(self, outbox_id: int, part: int) -> None:
-        async with self.storage.lock:
-            row = self._row(outbox_id)
-            row.update(parts_done=part + 1, part_in_flight=None, unconfirmed=row["unconfirmed"] + 1)
-
-    async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
-        async with self.storage.lock:
-            found = self.storage.tables.find("outbox", id=outbox_id)
-            if not found:
-                return  # forgotten meanwhile: as an UPDATE of no row
-            row = found[0]
-            if delivered:
-                row.update(status="sent", sent_at=now, claimed_at=None, part_in_flight=None)
-                return
-            attempts = row["attempts"] + 1
-            status = "failed" if attempts >= give_up_after else "pending"
-            row.update(status=status, attempts=attempts, claimed_at=None, part_in_flight=None)
 
 
 class FakeReports:

@@ -135,11 +135,20 @@ class UnitOfWork(Protocol):
 
 
 class Outbox(Protocol):
-    """Committed replies: claimed with a lease, settled part by part, marked sent or given back."""
+    """Committed replies: claimed with a lease kept by a heartbeat, settled part by part, marked sent or
+    given back; a user's in the order queued (bot/storage/outbox.py)."""
 
     lease: timedelta
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]: ...
+    def hold(self, outbox_id: int, clock: Callable[[], datetime]) -> None:
+        """A row claimed for this process (at a turn's commit): kept in its heartbeat until settled."""
+        ...
+
+    async def in_turn(self, outbox_id: int, user_id: int) -> bool:
+        """Wait while an earlier row of the user is still being sent; False: given back meanwhile."""
+        ...
+
     async def sending(self, outbox_id: int, part: int) -> None: ...
     async def unconfirmed(self, outbox_id: int, part: int) -> None: ...
     async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None: ...

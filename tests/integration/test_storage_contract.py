@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -9,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hipcoach.bot.storage.db import make_engine, upgrade
+from hipcoach.bot.storage.outbox import ClaimLost
 from hipcoach.bot.storage.port import Reports, Storage
 from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from hipcoach.flows.values import (
@@ -22,6 +24,7 @@ from hipcoach.flows.values import (
     State,
 )
 from tests.fake_storage import USER_TABLES, FakeReports, FakeStorage
+from tests.fakes import FakeClock
 from tests.postgres import fresh_database
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
@@ -119,17 +122,118 @@ async def test_a_recorded_update_is_seen_again_only_once_committed(port):
         assert await work.seen_update(10)
 
 
-async def test_the_outbox_hands_pending_rows_out_once_oldest_first_and_claimed_ones_after_the_lease(port):
+async def test_the_outbox_hands_rows_out_once_oldest_first_and_claimed_ones_after_the_lease(port):
     claimed = await queue(port, 1, claimed=True)
     first, second, other = await queue(port, 1), await queue(port, 1), await queue(port, 2)
     outbox = port.storage.outbox
 
-    assert [q.id for q in await outbox.claim(10, NOW, user_id=1)] == [first, second]
+    assert await outbox.claim(10, NOW, user_id=1) == []  # behind the row being sent
     assert [q.id for q in await outbox.claim(10, NOW)] == [other]
     assert await outbox.claim(10, NOW) == []
     lapsed = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
-    assert [q.id for q in lapsed] == [claimed, first, second, other]
+    assert [q.id for q in lapsed] == [claimed, first, second, other]  # the user's in order
     assert lapsed[0].payload == PAYLOAD and lapsed[0].user_id == 1
+
+
+async def test_a_users_rows_are_claimed_together_in_order_but_never_past_one_held_elsewhere(port):
+    rows = [await queue(port, 1) for _ in range(3)]
+    outbox = port.storage.outbox
+
+    [first] = await outbox.claim(1, NOW)
+    assert await outbox.claim(10, NOW) == []  # the others wait while the first is being sent
+    await outbox.done(first.id, NOW, True, 5)
+
+    assert [first.id] + [q.id for q in await outbox.claim(10, NOW)] == rows
+
+
+async def test_a_turns_row_waits_behind_one_being_sent_until_it_is_sent_but_not_behind_a_stale_claim(port):
+    clock = FakeClock(NOW)
+    earlier, later = await queue(port, 1, claimed=True), await queue(port, 1, claimed=True)
+    outbox = port.storage.outbox
+    waits: list[float] = []
+
+    async def earlier_sent_meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        await outbox.done(earlier, NOW, True, 5)
+
+    outbox.claims.sleep = earlier_sent_meanwhile
+    outbox.hold(later, clock)
+    assert await outbox.in_turn(later, 1)
+    assert len(waits) == 1  # it waited once, then went
+
+    await queue(port, 2, claimed=True)  # its caller never heard of the commit: a stale claim soon
+    behind = await queue(port, 2, claimed=True, now=NOW + outbox.lease)
+    clock.advance(outbox.lease + timedelta(seconds=1))
+    outbox.hold(behind, clock)
+    assert await outbox.in_turn(behind, 2)
+    assert len(waits) == 1
+
+
+async def test_a_row_waiting_a_whole_lease_behind_another_is_given_back_for_the_dispatcher(port):
+    clock = FakeClock(NOW)
+    await queue(port, 1)  # pending, and nobody sends it meanwhile
+    waiting = await queue(port, 1, claimed=True)
+    outbox = port.storage.outbox
+    waited: list[float] = []
+
+    async def nothing_happens(seconds: float) -> None:
+        waited.append(seconds)
+
+    outbox.claims.sleep = nothing_happens
+    outbox.hold(waiting, clock)
+    assert not await outbox.in_turn(waiting, 1)
+    assert sum(waited) >= outbox.lease.total_seconds()
+    [row] = [r for r in (await port.reports.rows_about(1))["outbox"] if r["id"] == waiting]
+    assert (row["status"], row["attempts"], row["claimed_at"]) == ("pending", 0, None)
+
+
+async def test_the_heartbeat_keeps_held_claims_while_one_nobody_holds_lapses_and_is_claimed_again(port):
+    clock = FakeClock(NOW)
+    held, orphan = await queue(port, 1, claimed=True), await queue(port, 2, claimed=True)
+    outbox = port.storage.outbox
+    outbox.hold(held, clock)
+
+    for _ in range(8):  # beats every 5 s, past the lease
+        clock.advance(timedelta(seconds=5))
+        await outbox.beat(clock())
+
+    [again] = await outbox.claim(10, clock())
+    assert again.id == orphan  # its caller never learned of the commit: the dispatcher sends it
+    rows = {r["id"]: r for u in (1, 2) for r in (await port.reports.rows_about(u))["outbox"]}
+    assert rows[held]["claimed_at"] == clock()
+
+
+async def test_notes_asked_together_are_written_in_one_transaction_before_any_returns(port):
+    clock = FakeClock(NOW)
+    rows = [await queue(port, user, claimed=True) for user in (1, 2, 3)]
+    outbox = port.storage.outbox
+    for outbox_id in rows:
+        outbox.hold(outbox_id, clock)
+    before = outbox.claims.writes
+
+    await asyncio.gather(*(outbox.sending(outbox_id, 0) for outbox_id in rows))
+
+    assert outbox.claims.writes == before + 1
+    found = [r for u in (1, 2, 3) for r in (await port.reports.rows_about(u))["outbox"]]
+    assert [(r["parts_done"], r["part_in_flight"]) for r in found] == [(0, 0)] * 3
+    await asyncio.gather(*(outbox.done(outbox_id, NOW, True, 5) for outbox_id in rows))
+    assert outbox.claims.writes == before + 2
+
+
+async def test_a_claim_left_unrefreshed_most_of_its_lease_is_given_up_before_its_next_part(port):
+    clock = FakeClock(NOW)
+    outbox_id = await queue(port, 1, claimed=True)
+    outbox = port.storage.outbox
+    outbox.hold(outbox_id, clock)
+    await outbox.sending(outbox_id, 0)
+    clock.advance(outbox.lease - outbox.claims.margin + timedelta(seconds=1))  # no heartbeat got through
+
+    with pytest.raises(ClaimLost):
+        await outbox.sending(outbox_id, 1)
+
+    await outbox.done(outbox_id, clock(), True, 5)  # not ours to settle any more
+    [row] = (await port.reports.rows_about(1))["outbox"]
+    assert (row["status"], row["part_in_flight"]) == ("sending", 0)
 
 
 async def test_a_part_in_flight_when_its_sender_died_is_counted_and_never_sent_again(port):
@@ -139,12 +243,13 @@ async def test_a_part_in_flight_when_its_sender_died_is_counted_and_never_sent_a
     await outbox.unconfirmed(outbox_id, 0)
     await outbox.sending(outbox_id, 1)  # ...and the sender dies
 
-    [again] = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
+    lapsed = NOW + outbox.lease + timedelta(seconds=1)
+    [again] = await outbox.claim(10, lapsed)
 
     assert (again.first_part, again.lapsed_in_flight) == (2, True)
-    await outbox.done(outbox_id, LATER, True, 5)
+    await outbox.done(outbox_id, lapsed, True, 5)
     [row] = (await port.reports.rows_about(1))["outbox"]
-    assert (row["status"], row["unconfirmed"], row["parts_done"], row["sent_at"]) == ("sent", 2, 2, LATER)
+    assert (row["status"], row["unconfirmed"], row["parts_done"], row["sent_at"]) == ("sent", 2, 2, lapsed)
 
 
 async def test_a_failed_delivery_is_given_back_until_it_is_given_up(port):

@@ -201,6 +201,7 @@ async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked
     offline_bot.clock.advance(timedelta(hours=11))  # 19:00 UTC: the 18:00 session is due
     assert await offline_bot.built.dispatcher.run_due() == 1
     await coach.turn(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
+    offline_bot.clock.advance(offline_bot.storage.outbox.lease + timedelta(seconds=1))  # its claim lapsed
     offline_bot.api.blocked_chats.add(USER_ID)
     await offline_bot.chat.send("/today")  # the reply finds the bot blocked
 
