@@ -13,6 +13,7 @@ The figure is the median claim (or selection) time with history over the one wit
 from __future__ import annotations
 
 import asyncio
+import os
 import statistics
 import time
 from typing import Any
@@ -100,12 +101,12 @@ async def bench_history(plan: Any, work: Any, engine: str, postgres: str | None,
             else:
                 assert postgres is not None
                 template = await seed.pg_template(postgres, population, log)
-                url = await seed.pg_copy(postgres, template, f"work_history_{name}")
+                url = await seed.pg_copy(postgres, template, f"work_history_{name}_{os.getpid()}")
             timing = await claim_and_select(url, plan)
             for kind in ("claim", "select"):
                 results[name][kind].append(statistics.median(timing[kind]))
             if engine == "postgresql" and postgres is not None:
-                await seed.pg_drop(postgres, f"work_history_{name}")
+                await seed.pg_drop(postgres, f"work_history_{name}_{os.getpid()}")
             else:
                 for leftover in work.glob(f"history-{name}.db*"):
                     leftover.unlink(missing_ok=True)

@@ -4,11 +4,16 @@ It is the tests' throwaway server (tests/postgres.py: Debian's binaries, install
 non-root server user, no fsync) with its data directory kept in a cache directory instead of a
 temporary one. Run as root, the cluster lives under /var/cache (the server's own user cannot enter
 /root); HIPCOACH_BENCH_PG_DIR overrides the place.
+
+Several benchmark runs may share the cluster at once (the machine is shared): a run finding the
+server up uses it, and the last run to finish stops it (each holds a shared lock while it uses it;
+start and stop decisions are taken under an exclusive one).
 """
 
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import os
 import shutil
 from collections.abc import Iterator
@@ -43,9 +48,29 @@ class CachedServer(LocalServer):
             ensure_system_user(self.user)
             for path in (self.root.parent, self.root):
                 shutil.chown(path, self.user)
-        if (self.data / "postmaster.pid").exists():  # a run that was killed left it running
-            with contextlib.suppress(Exception):
-                self._run("pg_ctl", "-D", str(self.data), "-m", "immediate", "-w", "stop")
+        self.deciding = (self.root.parent / f"{self.root.name}.start.lock").open("a")
+        self.using = (self.root.parent / f"{self.root.name}.users.lock").open("a")
+        fcntl.flock(self.deciding, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.using, fcntl.LOCK_SH)
+            running = self.running_port()
+            if running is not None:
+                self.port = running  # another run's server: share it
+            else:
+                self._start()
+        finally:
+            fcntl.flock(self.deciding, fcntl.LOCK_UN)
+
+    def running_port(self) -> int | None:
+        """The port of a live server on this cluster, if one is up."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            os.kill(int(lines[0]), 0)
+            return int(lines[3])
+        except (OSError, ValueError, IndexError):
+            return None
+
+    def _start(self) -> None:
         if not (self.data / "PG_VERSION").exists():
             shutil.rmtree(self.data, ignore_errors=True)
             self._run(
@@ -59,8 +84,19 @@ class CachedServer(LocalServer):
         self._run("pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", "60", "start")
 
     def stop(self) -> None:
-        with contextlib.suppress(Exception):
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        """Stop the server unless another run still uses it."""
+        fcntl.flock(self.deciding, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(self.using, fcntl.LOCK_EX | fcntl.LOCK_NB)  # only if no other run holds it
+        except BlockingIOError:
+            pass
+        else:
+            with contextlib.suppress(Exception):
+                self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+        finally:
+            self.using.close()
+            fcntl.flock(self.deciding, fcntl.LOCK_UN)
+            self.deciding.close()
 
 
 @contextlib.contextmanager

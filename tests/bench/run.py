@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -112,7 +113,8 @@ async def copy_of(
     if engine == "sqlite":
         return seed.sqlite_copy(seed.sqlite_template(population, log), work, name)
     assert postgres is not None
-    return await seed.pg_copy(postgres, await seed.pg_template(postgres, population, log), f"work_{name}")
+    template = await seed.pg_template(postgres, population, log)
+    return await seed.pg_copy(postgres, template, f"work_{name}_{os.getpid()}")
 
 
 async def dropped(work: Path, engine: str, postgres: str | None, name: str) -> None:
@@ -120,7 +122,7 @@ async def dropped(work: Path, engine: str, postgres: str | None, name: str) -> N
         for leftover in work.glob(f"{name}.db*"):
             leftover.unlink(missing_ok=True)
     elif postgres is not None:
-        await seed.pg_drop(postgres, f"work_{name}")
+        await seed.pg_drop(postgres, f"work_{name}_{os.getpid()}")
 
 
 def engines(postgres: str | None) -> list[str]:

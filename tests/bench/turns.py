@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import gc
+import os
 import statistics
 import time
 import tracemalloc
@@ -86,7 +87,7 @@ async def bench_turn_cpu(plan: Any, work: Path, engine: str, postgres: str | Non
             return seed.sqlite_copy(seed.sqlite_template(population, log), work, f"{name}-{copies}")
         assert postgres is not None
         template = await seed.pg_template(postgres, population, log)
-        return await seed.pg_copy(postgres, template, f"work_cpu_{name}_{copies}")
+        return await seed.pg_copy(postgres, template, f"work_cpu_{name}_{copies}_{os.getpid()}")
 
     async def floor(found: Recording) -> float:
         url = await fresh("floor")
@@ -128,7 +129,7 @@ async def bench_turn_cpu(plan: Any, work: Path, engine: str, postgres: str | Non
         if engine == "postgresql" and postgres is not None:
             for number in range(1, copies + 1):
                 for name in ("record", "app"):
-                    await seed.pg_drop(postgres, f"work_cpu_{name}_{number}")
+                    await seed.pg_drop(postgres, f"work_cpu_{name}_{number}_{os.getpid()}")
     ms = {name: round(statistics.median(values), 3) for name, values in result.items()}
     log(f"cpu {engine}: median CPU ms per check-in {ms}")
     driver = "sqlite3" if engine == "sqlite" else "asyncpg"
