@@ -17,8 +17,9 @@ from datetime import datetime, timedelta
 from types import SimpleNamespace
 from typing import Any
 
+from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, Claims, Mark
 from hipcoach.bot.storage.history import Lifetimes
-from hipcoach.bot.storage.outbox import HEARTBEAT, OUTBOX_LEASE, Batch, Claims, LeasedOutbox, Mark, in_order
+from hipcoach.bot.storage.outbox import LeasedOutbox, in_order
 from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,

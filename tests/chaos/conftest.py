@@ -21,9 +21,6 @@ import pytest
 from tests.postgres import GIVEN_URL, PostgresUnavailable, postgres_server
 from tests.proofs import harness
 
-# A case that still fails now and then (see its docstring); enabled by removing it here.
-collect_ignore = ["test_pending_faults.py"]
-
 
 @pytest.fixture(scope="session")
 def chaos_postgres() -> Iterator[str]:

@@ -4,7 +4,11 @@ Each case runs real `hipcoach run` processes on a fresh PostgreSQL database agai
 behind our own balancer (tests/proofs/balancer.py: CI has no nginx), prints its counts and asserts
 0 lost updates, 0 doubled messages and 0 invalid states, and the proof's own verdict. The cases run at
 once (see conftest.run_cases); the long versions are the scripts, with their counts in docs/proofs.md.
-The PostgreSQL outage and replicas cases wait in test_pending_faults.py (see its docstring).
+
+The PostgreSQL outage and replicas cases need a live sender's outbox claim told from a dead one's (a
+heartbeat on the claim, bot/storage/outbox.py): a reply claimed for a caller that never heard of its
+commit goes out once its short lease lapses, and a user's replies keep their order across replicas
+without waiting behind a killed bot's claims.
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.chaos.conftest import Case, Outcome, check, run_cases
-from tests.proofs import crash, faults, turns
+from tests.proofs import crash, faults, replicas, turns
 
 BALANCED = ("--balancer", "--timeout", "100")
 CASES = {
@@ -36,6 +40,21 @@ CASES = {
         )
         for fault in ("press", "edit", "webhook")
     },
+    # Two 3-second cuts of PostgreSQL while 20 users check in on two replicas.
+    "database outage": Case(
+        turns,
+        (
+            "--fault", "outage", "--users", "20", "--outages", "2", "--outage-seconds", "3",
+            "--seed", "13", *BALANCED[:1], "--timeout", "60",
+        ),
+        turns.verdict,
+    ),
+    # Double taps and redeliveries on two replicas: each user's replies in order.
+    "replicas": Case(
+        replicas,
+        ("--users", "300", "--sample", "30", "--replicas", "2", "--seed", "5", *BALANCED),
+        replicas.verdict,
+    ),
     # One bot on SQLite; the write lock held longer than its 10 s busy timeout.
     "sqlite lock": Case(
         turns,
@@ -77,3 +96,13 @@ def test_a_sqlite_database_locked_past_the_busy_timeout_loses_no_acknowledged_up
 
 def test_dropped_timed_out_and_repeated_webhook_deliveries_lose_and_double_nothing(outcomes, capsys) -> None:
     check("webhook faults", CASES["webhook faults"], outcomes["webhook faults"], capsys)
+
+
+def test_a_database_cut_off_for_seconds_again_and_again_loses_no_acknowledged_update(
+    outcomes, capsys
+) -> None:
+    check("database outage", CASES["database outage"], outcomes["database outage"], capsys)
+
+
+def test_replicas_on_one_database_never_interleave_a_users_turns(outcomes, capsys) -> None:
+    check("replicas", CASES["replicas"], outcomes["replicas"], capsys)

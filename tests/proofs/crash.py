@@ -9,9 +9,10 @@ about right, smooth"); Telegram's side redelivers any update not answered 2xx, a
 does not come answers again. Meanwhile the bot is killed with SIGKILL at random moments (seeded: 0.5
 to 4 s after each start) and restarted, again and again.
 
-A killed bot's claims on outbox rows lapse after the lease (10 minutes), after which the restarted
-bot sends those messages. The proof does not wait ten minutes: after each kill it notes the claimed
-rows (all the dead bot's: it is the only one) and moves their claims back past the lease.
+A killed bot's claims on outbox rows lapse once its heartbeat stops refreshing them (a lease of 30 s),
+after which the restarted bot sends those messages. The proof does not wait for that: after each kill
+it notes the claimed rows (all the dead bot's: it is the only one) and moves their claims back past
+the lease.
 
 Promises counted:
 - zero acknowledged check-ins lost: every check-in the bot acknowledged on Telegram is in check_ins;
