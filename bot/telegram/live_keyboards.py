@@ -12,10 +12,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hipcoach.bot.storage.db import WriteGate
+from hipcoach.bot.storage.db import reading
 from hipcoach.bot.storage.models import User
+from hipcoach.bot.storage.transactions import Transactions
 
 
 class LiveKeyboards(Protocol):
@@ -41,17 +42,16 @@ class MemoryLiveKeyboards:
 class SqlLiveKeyboards:
     """Live keyboards in `users.live_keyboards`, shared by every replica."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], writing: WriteGate) -> None:
-        self.sessions = sessions
-        self.writing = writing
+    def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
+        self.engine = engine
+        self.transactions = transactions
 
     async def get(self, chat_id: int) -> list[int]:
-        async with self.sessions() as session:
-            ids = await session.scalar(select(User.live_keyboards).where(User.id == chat_id))
+        async with reading(self.engine) as connection:
+            ids = await connection.scalar(select(User.live_keyboards).where(User.id == chat_id))
         return [int(message_id) for message_id in ids or []]
 
     async def put(self, chat_id: int, message_ids: list[int]) -> None:
         """Note the chat's live keyboards; nothing for a chat that is no user's (nor one just forgotten)."""
-        async with self.writing(), self.sessions.begin() as session:
-            noted = list(message_ids) or None
-            await session.execute(update(User).where(User.id == chat_id).values(live_keyboards=noted))
+        noted = update(User).where(User.id == chat_id).values(live_keyboards=list(message_ids) or None)
+        await self.transactions.write(lambda connection: connection.execute(noted))

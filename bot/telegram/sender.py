@@ -165,23 +165,34 @@ class TelegramSender:
         parts = self._parts(chat_id, messages, press if in_place else None)
         if press is not None:
             await self._settle(press, keyboards, replaced=any(part.in_place for part in parts))
-        for index in range(progress.first, len(parts)):
-            part = parts[index]
-            if part.keyboard:
-                await keyboards.retire(keep=press.message_id if part.in_place and press else None)
-            if part.action is not None:
-                await self.best_effort(
-                    "chat action", partial(self.bot.send_chat_action, chat_id, part.action)
-                )
-            try:
-                sending = partial(progress.sending, index)
-                sent = await self.call(part.request, limited=True, before=sending, chat_id=chat_id)
-            except UnknownOutcome as error:
-                log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, index, error.kind)
-                await progress.unconfirmed(index)
-                continue
-            if part.keyboard:
-                await keyboards.shown(getattr(sent, "message_id", None))
+        try:
+            for index in range(progress.first, len(parts)):
+                await self._send_part(chat_id, index, parts[index], progress, keyboards, press)
+        finally:
+            await keyboards.note()  # once a delivery: a failure only leaves a keyboard live a while longer
+
+    async def _send_part(
+        self,
+        chat_id: int,
+        index: int,
+        part: Part,
+        progress: Progress,
+        keyboards: DeliveryKeyboards,
+        press: Press | None,
+    ) -> None:
+        if part.keyboard:
+            await keyboards.retire(keep=press.message_id if part.in_place and press else None)
+        if part.action is not None:
+            await self.best_effort("chat action", partial(self.bot.send_chat_action, chat_id, part.action))
+        try:
+            sending = partial(progress.sending, index)
+            sent = await self.call(part.request, limited=True, before=sending, chat_id=chat_id)
+        except UnknownOutcome as error:
+            log.warning("send unconfirmed chat=%s part=%s error=%s", chat_id, index, error.kind)
+            await progress.unconfirmed(index)
+            return
+        if part.keyboard:
+            keyboards.shown(getattr(sent, "message_id", None))
 
     async def _settle(self, press: Press, keyboards: DeliveryKeyboards, replaced: bool) -> None:
         """Answer the query, and show the chosen answer on the pressed message in place of its buttons.
@@ -202,7 +213,7 @@ class TelegramSender:
         else:
             done = await self.remove_keyboard(chat, message_id)
         if done:
-            await keyboards.settled(message_id)
+            keyboards.settled(message_id)
 
     async def remove_keyboard(self, chat_id: int, message_id: int) -> bool:
         """Take a message's buttons off; True if Telegram did."""
@@ -369,6 +380,7 @@ class DeliveryKeyboards:
         self.chat_id = chat_id
         self.live: list[int] = []  # as noted before this delivery
         self.showing: list[int] | None = None  # this delivery's keyboards, once it shows one
+        self.changed: list[int] | None = None  # what to note at the end of the delivery
 
     async def load(self) -> None:
         try:
@@ -376,10 +388,10 @@ class DeliveryKeyboards:
         except Exception as error:
             log.warning("live keyboards not read chat=%s error=%s", self.chat_id, type(error).__name__)
 
-    async def settled(self, message_id: int) -> None:
+    def settled(self, message_id: int) -> None:
         """The pressed message has no buttons any more."""
         self.live = [live for live in self.live if live != message_id]
-        await self._note(self.live)
+        self.changed = self.live
 
     async def retire(self, keep: int | None = None) -> None:
         """Before this delivery's first keyboard: take the earlier ones off (all but `keep`)."""
@@ -390,19 +402,23 @@ class DeliveryKeyboards:
             if message_id != keep:
                 await self.sender.remove_keyboard(self.chat_id, message_id)
         self.live = []
-        await self._note([])
+        self.changed = self.showing
 
-    async def shown(self, message_id: int | None) -> None:
+    def shown(self, message_id: int | None) -> None:
         if message_id is None or self.showing is None:
             return
         self.showing.append(message_id)
-        await self._note(self.showing)
+        self.changed = self.showing
 
-    async def _note(self, message_ids: list[int]) -> None:
+    async def note(self) -> None:
+        """Write what changed, once at the end of the delivery."""
+        if self.changed is None:
+            return
         try:
-            await self.sender.keyboards.put(self.chat_id, message_ids)
+            await self.sender.keyboards.put(self.chat_id, self.changed)
         except Exception as error:
             log.warning("live keyboards not noted chat=%s error=%s", self.chat_id, type(error).__name__)
+        self.changed = None
 
 
 class TelegramNotifier:
