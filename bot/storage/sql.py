@@ -29,6 +29,7 @@ from hipcoach.bot.storage.models import (
     Tombstone,
     TombstoneKey,
     User,
+    pending_prompts,
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
 from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, tombstone_hash
@@ -73,7 +74,7 @@ class SqlStorage:
         async with reading(self.sessions) as session:
             query = (
                 select(Prompt.id)
-                .where(Prompt.status == "pending", Prompt.due_at <= now)
+                .where(pending_prompts(Prompt), Prompt.due_at <= now)
                 .order_by(Prompt.due_at)
                 .limit(limit)
             )

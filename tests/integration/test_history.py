@@ -367,11 +367,6 @@ async def test_due_selection_reads_pending_prompts_through_their_partial_index_w
 
 
 @only_postgresql
-@pytest.mark.xfail(
-    strict=True,
-    reason="SqlStorage.due_prompts binds its status (Prompt.status == 'pending'): a generic plan cannot "
-    "use the partial index until it says pending_prompts(Prompt) (bot/storage/models.py)",
-)
 async def test_due_selection_keeps_its_partial_index_when_postgresql_plans_it_once_for_all(storage):
     await seed_history(storage)
     with statements_on("prompts") as ran:
