@@ -19,7 +19,7 @@ from typing import Any
 
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, Claims, Mark
 from hipcoach.bot.storage.history import Lifetimes
-from hipcoach.bot.storage.outbox import LeasedOutbox, in_order
+from hipcoach.bot.storage.outbox import CANDIDATES, LeasedOutbox, in_order
 from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, Queued, tombstone_hash
 from hipcoach.flows.values import (
     CancelPrompts,
@@ -422,9 +422,9 @@ class FakeOutbox(LeasedOutbox):
                 for r in sorted(outbox, key=lambda r: r["id"])
                 if user_id in (None, r["user_id"])
                 and (r["status"] == "pending" or (r["status"] == "sending" and r["claimed_at"] < stale))
-            ][:limit]
+            ][: CANDIDATES * limit]
             unsent = [(r["user_id"], r["id"]) for r in outbox if r["status"] != "sent" and live(r, stale)]
-            kept = in_order(candidates, unsent)
+            kept = in_order(candidates, unsent)[:limit]
             return [self._claim_row(self.book.row(row.id), now) for row in kept]
 
     def _claim_row(self, row: dict[str, Any], now: datetime) -> Queued:

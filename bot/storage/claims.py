@@ -194,13 +194,15 @@ class Claims:
             if batch is None:
                 return set()
             try:
-                adopted = await self.book.write(batch)
-                break
+                return self._written(batch, await self.book.write(batch))
             except (DBAPIError, OSError) as error:
                 if wait is None:
                     raise
                 log.warning("outbox bookkeeping not written (%s); again in %s s", type(error).__name__, wait)
                 await self.sleep(wait)
+        raise AssertionError("unreachable: the last try raises")
+
+    def _written(self, batch: Batch, adopted: set[int]) -> set[int]:
         self.writes += 1
         self.adopting -= batch.adopt
         self.lost |= batch.adopt - adopted

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
@@ -37,6 +37,9 @@ from hipcoach.bot.storage.transactions import Transactions
 __all__ = ["OUTBOX_LEASE", "ClaimLost", "Progress", "RowProgress", "SqlOutbox", "Untracked"]
 
 log = logging.getLogger(__name__)
+
+# Rows looked at per row claimed: a user's rows waiting behind one held elsewhere do not starve the rest.
+CANDIDATES = 2
 
 
 class Progress(Protocol):
@@ -159,7 +162,7 @@ def _write_batch(batch: Batch, connection: Connection) -> set[int]:
     return adopted
 
 
-def in_order(candidates: list[Any], unsent: list[tuple[int, int]]) -> list[Any]:
+def in_order(candidates: Sequence[Any], unsent: list[tuple[int, int]]) -> list[Any]:
     """The candidates (rows with `id`, `user_id`, by id) whose user's earlier unsent rows (user, id) are all
     candidates kept too: a user's rows go together, in order, but never past one someone else holds."""
     kept: list[Any] = []
@@ -188,7 +191,7 @@ def _claim_rows(
             or_(Outbox.status == "pending", Outbox.claimed_at < stale),
         )
         .order_by(Outbox.id)
-        .limit(limit)
+        .limit(CANDIDATES * limit)
         .with_for_update(skip_locked=True)
     )
     if user_id is not None:
@@ -198,12 +201,12 @@ def _claim_rows(
         return []
     # Rows of the same users still to be sent by someone else (or locked by another claim just now).
     ahead = select(Outbox.user_id, Outbox.id).where(
-        Outbox.user_id.in_({row.user_id for row in candidates}),
+        Outbox.user_id.in_(sorted({row.user_id for row in candidates})),
         Outbox.id < max(row.id for row in candidates),
         unsent(Outbox),
         live(Outbox, stale),
     )
-    rows = in_order(candidates, [(u, i) for u, i in connection.execute(ahead)])
+    rows = in_order(candidates, [(u, i) for u, i in connection.execute(ahead)])[:limit]
     lapsed = [row for row in rows if row.part_in_flight is not None]
     for row in lapsed:
         log.warning("outbox=%s part=%s was in flight when its sender stopped", row.id, row.part_in_flight)

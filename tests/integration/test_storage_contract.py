@@ -146,6 +146,15 @@ async def test_a_users_rows_are_claimed_together_in_order_but_never_past_one_hel
     assert [first.id] + [q.id for q in await outbox.claim(10, NOW)] == rows
 
 
+async def test_rows_waiting_behind_one_held_elsewhere_do_not_keep_other_users_rows_from_a_claim(port):
+    await queue(port, 1, claimed=True)  # being sent
+    for _ in range(3):
+        await queue(port, 1)
+    other = await queue(port, 2)
+
+    assert [q.id for q in await port.storage.outbox.claim(2, NOW)] == [other]
+
+
 async def test_a_turns_row_waits_behind_one_being_sent_until_it_is_sent_but_not_behind_a_stale_claim(port):
     clock = FakeClock(NOW)
     earlier, later = await queue(port, 1, claimed=True), await queue(port, 1, claimed=True)
