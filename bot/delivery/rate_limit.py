@@ -3,27 +3,27 @@
 On PostgreSQL every replica counts its sends in one table, a row per second (`send_slots`).
 
 The slots of a second are spread over its first three quarters, slot k (from 1) at (k - 1) / rate of
-them, and a sender takes the first free slot whose moment has come, or one of the `CATCH_UP` before
-it: a sender held up a moment catches up a little, and slots that passed unused before that are
-skipped. So sends are evenly spaced, hardly more than `rate` in any sliding second; counting whole
-seconds alone would let one second's sends bunch at its end and the next second's at its start,
-twice the rate within one sliding second.
+them. A sender takes the first free slot whose moment has come, or one of the `CATCH_UP` before it
+(slots that passed unused before that are skipped), else a later one: of this second, or, once it
+is full, of the next free one, booked now. Booking ahead keeps every slot of a busy second taken,
+however late a sender wakes; it then waits for its slot's moment. So sends are evenly spaced, hardly
+more than `rate` in any sliding second; counting whole seconds alone would let one second's sends
+bunch at its end and the next second's at its start, twice the rate within one sliding second.
 
     INSERT INTO send_slots (second, used) VALUES (:second, :earliest)
     ON CONFLICT (second) DO UPDATE SET used = GREATEST(send_slots.used, :earliest - 1) + 1
     WHERE GREATEST(send_slots.used, :earliest - 1) + 1 <= :rate
     RETURNING used
 
-A row back is the slot taken; none means the second is full, and the sender waits for the next
-one. The row lock taken by the upsert makes the count exact across replicas. The second comes from
-the replica's clock (kept right by NTP, as due prompts already need). The sender that opens a
-second deletes rows older than a minute.
+A row back is the slot taken; none means the second is full. The row lock taken by the upsert makes
+the count exact across replicas. The second comes from the replica's clock (kept right by NTP, as
+due prompts already need). The sender that opens a second deletes rows older than a minute.
 
-Telegram counts a message when it arrives, a little after its slot was granted. So that a send
-granted late in one second does not arrive in the next one and push that second over the rate, no
-slot lies in a second's last quarter (`GUARD`): a sender asking then waits for the next second. (A
-tenth was too little with three replicas under load: a few sends granted late in a second arrived
-in the next one.)
+Telegram counts a message when it arrives, up to a round trip after its request starts. No slot
+lies in a second's last quarter (`GUARD`), and a request may start until a round trip before its
+second ends (`on_time`; the limiter learns the round trip from its sends, `TRIP` until then, at most
+`GUARD`): a sender woken or held up later than that (its in-flight note slow, say) takes another
+slot, so that its message does not arrive in the next second and push that one over the rate.
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
 
@@ -38,7 +38,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from sqlalchemy import delete, func, literal_column
 from sqlalchemy.dialects import postgresql
@@ -53,12 +53,16 @@ log = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 Sleep = Callable[[float], Awaitable[None]]
+T = TypeVar("T")
 
 DEFAULT_RATE = 30  # messages per second: Telegram's limit for a bot's messages to different chats
-MAX_WAITS = 60  # seconds (waits for the next second) before a sender gives up; the outbox tries again
+MAX_WAITS = 60  # seconds ahead a sender may book a slot before it gives up; the outbox tries again
 KEEP = timedelta(minutes=1)  # how long counted seconds stay in the table
+SECOND = timedelta(seconds=1)
 GUARD = timedelta(milliseconds=250)  # the end of each second, in which no slot lies
-SPREAD = timedelta(seconds=1) - GUARD  # the part of each second its slots are spread over
+SPREAD = SECOND - GUARD  # the part of each second its slots are spread over
+TRIP = timedelta(milliseconds=150)  # the round trip allowed for until sends have shown it
+TRIP_MARGIN = 1.25  # on the usual round trip, for its jitter
 CATCH_UP = 2  # slots a held-up sender may still take after their moment passed
 
 
@@ -69,6 +73,12 @@ class SendRateTimeout(RuntimeError):
 class SendLimiter(Protocol):
     async def acquire(self) -> datetime:
         """Wait for a slot to send one message; returns the second (UTC) the slot belongs to."""
+        ...
+
+    async def send(
+        self, request: Callable[[], Awaitable[T]], before: Callable[[], Awaitable[None]] | None
+    ) -> T:
+        """Run `request` in a slot, `before` (the part's in-flight note) right before it."""
         ...
 
 
@@ -82,7 +92,7 @@ def second_of(moment: datetime) -> datetime:
 
 
 class _PerSecondLimiter:
-    """Shared by both limiters: the clock, the sleep and the bounded wait for the next second."""
+    """Shared by both limiters: the clock, the sleep, and the bounded search for a second with a free slot."""
 
     def __init__(self, rate: int, clock: Clock, sleep: Sleep, max_waits: int) -> None:
         if rate < 1:
@@ -91,19 +101,42 @@ class _PerSecondLimiter:
         self.clock = clock
         self.sleep = sleep
         self.max_waits = max_waits
+        self.full_until = datetime.min.replace(tzinfo=UTC)  # the seconds before it are full: not asked again
+        self.round_trip = TRIP / TRIP_MARGIN
 
     async def acquire(self) -> datetime:
+        now = self.clock()
+        second, spacing = second_of(now), SPREAD / self.rate
+        earliest = max((now - second) // spacing + 1 - CATCH_UP, 1)
+        if now - second >= SPREAD:
+            second, earliest = second + SECOND, 1
         for _ in range(self.max_waits + 1):
-            now = self.clock()
-            second = second_of(now)
-            spacing = SPREAD / self.rate
-            earliest = max((now - second) // spacing + 1 - CATCH_UP, 1)
-            slot = await self._take(second, earliest) if now - second < SPREAD else None
+            slot = None if second < self.full_until else await self._take(second, earliest)
             if slot is not None:
                 await self._wait_until(second + spacing * (slot - 1))
                 return second
-            await self._wait_until(second + timedelta(seconds=1))
-        raise SendRateTimeout(f"no send slot after waiting {self.max_waits} times for the next second")
+            self.full_until = max(self.full_until, second + SECOND)
+            second, earliest = second + SECOND, 1
+        raise SendRateTimeout(f"no send slot free within {self.max_waits} seconds")
+
+    async def send(
+        self, request: Callable[[], Awaitable[T]], before: Callable[[], Awaitable[None]] | None
+    ) -> T:
+        """Run `request` in a slot, `before` right before it; a later slot if `before` took so long that
+        the message would arrive in the second after its slot's."""
+        second = await self.acquire()
+        if before is not None:
+            await before()
+        while not self.on_time(second):
+            second = await self.acquire()
+        started = self.clock()
+        answer = await request()
+        self.round_trip += (self.clock() - started - self.round_trip) / 20  # the usual one, lately
+        return answer
+
+    def on_time(self, second: datetime) -> bool:
+        """Whether a request starting now still reaches Telegram within `second`."""
+        return self.clock() < second + SECOND - min(self.round_trip * TRIP_MARGIN, GUARD)
 
     async def _wait_until(self, moment: datetime) -> None:
         wait = (moment - self.clock()).total_seconds()
@@ -122,17 +155,17 @@ class LocalSendLimiter(_PerSecondLimiter):
         self, rate: int, clock: Clock = utc_now, sleep: Sleep = asyncio.sleep, max_waits: int = MAX_WAITS
     ) -> None:
         super().__init__(rate, clock, sleep, max_waits)
-        self.second: datetime | None = None
-        self.used = 0
+        self.used: dict[datetime, int] = {}  # slots taken, by second: this one and those booked ahead
 
     async def _take(self, second: datetime, earliest: int) -> int | None:
         # No await between the check and the count: the event loop runs one sender at a time here.
-        if second != self.second:
-            self.second, self.used = second, 0
-        slot = max(self.used, earliest - 1) + 1
+        if second not in self.used:
+            now = second_of(self.clock())
+            self.used = {kept: used for kept, used in self.used.items() if kept >= now}
+        slot = max(self.used.get(second, 0), earliest - 1) + 1
         if slot > self.rate:
             return None
-        self.used = slot
+        self.used[second] = slot
         return slot
 
 

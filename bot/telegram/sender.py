@@ -331,7 +331,7 @@ class TelegramSender:
                 if chat_id is not None:
                     await self.pauses.wait(chat_id)
                 if limited and self.limiter is not None:
-                    await self.limiter.acquire()
+                    return await self.limiter.send(request, before)
                 if before is not None:
                     await before()
                 return await request()

@@ -15,6 +15,7 @@ from hipcoach.bot.storage.sql import SqlStorage
 from hipcoach.bot.telegram.sender import TelegramSender
 from hipcoach.flows import Message
 from tests.postgres import only_postgresql
+from tests.simulated_time import SimulatedTime
 
 START = datetime(2026, 12, 7, 18, 0, 0, 700_000, tzinfo=UTC)  # late in a second: windows are crossed
 
@@ -59,6 +60,33 @@ async def test_concurrent_senders_on_separate_engines_never_exceed_the_rate_in_a
     assert time.sleeps, "the senders had to wait for free seconds"
 
 
+async def test_replicas_sharing_the_send_slots_take_every_slot_of_every_second_and_no_more(
+    storage: SqlStorage, database_url
+):
+    rate, replicas, senders_each, sends_each = 10, 3, 4, 10
+    start = START.replace(microsecond=0)
+    time = SimulatedTime(start)
+    engines = [make_engine(database_url) for _ in range(replicas)]
+
+    async def send_all(limiter) -> list[datetime]:
+        granted = []
+        for _ in range(sends_each):
+            granted.append(await limiter.acquire())
+            await time.sleep(0.05)  # the request's round trip
+        return granted
+
+    try:
+        limiters = [limiter_for(engine, rate, time.clock, time.sleep) for engine in engines]
+        senders = [send_all(limiter) for limiter in limiters for _ in range(senders_each)]
+        granted = [second for seconds in await time.run(*senders) for second in seconds]
+    finally:
+        for engine in engines:
+            await engine.dispose()
+
+    per_second = Counter(granted)
+    assert [per_second[start + timedelta(seconds=n)] for n in range(len(per_second))] == [rate] * 12
+
+
 @only_postgresql
 async def test_on_postgresql_the_count_lives_in_the_database_and_old_seconds_are_pruned(storage):
     time = FakeTime()
@@ -76,17 +104,17 @@ async def test_on_postgresql_the_count_lives_in_the_database_and_old_seconds_are
         assert await session.scalar(select(func.count()).select_from(SendSlot)) == 1
 
 
-async def test_a_sender_that_finds_no_free_second_gives_up_after_a_bounded_wait():
+async def test_a_sender_books_no_slot_further_ahead_than_its_bound_and_gives_up():
     stopped = FakeTime()
 
     async def sleep_without_time_passing(seconds: float) -> None:
         stopped.sleeps.append(seconds)
 
     limiter = LocalSendLimiter(1, stopped.clock, sleep_without_time_passing, max_waits=3)
-    await limiter.acquire()
+    booked = [await limiter.acquire() for _ in range(4)]  # this second's and the next three
     with pytest.raises(SendRateTimeout):
         await limiter.acquire()
-    assert len(stopped.sleeps) == 4
+    assert booked == [START.replace(microsecond=0) + timedelta(seconds=n) for n in range(4)]
 
 
 async def test_no_slot_is_granted_in_the_last_quarter_of_a_second_so_sends_arrive_within_their_second():
@@ -104,6 +132,12 @@ class RecordingLimiter:
     async def acquire(self) -> datetime:
         self.log.append("slot")
         return START
+
+    async def send(self, request, before):
+        await self.acquire()
+        if before is not None:
+            await before()
+        return await request()
 
 
 class FlakyBot:
