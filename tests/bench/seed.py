@@ -27,6 +27,7 @@ updates and handled (sent) prompts, all older than any pending row, as months of
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import os
 import random
@@ -71,6 +72,7 @@ COLUMNS = {
     "processed_updates": {"update_id", "user_id", "processed_at"},
 }  # fmt: skip
 REQUIRED = ("users", "dialogue_states", "prompts")
+STALE_S = 6 * 3600  # a cached file of another schema is deleted once untouched this long
 HISTORY_UPDATE_IDS = 500_000_000  # processed update ids of the history start here, clear of the run's
 
 ONBOARDING = [
@@ -79,6 +81,15 @@ ONBOARDING = [
     "checkin_pain:2", "checkin_effort:ok", "checkin_control:smooth", "schedule_days:mon_wed_fri",
     "schedule_time:1800", "schedule_zone:utc", "schedule_summary_day:6", "schedule_confirm:yes",
 ]  # fmt: skip
+
+
+def schema_key() -> str:
+    """The migration head and a digest of every migration: a migration edited in place rebuilds too."""
+    versions = Path(upgrade.__code__.co_filename).parent / "migrations" / "versions"
+    digest = hashlib.sha1()
+    for path in sorted(versions.glob("*.py")):
+        digest.update(path.name.encode() + path.read_bytes())
+    return f"{head_revision()}x{digest.hexdigest()[:8]}"
 
 
 def cache_dir() -> Path:
@@ -108,7 +119,7 @@ class Population:
         return pow(SHUFFLE, -1, self.due) if self.due > 1 else 0
 
     def key(self) -> str:
-        return f"{head_revision()}-{self.users}-{self.due}-{self.history}-{LAYOUT}"
+        return f"{schema_key()}-{self.users}-{self.due}-{self.history}-{LAYOUT}"
 
     def is_due(self, user_id: int) -> bool:
         return bool(self.due) and (user_id - 1) % self.stride == 0 and (user_id - 1) // self.stride < self.due
@@ -267,7 +278,7 @@ def _fill_sqlite(path: Path, population: Population) -> None:
 
 def _outdated(key: list[str]) -> bool:
     """Whether a cache key (head, users, due, history, layout) was made for another schema or layout."""
-    return len(key) != 5 or key[0] != head_revision() or key[4] != LAYOUT.lower()
+    return len(key) != 5 or key[0] != schema_key() or key[4] != LAYOUT.lower()
 
 
 def sqlite_template(population: Population, log: Any = print) -> Path:
@@ -277,8 +288,12 @@ def sqlite_template(population: Population, log: Any = print) -> Path:
     if path.exists():
         return path
     for stale in root.glob("sqlite-*.db*"):
-        if _outdated(stale.name.split(".")[0].split("-")[1:]):
-            stale.unlink()  # made for an older schema or layout
+        # Made for another schema or layout, and not lately: a run of another version may be using it.
+        if (
+            _outdated(stale.name.split(".")[0].split("-")[1:])
+            and time.time() - stale.stat().st_mtime > STALE_S
+        ):
+            stale.unlink(missing_ok=True)
     started = time.perf_counter()
     building = path.with_suffix(".building")
     for leftover in root.glob(building.name + "*"):
