@@ -43,6 +43,7 @@ BOOKKEEPING_RETRIES = tuple(itertools.islice(doubling(0.5, 30.0), 7))  # 0.5 …
 # A caller's row behind an earlier one of the user's still being sent asks again after these waits
 # (about a lease in all), then is given back for the dispatcher.
 ORDER_WAITS = tuple(itertools.islice(doubling(0.1, 1.0), 34))  # 0.1 … 1 s, 30.5 s
+SLOW_WAIT = 2.0  # seconds in line that are worth a line in the log
 
 
 class ClaimLost(Exception):
@@ -142,20 +143,29 @@ class Claims:
     async def in_turn(self, outbox_id: int, user_id: int) -> bool:
         """Wait while an earlier row of the user is still to be sent by a live sender; True when this
         one may go, False when it waited a lease in vain and was given back for the dispatcher."""
+        waited = 0.0
         for wait in (*ORDER_WAITS, None):
-            now = self.now()
-            try:
-                if now is None or not await self.book.earlier_unsent(outbox_id, user_id, now - self.lease):
-                    return True
-            except Exception as error:  # the notes will find out whether the database is back
-                log.warning("outbox=%s order not read (%s)", outbox_id, type(error).__name__)
+            if not await self._behind(outbox_id, user_id):
+                if waited >= SLOW_WAIT:
+                    log.warning(
+                        "outbox=%s waited %.1f s behind an earlier row of its user", outbox_id, waited
+                    )
                 return True
             if wait is None:
                 break
             await self.sleep(wait)
-        log.info("outbox=%s waited a lease behind an earlier row: left for the dispatcher", outbox_id)
+            waited += wait
+        log.warning("outbox=%s waited a lease behind an earlier row: left for the dispatcher", outbox_id)
         await self.mark(Mark(outbox_id, "released"))
         return False
+
+    async def _behind(self, outbox_id: int, user_id: int) -> bool:
+        now = self.now()
+        try:
+            return now is not None and await self.book.earlier_unsent(outbox_id, user_id, now - self.lease)
+        except Exception as error:  # can't tell: it goes, and its notes find out if the database is back
+            log.warning("outbox=%s order not read (%s)", outbox_id, type(error).__name__)
+            return False
 
     async def mark(self, mark: Mark) -> None:
         """Write `mark` with whatever else is asked meanwhile; raises ClaimLost if the row is not ours."""

@@ -136,3 +136,37 @@ async def test_export_sends_every_stored_row_about_the_user(content):
     names = [file.name for file in message.files]
     assert names == ["hipcoach-5.json", "hipcoach-5-check-ins.csv"]
     assert b'"consented_at"' in message.files[0].data
+
+
+async def test_a_reply_committed_while_an_earlier_one_is_being_sent_elsewhere_goes_out_after_it(content):
+    coach = fake_coach(content, FakeClock(NOW))
+    sender = CollectingSender()
+    first = await coach.turn(7, Text("hi"), update_id=1)  # its replies are in hand, say on another replica
+    second = await coach.turn(7, Choice("consent:yes"), update_id=2)
+    assert first is not None and second is not None
+
+    async def first_sent_meanwhile(seconds: float) -> None:
+        await coach.deliver(7, first.messages, first.outbox_id, sender)
+
+    coach.storage.outbox.claims.sleep = first_sent_meanwhile
+    assert await coach.deliver(7, second.messages, second.outbox_id, sender)
+
+    assert [m.text for m in sender.sent[7]] == [m.text for m in first.messages + second.messages]
+    assert await coach.storage.outbox.claim(10, NOW) == []
+
+
+async def test_a_reply_does_not_wait_behind_a_claim_whose_sender_is_long_gone(content):
+    clock = FakeClock(NOW)
+    coach = fake_coach(content, clock)
+    sender = CollectingSender()
+    await coach.turn(7, Text("hi"), update_id=1)  # claimed, never sent: its sender died
+    clock.advance(coach.storage.outbox.lease + timedelta(seconds=1))
+    second = await coach.turn(7, Choice("consent:yes"), update_id=2)
+    assert second is not None
+
+    async def never(seconds: float) -> None:
+        raise AssertionError("waited behind a dead sender's claim")
+
+    coach.storage.outbox.claims.sleep = never
+    assert await coach.deliver(7, second.messages, second.outbox_id, sender)
+    assert [m.text for m in sender.sent[7]] == [m.text for m in second.messages]
