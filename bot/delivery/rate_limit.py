@@ -20,10 +20,10 @@ the count exact across replicas. The second comes from the replica's clock (kept
 due prompts already need). The sender that opens a second deletes rows older than a minute.
 
 Telegram counts a message when it arrives, up to a round trip after its request starts. No slot
-lies in a second's last quarter (`GUARD`), and a request may start until a round trip before its
-second ends (`on_time`; the limiter learns the round trip from its sends, `TRIP` until then, at most
-`GUARD`): a sender woken or held up later than that (its in-flight note slow, say) takes another
-slot, so that its message does not arrive in the next second and push that one over the rate.
+lies in a second's last quarter (`GUARD`), and a request may start until its second has a round trip
+and a quarter left (`on_time`: the usual round trip of this limiter's sends, `TRIP` before any; at
+most `GUARD`). A sender woken or held up later than that (its in-flight note slow, say) takes
+another slot, so that its message does not arrive in the next second and push that one over the rate.
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
 
