@@ -89,10 +89,12 @@ async def reply_windows(
     running = await bots.real_bot(url, clock, limited=True, rtt=rtt, jitter=JITTER)
     assert running.bot is not None
     application = running.application
-    replies = await bots.settled_replies(running, population.checkin_users(1, seed=99)[0], seed.CHECKIN_TEXT)
+    waiting = population.users - population.due  # users asked how their session went
+    users = population.checkin_users(min(waiting, TELEGRAM_LIMIT * seconds * runs + 1), seed=11)
+    replies = await bots.settled_replies(running, users.pop(), seed.CHECKIN_TEXT)
     running.api.unchecked()
     per_window = max(1, TELEGRAM_LIMIT * seconds // replies)
-    users = population.checkin_users(per_window * runs + 1, seed=11)[1:]
+    assert per_window * runs <= len(users), f"{per_window * runs} check-ins wanted, {len(users)} users wait"
     found = Windows()
     try:
         await application.start()
@@ -111,8 +113,9 @@ async def reply_windows(
             times = running.api.sent_at[first:]
             assert len(times) >= per_window * replies, (len(times), per_window * replies)
             found.add(times, started)
-        await application.stop()
     finally:
+        if application.running:
+            await application.stop()
         await running.close()
     return found
 
