@@ -22,8 +22,9 @@ due prompts already need). The sender that opens a second deletes rows older tha
 Telegram counts a message when it arrives, up to a round trip after its request starts. No slot
 lies in a second's last quarter (`GUARD`), and a request may start until its second has a round trip
 and a quarter left (`on_time`: the usual round trip of this limiter's sends, `TRIP` before any; at
-most `GUARD`). A sender woken or held up later than that (its in-flight note slow, say) takes
-another slot, so that its message does not arrive in the next second and push that one over the rate.
+most `GUARD`). A sender's in-flight note is begun as long before its slot's moment as notes
+usually take; one woken or held up later than that takes another slot, so that its message does not
+arrive in the next second and push that one over the rate.
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
 
@@ -63,6 +64,7 @@ GUARD = timedelta(milliseconds=250)  # the end of each second, in which no slot 
 SPREAD = SECOND - GUARD  # the part of each second its slots are spread over
 TRIP = timedelta(milliseconds=150)  # the round trip allowed for until sends have shown it
 TRIP_MARGIN = 1.25  # on the usual round trip, for its jitter
+LEARNING = 20  # sends over which the usual round trip and note are mostly learnt
 CATCH_UP = 2  # slots a held-up sender may still take after their moment passed
 
 
@@ -102,9 +104,35 @@ class _PerSecondLimiter:
         self.sleep = sleep
         self.max_waits = max_waits
         self.full_until = datetime.min.replace(tzinfo=UTC)  # the seconds before it are full: not asked again
-        self.round_trip = TRIP / TRIP_MARGIN
+        self.round_trip = TRIP / TRIP_MARGIN  # of this limiter's sends, lately
+        self.noting = timedelta(0)  # how long a send's `before` (its in-flight note) takes, lately
 
     async def acquire(self) -> datetime:
+        second, moment = await self._book()
+        await self._wait_until(moment)
+        return second
+
+    async def send(
+        self, request: Callable[[], Awaitable[T]], before: Callable[[], Awaitable[None]] | None
+    ) -> T:
+        """Run `request` in a slot, with `before` begun as long before the slot's moment as it usually
+        takes; a later slot if it took so long that the message would arrive in the next second."""
+        second, moment = await self._book()
+        if before is not None:
+            await self._wait_until(moment - self.noting)
+            noting = self.clock()
+            await before()
+            self.noting += (self.clock() - noting - self.noting) / LEARNING
+        await self._wait_until(moment)
+        while not self.on_time(second):
+            second = await self.acquire()
+        started = self.clock()
+        answer = await request()
+        self.round_trip += (self.clock() - started - self.round_trip) / LEARNING
+        return answer
+
+    async def _book(self) -> tuple[datetime, datetime]:
+        """The slot to take (the module's docstring says which): its second and its moment."""
         now = self.clock()
         second, spacing = second_of(now), SPREAD / self.rate
         earliest = max((now - second) // spacing + 1 - CATCH_UP, 1)
@@ -113,26 +141,10 @@ class _PerSecondLimiter:
         for _ in range(self.max_waits + 1):
             slot = None if second < self.full_until else await self._take(second, earliest)
             if slot is not None:
-                await self._wait_until(second + spacing * (slot - 1))
-                return second
+                return second, second + spacing * (slot - 1)
             self.full_until = max(self.full_until, second + SECOND)
             second, earliest = second + SECOND, 1
         raise SendRateTimeout(f"no send slot free within {self.max_waits} seconds")
-
-    async def send(
-        self, request: Callable[[], Awaitable[T]], before: Callable[[], Awaitable[None]] | None
-    ) -> T:
-        """Run `request` in a slot, `before` right before it; a later slot if `before` took so long that
-        the message would arrive in the second after its slot's."""
-        second = await self.acquire()
-        if before is not None:
-            await before()
-        while not self.on_time(second):
-            second = await self.acquire()
-        started = self.clock()
-        answer = await request()
-        self.round_trip += (self.clock() - started - self.round_trip) / 20  # the usual one, lately
-        return answer
 
     def on_time(self, second: datetime) -> bool:
         """Whether a request starting now still reaches Telegram within `second`."""

@@ -105,6 +105,16 @@ async def test_senders_woken_late_by_a_loaded_loop_still_take_every_slot():
     assert arrivals[:-1] == [RATE] * (len(arrivals) - 1)
 
 
+async def test_slow_in_flight_notes_are_begun_before_their_slots_so_no_slot_is_lost():
+    time = SimulatedTime(START)
+    sent = await backlog(
+        time, LocalSendLimiter(RATE, time.clock, time.sleep), time.sleep, sends=40, note=0.25
+    )
+
+    arrivals = per_second([each.arrived for each in sent])
+    assert arrivals[:-1] == [RATE] * (len(arrivals) - 1)
+
+
 async def test_no_message_arrives_after_its_slots_second_even_when_notes_are_slow():
     time = SimulatedTime(START)
     sleep = stalling(time, most=0.1)
