@@ -73,10 +73,6 @@ class SendRateTimeout(RuntimeError):
 
 
 class SendLimiter(Protocol):
-    async def acquire(self) -> datetime:
-        """Wait for a slot to send one message; returns the second (UTC) the slot belongs to."""
-        ...
-
     async def send(
         self, request: Callable[[], Awaitable[T]], before: Callable[[], Awaitable[None]] | None
     ) -> T:
@@ -108,6 +104,7 @@ class _PerSecondLimiter:
         self.noting = timedelta(0)  # how long a send's `before` (its in-flight note) takes, lately
 
     async def acquire(self) -> datetime:
+        """Wait for a slot to send one message; returns the second (UTC) the slot belongs to."""
         second, moment = await self._book()
         await self._wait_until(moment)
         return second
