@@ -318,6 +318,17 @@ def run(plan: Plan, phases: list[str], use_postgres: bool, watch: LoadWatch) -> 
     return figures
 
 
+def with_pickle_peers(figures: list[Figure]) -> None:
+    """The PicklePersistence peers' CPU per check-in, beside the check-in turn's peer figures."""
+    pickles = {f.name.removeprefix("pickle_"): f for f in figures if f.name.startswith("pickle_")}
+    if not pickles:
+        return
+    beside = "; pickle " + ", ".join(f"{name} {figure.median:.1f} ms" for name, figure in pickles.items())
+    for figure in figures:
+        if figure.name.startswith("turn_cpu_peer_ratio_"):
+            figure.peers += beside
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes and fewer runs (4-8 minutes)")
@@ -333,6 +344,7 @@ def main(argv: list[str] | None = None) -> int:
     started = time.perf_counter()
     with LoadWatch() as watch:
         figures = run(plan, phases, not args.no_postgres, watch)
+    with_pickle_peers(figures)
     report = {
         "command": "python tests/bench/run.py" + (" --quick" if args.quick else ""),
         "date": datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC"),
