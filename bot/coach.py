@@ -295,25 +295,34 @@ class Coach:
         of the user's is still being sent, here or elsewhere, and is left to the dispatcher if that takes
         a lease; `in_order`: a dispatcher's claim, which left such rows out already.
         """
-        if outbox_id is not None:
-            self.storage.outbox.hold(outbox_id, self.clock)
-            if not in_order and not await self.storage.outbox.in_turn(outbox_id, user_id):
+        if outbox_id is None:
+            return await self._send(user_id, messages, None, sender)
+        outbox = self.storage.outbox
+        outbox.hold(outbox_id, self.clock)
+        try:
+            if not in_order and not await outbox.in_turn(outbox_id, user_id):
                 return False
-        progress = None if outbox_id is None else RowProgress(self.storage.outbox, outbox_id, first_part)
+            progress = RowProgress(outbox, outbox_id, first_part)
+            ok = await self._send(user_id, messages, progress, sender)
+            for _ in range(progress.unconfirmed_parts):
+                self.observer.unconfirmed()
+            await self._settle(user_id, outbox_id, ok)
+            return ok
+        finally:
+            outbox.let_go(outbox_id)  # settled by now, unless cancelled: then its claim lapses
+
+    async def _send(
+        self, user_id: int, messages: list[Message], progress: RowProgress | None, sender: Sender
+    ) -> bool:
         try:
             await sender.send(user_id, messages, progress)
         except Exception as error:
+            outbox_id = None if progress is None else progress.outbox_id
             log.warning(
                 "delivery failed user=%s outbox=%s error=%s", user_id, outbox_id, type(error).__name__
             )
-            ok = False
-        else:
-            ok = True
-        if progress is not None:
-            for _ in range(progress.unconfirmed_parts):
-                self.observer.unconfirmed()
-            await self._settle(user_id, progress.outbox_id, ok)
-        return ok
+            return False
+        return True
 
     async def _settle(self, user_id: int, outbox_id: int, ok: bool) -> None:
         """Mark the row sent or give it back; if even the retried mark fails, its claim lapses (lease)."""

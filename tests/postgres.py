@@ -25,6 +25,8 @@ INSTALL_TIMEOUT = 600
 START_TIMEOUT = 60
 # Durability buys nothing for a test server and costs time on every commit and CREATE DATABASE.
 SPEED = "-c fsync=off -c synchronous_commit=off -c full_page_writes=off"
+# The chaos suite runs 13 bots at once on one server, each with a pool of up to 15: 100 (the default) ran out.
+CONNECTIONS = "-c max_connections=300"
 
 
 class PostgresUnavailable(RuntimeError):
@@ -91,7 +93,7 @@ class LocalServer:
         self._run(
             "initdb", "-D", str(self.data), "-U", SERVER_USER, "--auth=trust", "-E", "UTF8", "--no-sync"
         )
-        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {SPEED}"
+        options = f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1 {CONNECTIONS} {SPEED}"
         log = str(self.root / "server.log")
         self._run(
             "pg_ctl", "-D", str(self.data), "-l", log, "-o", options, "-w", "-t", str(START_TIMEOUT), "start"

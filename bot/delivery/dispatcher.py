@@ -178,11 +178,14 @@ class Dispatcher:
         return asyncio.create_task(self._send_in_turn(item, claim, slots))
 
     async def _send_in_turn(self, item: Queued, claim: _Claim, slots: asyncio.Semaphore) -> bool:
-        async with self.order(item.user_id), slots:
-            if item.lapsed_in_flight:
-                self.observer.unconfirmed()
-            ok = await self.deliver(item)
-            self.beat()
+        try:
+            async with self.order(item.user_id), slots:
+                if item.lapsed_in_flight:
+                    self.observer.unconfirmed()
+                ok = await self.deliver(item)
+                self.beat()
+        finally:  # settled by now, unless cancelled before or during its delivery: then its claim lapses
+            self.storage.outbox.let_go(item.id)
         claim.finished += 1
         claim.succeeded += ok
         return ok

@@ -133,6 +133,12 @@ class Claims:
             self.lost.discard(outbox_id)
         self._keep_beating()
 
+    def let_go(self, outbox_id: int) -> None:
+        """Out of the heartbeat without a write (a delivery cancelled): its claim lapses with the lease."""
+        self.held.pop(outbox_id, None)
+        self.adopting.discard(outbox_id)
+        self.lost.add(outbox_id)  # not to be taken up again by a note still on its way
+
     def hold(self, outbox_id: int, clock: Clock) -> None:
         """A row claimed for a caller at its turn's commit: in the heartbeat from now on."""
         self.clock = clock
@@ -217,7 +223,7 @@ class Claims:
         self.adopting -= batch.adopt
         self.lost |= batch.adopt - adopted
         if batch.beat is not None:
-            for outbox_id in batch.held | adopted:
+            for outbox_id in (batch.held | adopted) - self.lost:
                 self.held[outbox_id] = batch.beat
         return set(batch.held) | adopted
 

@@ -87,6 +87,9 @@ class LeasedOutbox:
     def hold(self, outbox_id: int, clock: Clock) -> None:
         self.claims.hold(outbox_id, clock)
 
+    def let_go(self, outbox_id: int) -> None:
+        self.claims.let_go(outbox_id)
+
     async def in_turn(self, outbox_id: int, user_id: int) -> bool:
         return await self.claims.in_turn(outbox_id, user_id)
 

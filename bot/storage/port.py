@@ -145,6 +145,10 @@ class Outbox(Protocol):
         """A row claimed for this process (at a turn's commit): kept in its heartbeat until settled."""
         ...
 
+    def let_go(self, outbox_id: int) -> None:
+        """Out of the heartbeat unsettled (its delivery was cancelled): the claim lapses with the lease."""
+        ...
+
     async def in_turn(self, outbox_id: int, user_id: int) -> bool:
         """Wait while an earlier row of the user is still being sent; False: given back meanwhile."""
         ...

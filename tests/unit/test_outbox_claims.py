@@ -29,11 +29,13 @@ class Book:
     def __init__(self) -> None:
         self.batches: list[Batch] = []
         self.written = asyncio.Event()
+        self.entered = asyncio.Event()  # a write has begun
         self.hold: asyncio.Event | None = None
         self.failures = 0
         self.not_ours: set[int] = set()
 
     async def write(self, batch: Batch) -> set[int]:
+        self.entered.set()
         if self.hold is not None:
             await self.hold.wait()
         if self.failures:
@@ -105,9 +107,9 @@ async def test_notes_asked_during_a_write_go_together_in_the_next_and_none_retur
     book.hold = asyncio.Event()
 
     first = asyncio.create_task(claims.mark(Mark(1, "sending", 0)))
-    await asyncio.sleep(0)  # the first write begins, and is held open
+    await asyncio.wait_for(book.entered.wait(), GUARD)  # the first write begins, and is held open
     later = [asyncio.create_task(claims.mark(Mark(i, "sending", 0))) for i in (2, 3)]
-    await asyncio.sleep(0)
+    await asyncio.sleep(0)  # they ask
     assert not first.done() and not any(task.done() for task in later)
 
     book.hold.set()
@@ -154,3 +156,21 @@ async def test_a_turns_row_whose_claim_lapsed_before_its_first_note_is_not_sent(
         await claims.mark(Mark(7, "sending", 0))
 
     assert book.batches[0].adopt == {7} and book.batches[0].live_since == NOW - (OUTBOX_LEASE - claims.margin)
+
+
+async def test_a_row_let_go_during_a_write_leaves_the_heartbeat_and_its_claim_lapses() -> None:
+    book, clock = Book(), FakeClock(NOW)
+    claims = claims_on(book)
+    claims.hold(1, clock)
+    claims.hold(2, clock)
+    book.hold = asyncio.Event()
+    noting = asyncio.create_task(claims.mark(Mark(1, "sending", 0)))
+    await asyncio.wait_for(book.entered.wait(), GUARD)  # the write begins, and is held open
+
+    claims.let_go(1)  # its delivery was cancelled
+    book.hold.set()
+    await asyncio.wait_for(noting, GUARD)
+    await claims.beat(clock())
+
+    assert set(claims.held) == {2}
+    assert book.batches[-1].held == {2} and not book.batches[-1].adopt
