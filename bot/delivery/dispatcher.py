@@ -17,8 +17,8 @@ from hipcoach.bot.storage.port import REDELIVERY_WINDOW, Queued, Storage
 log = logging.getLogger(__name__)
 
 
-OUTBOX_CLAIM = 20  # outbox rows claimed at a time
-SENDERS = 16  # outbox rows delivered at once
+OUTBOX_CLAIM = 64  # outbox rows claimed at a time
+SENDERS = 64  # outbox rows delivered at once
 # Due prompts claimed by one statement, their turns kept in one transaction: a failed commit puts back
 # this many, and their users' turns wait for it (tens of milliseconds).
 PROMPTS_PER_TURN = 50

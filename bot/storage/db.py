@@ -20,8 +20,16 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "hipcoach_read_only"  # execution option: the connection only reads (see `reading`)
 
 
+# PostgreSQL connections a process may hold: 16 updates in flight and the dispatcher's prompts, outbox
+# claims and bookkeeping at once, with room for reads. Three replicas stay under the server's default
+# max_connections (100).
+POSTGRES_POOL = {"pool_size": 20, "max_overflow": 10}
+
+
 def make_engine(url: str, **options: Any) -> AsyncEngine:
     """An async engine; on SQLite, foreign keys on, and each transaction takes the write lock at once."""
+    if url.startswith("postgresql"):
+        options = {**POSTGRES_POOL, **options}
     engine = create_async_engine(url, **options)
     if engine.dialect.name == "sqlite":
         serialise_sqlite(engine.sync_engine)

@@ -7,7 +7,7 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -17,15 +17,11 @@ from hipcoach.bot.storage.history import SqlHistory
 from hipcoach.bot.storage.models import (
     USER_TABLES,
     CheckIn,
-    Decision,
     DialogueState,
-    GoalRating,
-    Outbox,
     ProcessedUpdate,
     Prompt,
     RungChange,
     SafetyEvent,
-    ScreeningAnswer,
     Tombstone,
     TombstoneKey,
     User,
@@ -33,6 +29,7 @@ from hipcoach.bot.storage.models import (
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
 from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, tombstone_hash
+from hipcoach.bot.storage.statements import statements
 from hipcoach.bot.storage.transactions import Link, Transactions
 from hipcoach.flows.values import (
     CancelPrompts,
@@ -136,11 +133,6 @@ def _state_of(row: Any) -> State:
     return State.from_json({"name": row.name, "data": row.data} if row else None)
 
 
-def _state_row(connection: Connection, user_id: int) -> Any:
-    query = select(DialogueState.name, DialogueState.data).where(DialogueState.user_id == user_id)
-    return connection.execute(query).first()
-
-
 class SqlUnitOfWork:
     """One transaction in a few hand-offs: the reads as they are asked for, the writes kept until the
     replies are queued for the caller or the commit, then run together in one step.
@@ -152,6 +144,7 @@ class SqlUnitOfWork:
         self.link = link
         self.now = now
         self.dialect = postgresql if dialect == "postgresql" else sqlite
+        self.sql = statements(dialect)
         self.hashing = hashing
         self.writes: list[Callable[[Connection], None]] = []
         self.seen: dict[int, bool] = {}  # update ids read under the user's lock, as open_user found them
@@ -166,9 +159,9 @@ class SqlUnitOfWork:
             if self._buried(connection, user_id, update_id):
                 return Opened(user_id, State(), known=False, deleted=True)
             # Read under the user's lock: a copy of this update handled by another replica is committed.
-            handled = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
-            self.seen[update_id] = connection.execute(handled).first() is not None
-        row = _state_row(connection, user_id)
+            handled = connection.execute(self.sql.processed, {"update_id": update_id}).first()
+            self.seen[update_id] = handled is not None
+        row = connection.execute(self.sql.state, {"user_id": user_id}).first()
         return Opened(user_id, _state_of(row), row is not None)
 
     def _lock_user(self, connection: Connection, user_id: int) -> bool:
@@ -178,14 +171,11 @@ class SqlUnitOfWork:
         granted, was deleted by a turn that held it meanwhile (PostgreSQL). Inserting first would wait
         for that turn too, and then add them afresh.
         """
-        seen = update(User).where(User.id == user_id).values(last_seen_at=self.now, active=True)
-        existed = connection.execute(select(User.id).where(User.id == user_id)).first() is not None
-        if not existed:
-            values = {"id": user_id, "created_at": self.now, "last_seen_at": self.now, "active": True}
-            added = self.dialect.insert(User).values(values).on_conflict_do_nothing().returning(User.id)
-            if connection.execute(added).first() is not None:
-                return True  # new, and locked by the insert
-        return connection.execute(seen.returning(User.id)).first() is not None
+        user = {"user_id": user_id, "now": self.now}
+        there = connection.execute(self.sql.user_there, user).first() is not None
+        if not there and connection.execute(self.sql.add_user, user).first() is not None:
+            return True  # new, and locked by the insert
+        return connection.execute(self.sql.seen_user, user).first() is not None
 
     async def claim_prompts(self, prompt_ids: Sequence[int]) -> ClaimedPrompts:
         return await self.link.run(lambda connection: self._claim_prompts(connection, list(prompt_ids)))
@@ -237,44 +227,43 @@ class SqlUnitOfWork:
 
     async def seen_update(self, update_id: int) -> bool:
         if update_id not in self.seen:
-            handled = select(ProcessedUpdate.update_id).where(ProcessedUpdate.update_id == update_id)
-            self.seen[update_id] = await self.link.run(lambda c: c.execute(handled).first() is not None)
+            handled = self.sql.processed
+            found = await self.link.run(lambda c: c.execute(handled, {"update_id": update_id}).first())
+            self.seen[update_id] = found is not None
         return self.seen[update_id]
 
     async def record_update(self, user_id: int, update_id: int) -> None:
         row = {"update_id": update_id, "user_id": user_id, "processed_at": self.now}
-        self.writes.append(lambda connection: connection.execute(insert(ProcessedUpdate).values(row)))
+        self.writes.append(self._insert("processed_updates", row))
 
     async def apply(self, user_id: int, effects: Sequence[Effect]) -> None:
         for effect in effects:
             self.writes.extend(self._written(user_id, effect))
 
     async def save(self, user_id: int, state: State) -> None:
-        values = {"name": state.name, "data": dict(state.data), "updated_at": self.now}
-        upsert = self.dialect.insert(DialogueState).values(user_id=user_id, **values)
-        upsert = upsert.on_conflict_do_update(index_elements=[DialogueState.user_id], set_=values)
-        self.writes.append(lambda connection: connection.execute(upsert))
+        row = {"user_id": user_id, "name": state.name, "data": dict(state.data), "updated_at": self.now}
+        self.writes.append(_run(self.sql.save_state, row))
 
     async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
         row: dict[str, Any] = {"user_id": user_id, "payload": payload, "created_at": self.now}
+        row |= {"status": "sending", "claimed_at": self.now} if claimed else {"status": "pending"}
         if not claimed:
-            self.writes.append(lambda connection: connection.execute(insert(Outbox).values(row)))
+            self.writes.append(self._insert("outbox", row))
             return None
-        row |= {"status": "sending", "claimed_at": self.now}
-        queued = insert(Outbox).values(row).returning(Outbox.id)
-        return await self.link.run(lambda connection: self._written_then(connection, queued))
+        return await self.link.run(lambda connection: self._written_then_queued(connection, row))
 
-    def _written_then(self, connection: Connection, query: Any) -> int:
+    def _written_then_queued(self, connection: Connection, row: dict[str, Any]) -> int:
         self._write(connection)
-        return int(connection.execute(query).scalar_one())
+        return int(connection.execute(self.sql.queue, row).scalar_one())
 
     async def prompt_sent(self, prompt_id: int) -> None:
-        sent = update(Prompt).where(Prompt.id == prompt_id).values(status="sent")
-        self.writes.append(lambda connection: connection.execute(sent))
+        self.writes.append(_run(self.sql.prompt_sent, {"prompt_id": prompt_id}))
 
     async def release_prompt(self, prompt_id: int) -> None:
-        pending = update(Prompt).where(Prompt.id == prompt_id).values(status="pending", handled_at=None)
-        self.writes.append(lambda connection: connection.execute(pending))
+        self.writes.append(_run(self.sql.release_prompt, {"prompt_id": prompt_id}))
+
+    def _insert(self, table: str, row: dict[str, Any]) -> Callable[[Connection], Any]:
+        return _run(self.sql.inserts[table], row)
 
     async def forget(self, user_id: int, update_id: int | None = None) -> None:
         if update_id is not None:
@@ -316,66 +305,53 @@ class SqlUnitOfWork:
 
     def _written(self, user_id: int, effect: Effect) -> list[Callable[[Connection], Any]]:
         """The statements that keep one effect, in order."""
-        now = self.now
+        now, sql, mine = self.now, self.sql, {"user_id": user_id}
         match effect:
             case RecordConsent(given=given):
-                consent = update(User).where(User.id == user_id).values(consented_at=now if given else None)
-                return [_run(consent)]
+                return [_run(sql.consent, {**mine, "at": now if given else None})]
             case RecordAnswer(question=question, value=value):
-                answer = self.dialect.insert(ScreeningAnswer).values(
-                    user_id=user_id, question=question, value=value, answered_at=now
-                )
-                again = {"value": value, "answered_at": now}
-                keys = [ScreeningAnswer.user_id, ScreeningAnswer.question]
-                return [_run(answer.on_conflict_do_update(index_elements=keys, set_=again))]
+                return [_run(sql.answer, {**mine, "question": question, "value": value, "answered_at": now})]
             case RecordRedFlag(tier=tier, signs=signs, state=where):
-                row = {
-                    "user_id": user_id,
-                    "tier": tier,
-                    "signs": list(signs),
-                    "state": where,
-                    "raised_at": now,
-                }
-                return [_run(insert(SafetyEvent).values(row))]
+                row = {**mine, "tier": tier, "signs": list(signs), "state": where, "raised_at": now}
+                return [self._insert("safety_events", row)]
             case SetPosition(ladder=ladder, exercise=exercise, reason=reason):
-                row = {"user_id": user_id, "ladder": ladder, "exercise": exercise, "reason": reason}
-                return [_run(insert(RungChange).values({**row, "changed_at": now}))]
+                row = {**mine, "ladder": ladder, "exercise": exercise, "reason": reason, "changed_at": now}
+                return [self._insert("rung_changes", row)]
             case ClearScreening():
-                return [_run(delete(ScreeningAnswer).where(ScreeningAnswer.user_id == user_id))]
+                return [_run(sql.clear_answers, mine)]
             case RecordCheckIn():
-                row = {"user_id": user_id, "checked_in_at": now, "morning": None, **vars(effect)}
-                return [_run(insert(CheckIn).values(row))]
+                return [
+                    self._insert("check_ins", {**mine, "checked_in_at": now, "morning": None, **vars(effect)})
+                ]
             case RecordMorning(answer=answer, since=since):
-                unanswered = (
-                    CheckIn.user_id == user_id,
-                    CheckIn.morning.is_(None),
-                    CheckIn.checked_in_at >= since,
-                )
-                return [_run(update(CheckIn).where(*unanswered).values(morning=answer))]
+                return [_run(sql.morning, {"of_user": user_id, "since": since, "answer": answer})]
             case RecordDecision(kind=kind, exercise=exercise, reason=reason):
-                row = {"user_id": user_id, "kind": kind, "exercise": exercise, "reason": reason}
-                return [_run(insert(Decision).values({**row, "decided_at": now}))]
+                row = {**mine, "kind": kind, "exercise": exercise, "reason": reason, "decided_at": now}
+                return [self._insert("decisions", row)]
             case SchedulePrompt(kind=kind, due_at=due_at):
-                row = {"user_id": user_id, "kind": kind, "due_at": due_at, "status": "pending"}
-                return [_run(_cancel(user_id, (kind,))), _run(insert(Prompt).values(row))]
+                row = {**mine, "kind": kind, "due_at": due_at, "status": "pending", "handled_at": None}
+                return [self._cancel(user_id, (kind,)), self._insert("prompts", row)]
             case CancelPrompts(kinds=kinds):
-                return [_run(_cancel(user_id, kinds))]
+                return [self._cancel(user_id, kinds)]
             case RecordGoal(activity=activity, score=score):
-                row = {"user_id": user_id, "activity": activity, "score": score, "rated_at": now}
-                return [_run(insert(GoalRating).values(row))]
+                return [
+                    self._insert(
+                        "goal_ratings", {**mine, "activity": activity, "score": score, "rated_at": now}
+                    )
+                ]
             case NotifyCoach() | ForgetUser():
                 return []  # the coach notifies after the commit; forgetting is the coach's call to `forget`
             case _:
                 raise TypeError(f"unknown effect {type(effect).__name__}")
 
+    def _cancel(self, user_id: int, kinds: tuple[str, ...]) -> Callable[[Connection], Any]:
+        if kinds:
+            return _run(self.sql.cancel_kinds, {"user_id": user_id, "kinds": list(kinds)})
+        return _run(self.sql.cancel_all, {"user_id": user_id})
 
-def _run(statement: Any) -> Callable[[Connection], Any]:
-    return lambda connection: connection.execute(statement)
 
-
-def _cancel(user_id: int, kinds: tuple[str, ...]) -> Any:
-    query = delete(Prompt).where(Prompt.user_id == user_id, Prompt.status == "pending")
-    return query.where(Prompt.kind.in_(kinds)) if kinds else query
+def _run(statement: Any, parameters: dict[str, Any]) -> Callable[[Connection], Any]:
+    return lambda connection: connection.execute(statement, parameters)
 
 
 def _forget(connection: Connection, user_id: int) -> None:
