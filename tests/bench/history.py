@@ -4,7 +4,8 @@ Two databases of the same users (seed.Population with `history` = 0 and, say, 3,
 outbox rows, processed updates and handled prompts in equal thirds). In each, `pending` outbox rows
 are queued (as the turns of a morning burst leave them), then timed, interleaved:
 - outbox claim: `storage.outbox.claim(OUTBOX_CLAIM, now)`, one claim after another until the
-  pending rows are used up (each claim is the dispatcher's, oldest first);
+  pending rows are used up (each claim is the dispatcher's, oldest first), alternating between the
+  two databases, both open at once, so a burst of load on the machine falls on both;
 - due selection: `storage.due_prompts(now, 200)` (the dispatcher's batch) with the population's due
   prompts due, read only.
 The figure is the median claim (or selection) time with history over the one without.
@@ -16,12 +17,15 @@ import asyncio
 import os
 import statistics
 import time
+from collections.abc import Awaitable
 from typing import Any
 
 import asyncpg
 from sqlalchemy import text
 
+from hipcoach.bot.bootstrap import Database
 from hipcoach.bot.delivery.dispatcher import OUTBOX_CLAIM
+from hipcoach.bot.storage.port import Queued
 from tests.bench import bots, seed
 from tests.bench.figures import Figure, ratios
 
@@ -46,46 +50,59 @@ def queue_sql(dialect: str, pending: int, users: int) -> str:
     )
 
 
-async def claim_and_select(url: str, plan: Any) -> dict[str, list[float]]:
-    """Milliseconds per outbox claim and per due selection on one database."""
-    clock = bots.Clock(seed.due_clock(plan.due))
-    _coach, database = await bots.coach_on(url, clock)
-    storage = database.storage
-    timings: dict[str, list[float]] = {"claim": [], "select": []}
+async def prepared(url: str, plan: Any, claims: int) -> Database:
+    """The database opened as the coach opens it, with `claims` claims' worth of pending outbox rows."""
+    _coach, database = await bots.coach_on(url, bots.Clock(seed.TURN_NOW))
+    async with database.engine.begin() as connection:
+        dialect = connection.dialect.name
+        await connection.execute(text(queue_sql(dialect, claims * OUTBOX_CLAIM, plan.history_users)))
+    if dialect == "postgresql":
+        raw = await asyncpg.connect(seed.asyncpg_dsn(url))
+        try:
+            await raw.execute("ANALYZE outbox")  # as autovacuum would after a burst
+        finally:
+            await raw.close()
+    return database
+
+
+async def timed(action: Awaitable[object]) -> tuple[float, object]:
+    """Milliseconds the awaited call took, and its result."""
+    started = time.perf_counter()
+    result = await action
+    return (time.perf_counter() - started) * 1000, result
+
+
+async def claim_and_select(urls: dict[str, str], plan: Any) -> dict[str, dict[str, list[float]]]:
+    """Milliseconds per outbox claim and per due selection, alternating between the databases."""
+    now = seed.due_clock(plan.due)
     claims = max(2, plan.history_pending // OUTBOX_CLAIM)
+    databases = {name: await prepared(url, plan, claims) for name, url in urls.items()}
+    timings: dict[str, dict[str, list[float]]] = {name: {"claim": [], "select": []} for name in urls}
+    held: dict[str, list[Queued]] = {name: [] for name in urls}
+    order = list(urls)
     try:
-        async with database.engine.begin() as connection:
-            dialect = connection.dialect.name
-            await connection.execute(text(queue_sql(dialect, claims * OUTBOX_CLAIM, plan.history_users)))
-        if dialect == "postgresql":
-            raw = await asyncpg.connect(seed.asyncpg_dsn(url))
-            try:
-                await raw.execute("ANALYZE outbox")  # as autovacuum would after a burst
-            finally:
-                await raw.close()
-        held = []
         for _ in range(claims):
-            started = time.perf_counter()
-            claimed = await storage.outbox.claim(OUTBOX_CLAIM, clock())
-            timings["claim"].append((time.perf_counter() - started) * 1000)
-            assert len(claimed) == OUTBOX_CLAIM, len(claimed)
-            held += claimed
-        # Settled, untimed, so that no claim is left held (and heartbeaten) when the storage closes.
-        await asyncio.gather(*(storage.outbox.done(row.id, clock(), True, 1) for row in held))
+            order.reverse()  # neither database always goes first
+            for name in order:
+                outbox = databases[name].storage.outbox
+                ms, claimed = await timed(outbox.claim(OUTBOX_CLAIM, now))
+                assert isinstance(claimed, list) and len(claimed) == OUTBOX_CLAIM, name
+                timings[name]["claim"].append(ms)
+                held[name] += claimed
         for _ in range(plan.history_selects):
-            started = time.perf_counter()
-            ids = await storage.due_prompts(clock(), SELECT_BATCH)
-            timings["select"].append((time.perf_counter() - started) * 1000)
-            assert len(ids) == min(SELECT_BATCH, plan.due), len(ids)
+            order.reverse()
+            for name in order:
+                storage = databases[name].storage
+                ms, ids = await timed(storage.due_prompts(now, SELECT_BATCH))
+                assert isinstance(ids, list) and len(ids) == min(SELECT_BATCH, plan.due), name
+                timings[name]["select"].append(ms)
     finally:
-        await database.close()
+        for name, database in databases.items():
+            # Settled, untimed, so that no claim is left held (and heartbeaten) when the storage closes.
+            outbox = database.storage.outbox
+            await asyncio.gather(*(outbox.done(row.id, now, True, 1) for row in held[name]))
+            await database.close()
     return timings
-
-
-def chunks(values: list[float], runs: int) -> list[float]:
-    """Medians of `runs` consecutive slices: one value a run, for the spread."""
-    size = max(1, len(values) // runs)
-    return [statistics.median(values[i * size : (i + 1) * size]) for i in range(runs)]
 
 
 async def bench_history(plan: Any, work: Any, engine: str, postgres: str | None, log: Any) -> list[Figure]:
@@ -94,18 +111,19 @@ async def bench_history(plan: Any, work: Any, engine: str, postgres: str | None,
         "history": seed.Population(plan.history_users, plan.due, plan.history),
     }
     results: dict[str, dict[str, list[float]]] = {name: {"claim": [], "select": []} for name in populations}
-    for run in range(plan.history_runs):
-        for name in ("none", "history") if run % 2 == 0 else ("history", "none"):
-            population = populations[name]
+    for _run in range(plan.history_runs):
+        urls = {}
+        for name, population in populations.items():
             if engine == "sqlite":
-                url = seed.sqlite_copy(seed.sqlite_template(population, log), work, f"history-{name}")
+                urls[name] = seed.sqlite_copy(seed.sqlite_template(population, log), work, f"history-{name}")
             else:
                 assert postgres is not None
                 template = await seed.pg_template(postgres, population, log)
-                url = await seed.pg_copy(postgres, template, f"work_history_{name}_{os.getpid()}")
-            timing = await claim_and_select(url, plan)
+                urls[name] = await seed.pg_copy(postgres, template, f"work_history_{name}_{os.getpid()}")
+        timings = await claim_and_select(urls, plan)
+        for name in populations:
             for kind in ("claim", "select"):
-                results[name][kind].append(statistics.median(timing[kind]))
+                results[name][kind].append(statistics.median(timings[name][kind]))
             if engine == "postgresql" and postgres is not None:
                 await seed.pg_drop(postgres, f"work_history_{name}_{os.getpid()}")
             else:

@@ -60,7 +60,7 @@ class Plan:
     history: int = 3_000_000
     history_users: int = 10_000
     history_pending: int = 2_000
-    history_selects: int = 30
+    history_selects: int = 60
     history_runs: int = 3
     rss_runs: int = 3
     rss_turns: int = 250
@@ -83,7 +83,7 @@ class Plan:
             throughput_runs=2,
             history=1_000_000,
             history_pending=1_000,
-            history_selects=20,
+            history_selects=40,
             history_runs=3,
             rss_runs=2,
             rss_turns=100,
