@@ -7,7 +7,8 @@ per-group limit), against the fake Bot API answering after a round trip with +-2
 - replies: check-ins of as many distinct users put on the application's update queue at once, as
   polling hands them over, handled by the application's own update processing.
 limit_use is messages/s from the start to the last message, over 30; seconds_over counts clock
-seconds with more than 30 messages; the most in any sliding second is reported beside it.
+seconds with more than 30 messages; the most in any sliding second is reported beside it, and the
+most one chat got in any sliding second (from the per-chat send times) in the JSON.
 prompts_per_s: the same prompts with the limits lifted.
 """
 
@@ -31,12 +32,18 @@ class Windows:
     use: list[float] = field(default_factory=list)
     over: list[float] = field(default_factory=list)
     busiest: list[float] = field(default_factory=list)
+    busiest_chat: list[float] = field(default_factory=list)  # one chat's most in a sliding second
 
-    def add(self, times: list[float], started: float) -> None:
+    def add(self, times: list[float], started: float, api: bots.BenchApi) -> None:
         over, busiest = seconds_over(times, TELEGRAM_LIMIT)
         self.use.append(len(times) / (times[-1] - started) / TELEGRAM_LIMIT)
         self.over.append(over)
         self.busiest.append(busiest)
+        per_chat = (
+            seconds_over([moment for moment in sent if moment >= started], 1)[1]
+            for sent in api.sent_by_chat.values()
+        )
+        self.busiest_chat.append(max(per_chat, default=0))
 
 
 def seconds_over(times: list[float], limit: int) -> tuple[int, int]:
@@ -75,7 +82,7 @@ async def prompt_windows(url: str, rtt: float, seconds: int, runs: int) -> Windo
             sent = await dispatcher.run_due()
             times = running.api.sent_at[first:]
             assert sent == window and len(times) >= window, (sent, len(times))
-            found.add(times, started)
+            found.add(times, started, running.api)
     finally:
         await running.close()
     return found
@@ -112,7 +119,7 @@ async def reply_windows(
                 await asyncio.sleep(0.01)
             times = running.api.sent_at[first:]
             assert len(times) >= per_window * replies, (len(times), per_window * replies)
-            found.add(times, started)
+            found.add(times, started, running.api)
     finally:
         if application.running:
             await application.stop()
@@ -146,4 +153,5 @@ def describe(found: Windows) -> dict[str, Any]:
     return {
         "seconds_over_limit": found.over,
         "busiest_second": found.busiest,
+        "busiest_chat_second": found.busiest_chat,
     }

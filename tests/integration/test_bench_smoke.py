@@ -66,3 +66,4 @@ def test_every_figure_is_produced_with_its_runs_target_and_load_flag(
         assert isinstance(figure["loaded"], bool), name
     assert report["machine"]["nproc"] == os.cpu_count()
     assert figures["turn_cpu_floor_ratio_sqlite"]["statements"] > 0
+    assert figures["limit_use_replies_sqlite_0ms"]["busiest_chat_second"][0] >= 1
