@@ -201,7 +201,7 @@ async def build_telegram(
         # One send rate for every replica on the database (the limiter sleeps for real, not with `sleep`).
         limiter=rate_limit.limiter_for(engine, settings.send_rate),
         file_ids=SqlFileIds(storage.sessions, storage.writing),
-        keyboards=SqlLiveKeyboards(storage.engine, storage.transactions),
+        keyboards=SqlLiveKeyboards(storage.transactions),
     )
     chat_id = settings.coach_chat_id
     notifier = TelegramNotifier(sender, chat_id) if chat_id is not None else None

@@ -12,9 +12,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from sqlalchemy import select, update
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from hipcoach.bot.storage.db import reading
 from hipcoach.bot.storage.models import User
 from hipcoach.bot.storage.transactions import Transactions
 
@@ -42,13 +40,12 @@ class MemoryLiveKeyboards:
 class SqlLiveKeyboards:
     """Live keyboards in `users.live_keyboards`, shared by every replica."""
 
-    def __init__(self, engine: AsyncEngine, transactions: Transactions) -> None:
-        self.engine = engine
+    def __init__(self, transactions: Transactions) -> None:
         self.transactions = transactions
 
     async def get(self, chat_id: int) -> list[int]:
-        async with reading(self.engine) as connection:
-            ids = await connection.scalar(select(User.live_keyboards).where(User.id == chat_id))
+        noted = select(User.live_keyboards).where(User.id == chat_id)
+        ids = await self.transactions.read(lambda connection: connection.scalar(noted))
         return [int(message_id) for message_id in ids or []]
 
     async def put(self, chat_id: int, message_ids: list[int]) -> None:

@@ -188,7 +188,7 @@ async def test_live_keyboards_are_kept_in_the_database_for_a_restarted_bot(offli
     restarted = TelegramSender(
         chat.application.bot,
         storage.mark_inactive,
-        keyboards=SqlLiveKeyboards(storage.engine, storage.transactions),
+        keyboards=SqlLiveKeyboards(storage.transactions),
     )
     await restarted.send(USER_ID, [Message("Pick one", ((("A", "x:a"),),))])
     assert api.of("editMessageReplyMarkup")[-1].params["message_id"] == question.message_id
