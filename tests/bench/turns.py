@@ -237,7 +237,7 @@ async def allocation_peak_kb(running: bots.Running, users: list[int], replies: i
 
 
 async def bench_scale(plan: Any, work: Path, log: Log) -> list[Figure]:
-    """A check-in with the large population stored against 1,000 (wall time, interleaved; SQLite)."""
+    """A check-in with the large population stored against 1,000 (wall time, turns alternated; SQLite)."""
     per_run = plan.turns_per_run
     needed = (plan.runs + 1) * per_run + 1
     populations = {"small": plan.small_turn, "large": plan.large}
@@ -255,14 +255,17 @@ async def bench_scale(plan: Any, work: Path, log: Log) -> list[Figure]:
         per_turn: dict[str, list[float]] = {name: [] for name in runners}
         order = list(runners)
         for index, recorded in timed_runs(plan.runs):
-            order.reverse()
-            for name in order:
-                chunk = users[name][index * per_run : (index + 1) * per_run]
-                started = time.perf_counter()
-                for user_id in chunk:
+            spent = dict.fromkeys(runners, 0.0)
+            for offset in range(per_run):  # turn by turn, alternating: load falls on both sizes
+                order.reverse()
+                for name in order:
+                    started = time.perf_counter()
+                    user_id = users[name][index * per_run + offset]
                     await bots.turn(runners[name], user_id, seed.CHECKIN_TEXT, replies[name])
-                if recorded:
-                    per_turn[name].append((time.perf_counter() - started) * 1000 / per_run)
+                    spent[name] += time.perf_counter() - started
+            if recorded:
+                for name, seconds in spent.items():
+                    per_turn[name].append(seconds * 1000 / per_run)
         peaks = await allocation_peak_kb(runners["large"], users["large"][-20:], replies["large"])
     finally:
         for running in runners.values():
