@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -146,7 +148,7 @@ class SqlUnitOfWork:
         self.dialect = postgresql if dialect == "postgresql" else sqlite
         self.sql = statements(dialect)
         self.hashing = hashing
-        self.writes: list[Callable[[Connection], None]] = []
+        self.writes: list[tuple[object, Write]] = []  # by whose rows they touch, in order
         self.seen: dict[int, bool] = {}  # update ids read under the user's lock, as open_user found them
 
     async def open_user(self, user_id: int, update_id: int | None = None) -> Opened:
@@ -234,21 +236,21 @@ class SqlUnitOfWork:
 
     async def record_update(self, user_id: int, update_id: int) -> None:
         row = {"update_id": update_id, "user_id": user_id, "processed_at": self.now}
-        self.writes.append(self._insert("processed_updates", row))
+        self.writes.append((user_id, self._insert("processed_updates", row)))
 
     async def apply(self, user_id: int, effects: Sequence[Effect]) -> None:
         for effect in effects:
-            self.writes.extend(self._written(user_id, effect))
+            self.writes.extend((user_id, write) for write in self._written(user_id, effect))
 
     async def save(self, user_id: int, state: State) -> None:
         row = {"user_id": user_id, "name": state.name, "data": dict(state.data), "updated_at": self.now}
-        self.writes.append(_run(self.sql.save_state, row))
+        self.writes.append((user_id, _run(self.sql.save_state, row)))
 
     async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
         row: dict[str, Any] = {"user_id": user_id, "payload": payload, "created_at": self.now}
         row |= {"status": "sending", "claimed_at": self.now} if claimed else {"status": "pending"}
         if not claimed:
-            self.writes.append(self._insert("outbox", row))
+            self.writes.append((user_id, self._insert("outbox", row)))
             return None
         return await self.link.run(lambda connection: self._written_then_queued(connection, row))
 
@@ -257,18 +259,19 @@ class SqlUnitOfWork:
         return int(connection.execute(self.sql.queue, row).scalar_one())
 
     async def prompt_sent(self, prompt_id: int) -> None:
-        self.writes.append(_run(self.sql.prompt_sent, {"prompt_id": prompt_id}))
+        # A claimed prompt's own row: no other write of the turn touches it.
+        self.writes.append((("prompt", prompt_id), _run(self.sql.prompt_sent, {"prompt_id": prompt_id})))
 
     async def release_prompt(self, prompt_id: int) -> None:
-        self.writes.append(_run(self.sql.release_prompt, {"prompt_id": prompt_id}))
+        self.writes.append((("prompt", prompt_id), _run(self.sql.release_prompt, {"prompt_id": prompt_id})))
 
-    def _insert(self, table: str, row: dict[str, Any]) -> Callable[[Connection], Any]:
+    def _insert(self, table: str, row: dict[str, Any]) -> Write:
         return _run(self.sql.inserts[table], row)
 
     async def forget(self, user_id: int, update_id: int | None = None) -> None:
         if update_id is not None:
-            self.writes.append(lambda connection: self._bury(connection, user_id, update_id))
-        self.writes.append(lambda connection: _forget(connection, user_id))
+            self.writes.append((user_id, Write(step=lambda c: self._bury(c, user_id, update_id))))
+        self.writes.append((user_id, Write(step=lambda connection: _forget(connection, user_id))))
 
     def _buried(self, connection: Connection, user_id: int, update_id: int) -> bool:
         """Whether a tombstone says this update came before the user's deletion."""
@@ -297,13 +300,12 @@ class SqlUnitOfWork:
 
     def _write(self, connection: Connection) -> None:
         writes, self.writes = self.writes, []
-        for write in writes:
-            write(connection)
+        _run_writes(connection, writes)
 
     async def rollback(self) -> None:
         self.writes = []
 
-    def _written(self, user_id: int, effect: Effect) -> list[Callable[[Connection], Any]]:
+    def _written(self, user_id: int, effect: Effect) -> list[Write]:
         """The statements that keep one effect, in order."""
         now, sql, mine = self.now, self.sql, {"user_id": user_id}
         match effect:
@@ -330,7 +332,8 @@ class SqlUnitOfWork:
                 return [self._insert("decisions", row)]
             case SchedulePrompt(kind=kind, due_at=due_at):
                 row = {**mine, "kind": kind, "due_at": due_at, "status": "pending", "handled_at": None}
-                return [self._cancel(user_id, (kind,)), self._insert("prompts", row)]
+                cancel = _run(sql.cancel_kind, {"user_id": user_id, "kind": kind})
+                return [cancel, self._insert("prompts", row)]
             case CancelPrompts(kinds=kinds):
                 return [self._cancel(user_id, kinds)]
             case RecordGoal(activity=activity, score=score):
@@ -344,14 +347,49 @@ class SqlUnitOfWork:
             case _:
                 raise TypeError(f"unknown effect {type(effect).__name__}")
 
-    def _cancel(self, user_id: int, kinds: tuple[str, ...]) -> Callable[[Connection], Any]:
-        if kinds:
-            return _run(self.sql.cancel_kinds, {"user_id": user_id, "kinds": list(kinds)})
+    def _cancel(self, user_id: int, kinds: tuple[str, ...]) -> Write:
+        if kinds:  # a list parameter: run alone, as executemany cannot take one
+            cancel, mine = self.sql.cancel_kinds, {"user_id": user_id, "kinds": list(kinds)}
+            return Write(step=lambda connection: connection.execute(cancel, mine))
         return _run(self.sql.cancel_all, {"user_id": user_id})
 
 
-def _run(statement: Any, parameters: dict[str, Any]) -> Callable[[Connection], Any]:
-    return lambda connection: connection.execute(statement, parameters)
+@dataclass(frozen=True)
+class Write:
+    """A kept write: a built statement and its parameters, or a step of several statements."""
+
+    statement: Any = None
+    parameters: dict[str, Any] | None = None
+    step: Callable[[Connection], Any] | None = None
+
+
+def _run(statement: Any, parameters: dict[str, Any]) -> Write:
+    return Write(statement, parameters)
+
+
+def _run_writes(connection: Connection, writes: list[tuple[object, Write]]) -> None:
+    """Run kept writes, each owner's in order, the same statement of several owners as one executemany.
+
+    Writes of different owners (users, claimed prompts) touch different rows, so they may run in any
+    order: round by round, each owner's next write, a round's alike statements together. A batch of
+    prompts' turns writes each kind of row in one statement, where one by one it took one each.
+    """
+    queues: dict[object, deque[Write]] = {}
+    for owner, write in writes:
+        queues.setdefault(owner, deque()).append(write)
+    while queues:
+        alike: dict[int, list[Write]] = {}
+        for owner in list(queues):
+            write = queues[owner].popleft()
+            if not queues[owner]:
+                del queues[owner]
+            if write.step is not None:
+                write.step(connection)
+            else:
+                alike.setdefault(id(write.statement), []).append(write)
+        for group in alike.values():
+            parameters = [write.parameters or {} for write in group]
+            connection.execute(group[0].statement, parameters if len(parameters) > 1 else parameters[0])
 
 
 def _forget(connection: Connection, user_id: int) -> None:

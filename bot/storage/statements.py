@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, insert, literal, select, update
+from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Delete, Insert, Update
 from sqlalchemy.sql.selectable import Select
@@ -38,7 +38,6 @@ def table(model: Any) -> Table:
 
 users, states, answers = table(User), table(DialogueState), table(ScreeningAnswer)
 prompts, outbox, check_ins = table(Prompt), table(Outbox), table(CheckIn)
-PENDING = literal("pending", literal_execute=True)  # written into the SQL: the partial index's condition
 
 
 @dataclass(frozen=True)
@@ -56,7 +55,8 @@ class Statements:
     consent: Update  # user_id, at
     clear_answers: Delete  # user_id
     morning: Update  # of_user, since, answer
-    cancel_kinds: Delete  # user_id, kinds (a list)
+    cancel_kind: Delete  # user_id, kind
+    cancel_kinds: Delete  # user_id, kinds (a list: run alone, never in an executemany)
     cancel_all: Delete  # user_id
     prompt_sent: Update  # prompt_id
     release_prompt: Update  # prompt_id
@@ -81,7 +81,8 @@ def statements(dialect_name: str) -> Statements:
         index_elements=[answers.c.user_id, answers.c.question],
         set_={key: answer.excluded[key] for key in ("value", "answered_at")},
     )
-    pending_of_user = (prompts.c.user_id == user_id, prompts.c.status == PENDING)
+    # Found by user (their index), so the status may be a parameter: executemany takes no literal.
+    pending_of_user = (prompts.c.user_id == user_id, prompts.c.status == "pending")
     by_prompt = prompts.c.id == bindparam("prompt_id")
     return Statements(
         user_there=select(users.c.id).where(users.c.id == user_id),
@@ -108,6 +109,7 @@ def statements(dialect_name: str) -> Statements:
             check_ins.c.checked_in_at >= bindparam("since"),
         )
         .values(morning=bindparam("answer")),
+        cancel_kind=delete(prompts).where(*pending_of_user, prompts.c.kind == bindparam("kind")),
         cancel_kinds=delete(prompts).where(
             *pending_of_user, prompts.c.kind.in_(bindparam("kinds", expanding=True))
         ),
