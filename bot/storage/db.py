@@ -20,10 +20,11 @@ MIGRATIONS = Path(__file__).parent / "migrations"
 READ_ONLY = "hipcoach_read_only"  # execution option: the connection only reads (see `reading`)
 
 
-# PostgreSQL connections a process may hold: 16 updates in flight and the dispatcher's prompts, outbox
-# claims and bookkeeping at once, with room for reads. Three replicas stay under the server's default
-# max_connections (100).
-POSTGRES_POOL = {"pool_size": 20, "max_overflow": 10}
+# PostgreSQL connections a process may hold: the dispatcher's 64 senders each read and note a chat's
+# live keyboards, besides 16 updates in flight, the prompts' turns and the outbox's bookkeeping. With 30,
+# senders queued for connections and a process sent 80 prompts/s at a 50 ms round trip; with 80, 300/s.
+# deploy/compose.yaml raises the server's max_connections to 300: three replicas.
+POSTGRES_POOL = {"pool_size": 40, "max_overflow": 40}
 
 
 def make_engine(url: str, **options: Any) -> AsyncEngine:

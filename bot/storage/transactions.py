@@ -142,10 +142,23 @@ class Transactions:
             return await link.run(lambda connection: _committed(step, connection))
 
     async def read(self, step: Step[T]) -> T:
-        """One step that only reads, in one hand-off. On SQLite it waits for the write under way, rather
-        than a connection of its own costing a hand-off per statement; it writes nothing, so its commit
-        costs no sync to disk."""
-        return await self.write(step)
+        """One step that only reads.
+
+        On SQLite it runs in one hand-off on the writer's connection, after the write under way, rather
+        than on a connection of its own costing a hand-off per statement; it writes nothing, so its
+        commit costs no sync to disk. On PostgreSQL it runs outside any transaction (autocommit): one
+        round trip a statement, with no BEGIN and no ROLLBACK around it.
+        """
+        return await self.single(step)
+
+    async def single(self, step: Step[T]) -> T:
+        """A step of one statement, atomic by itself: on PostgreSQL in autocommit, one round trip with no
+        BEGIN and COMMIT around it; on SQLite as `write`."""
+        if self.writer is not None:
+            return await self.write(step)
+        async with self.engine.connect() as connection:
+            autocommit = await connection.execution_options(isolation_level="AUTOCOMMIT")
+            return await autocommit.run_sync(step)
 
     def close(self) -> None:
         """Let SQLite's writer thread go (PostgreSQL's connections belong to the async engine)."""

@@ -51,4 +51,4 @@ class SqlLiveKeyboards:
     async def put(self, chat_id: int, message_ids: list[int]) -> None:
         """Note the chat's live keyboards; nothing for a chat that is no user's (nor one just forgotten)."""
         noted = update(User).where(User.id == chat_id).values(live_keyboards=list(message_ids) or None)
-        await self.transactions.write(lambda connection: connection.execute(noted))
+        await self.transactions.single(lambda connection: connection.execute(noted))
