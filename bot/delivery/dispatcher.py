@@ -113,7 +113,7 @@ class Dispatcher:
         """
         tried: set[int] = set()
         unannounced = 0  # rows queued since `queued` was last set: the sending claims them together
-        while not self.stopping:
+        while True:
             fresh = [
                 i for i in await self.storage.due_prompts(self.clock(), self.batch, user_id) if i not in tried
             ]
@@ -131,7 +131,7 @@ class Dispatcher:
                     queued.set()
                     unannounced = 0
                 self.beat()
-            if not progressed:
+            if not progressed or self.stopping:
                 return
 
     async def flush(self, user_id: int | None = None) -> int:

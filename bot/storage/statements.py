@@ -14,6 +14,7 @@ from typing import Any
 from sqlalchemy import Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.dml import Delete, Insert, Update
+from sqlalchemy.sql.elements import BindParameter
 from sqlalchemy.sql.selectable import Select
 
 from hipcoach.bot.storage.models import (
@@ -33,7 +34,7 @@ from hipcoach.bot.storage.models import (
 
 
 def table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 users, states, answers = table(User), table(DialogueState), table(ScreeningAnswer)
@@ -68,8 +69,8 @@ class Statements:
 def statements(dialect_name: str) -> Statements:
     """The statements for one dialect (upserts differ), built on first use."""
     dialect: Any = postgresql if dialect_name == "postgresql" else sqlite
-    user_id = bindparam("user_id")
-    now = bindparam("now")
+    user_id: BindParameter[Any] = bindparam("user_id")
+    now: BindParameter[Any] = bindparam("now")
     add_user = dialect.insert(users).values(id=user_id, created_at=now, last_seen_at=now, active=True)
     save_state = dialect.insert(states)
     save_state = save_state.on_conflict_do_update(

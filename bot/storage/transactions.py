@@ -122,8 +122,8 @@ class Transactions:
         """A write transaction held across steps; rolled back unless committed."""
         async with self.gate():
             if self.writer is None:
-                async with self.engine.connect() as connection:
-                    yield _LoopLink(connection)  # closing rolls back what was not committed
+                async with self.engine.connect() as pooled:
+                    yield _LoopLink(pooled)  # closing rolls back what was not committed
                 return
             writer = self.writer
             connection = writer.held[0] if writer.held else await writer.call(writer.connect)
