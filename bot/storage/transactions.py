@@ -68,7 +68,7 @@ class _Writer:
         serialise_sqlite(self.engine)
         self.thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sqlite-writer")
         # The one connection, kept open between transactions (they run one at a time): none to check
-        # out or give back per transaction. Dropped after a failure; the next transaction reconnects.
+        # out or give back per transaction. Let go after a failure; the next transaction reconnects.
         self.held: list[Connection] = []
         self._finalizer = weakref.finalize(self, _close, self.thread, self.engine, self.held)  # runs once
 
@@ -80,11 +80,6 @@ class _Writer:
         if not self.held:
             self.held.append(self.engine.connect())
         return self.held[0]
-
-    def drop(self) -> None:
-        """Close the held connection (rolling back what it had begun), on the writer thread."""
-        while self.held:
-            self.held.pop().close()
 
     def close(self) -> None:
         self._finalizer()
@@ -131,7 +126,10 @@ class Transactions:
             try:
                 yield _ThreadLink(connection, writer)
             except BaseException:
-                await asyncio.shield(writer.call(writer.drop))
+                # Let go of it at once, so the next transaction connects afresh (queued on the same
+                # thread after this close) even if this task is cancelled again while it waits.
+                writer.held.clear()
+                await asyncio.shield(writer.call(connection.close))
                 raise
             if connection.in_transaction():  # left without a commit: nothing of it is kept
                 await asyncio.shield(writer.call(connection.rollback))
