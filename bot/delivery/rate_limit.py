@@ -20,14 +20,13 @@ the count exact across replicas. The second comes from the replica's clock (kept
 due prompts already need). The sender that opens a second deletes rows older than a minute.
 
 Telegram counts a message when it arrives, up to a round trip after its request starts. No slot
-lies in a second's last quarter (`GUARD`), and no request starts in it either, nor later than a round
-trip and a quarter before the second's end if that is earlier (`on_time`: the usual round trip of
-this limiter's sends, `TRIP` before any). A busy process's event loop can stall for a tenth of a
-second or more between a request's start and its arrival: starting up to a round trip before the end,
-sends stalled so spilled into the next, full second (the replicas chaos case, 5 runs of 21).
-A sender's in-flight note is begun as long before its slot's moment as notes
-usually take; one woken or held up later than that takes another slot, so that its message does not
-arrive in the next second and push that one over the rate.
+lies in a second's last quarter (`GUARD`), and no request starts in it either (`on_time`): the
+quarter is what a message has to arrive in its own second. Starting later (up to a learnt round trip
+before the end), sends held up by a busy process's stalled event loop spilled into the next, full
+second (the replicas chaos case, 5 runs of 21); and a learnt round trip near a second left no slot on
+time at all. A sender's in-flight note is begun as long before its slot's moment as notes usually
+take; one woken or held up later than that takes another slot, so that its message does not arrive
+in the next second and push that one over the rate.
 
 On SQLite, which one process serves, the count is kept in memory: one limiter per database.
 
@@ -65,9 +64,7 @@ KEEP = timedelta(minutes=1)  # how long counted seconds stay in the table
 SECOND = timedelta(seconds=1)
 GUARD = timedelta(milliseconds=250)  # the end of each second, in which no slot lies
 SPREAD = SECOND - GUARD  # the part of each second its slots are spread over
-TRIP = timedelta(milliseconds=150)  # the round trip allowed for until sends have shown it
-TRIP_MARGIN = 1.25  # on the usual round trip, for its jitter
-LEARNING = 20  # sends over which the usual round trip and note are mostly learnt
+LEARNING = 20  # sends over which the usual time of an in-flight note is mostly learnt
 CATCH_UP = 2  # slots a held-up sender may still take after their moment passed
 
 
@@ -103,7 +100,6 @@ class _PerSecondLimiter:
         self.sleep = sleep
         self.max_waits = max_waits
         self.full_until = datetime.min.replace(tzinfo=UTC)  # the seconds before it are full: not asked again
-        self.round_trip = TRIP / TRIP_MARGIN  # of this limiter's sends, lately
         self.noting = timedelta(0)  # how long a send's `before` (its in-flight note) takes, lately
 
     async def acquire(self) -> datetime:
@@ -126,10 +122,7 @@ class _PerSecondLimiter:
         await self._wait_until(moment)
         while not self.on_time(second):
             second = await self.acquire()
-        started = self.clock()
-        answer = await request()
-        self.round_trip += (self.clock() - started - self.round_trip) / LEARNING
-        return answer
+        return await request()
 
     async def _book(self) -> tuple[datetime, datetime]:
         """The slot to take (the module's docstring says which): its second and its moment."""
@@ -148,7 +141,7 @@ class _PerSecondLimiter:
 
     def on_time(self, second: datetime) -> bool:
         """Whether a request starting now still reaches Telegram within `second`."""
-        return self.clock() < second + SECOND - max(self.round_trip * TRIP_MARGIN, GUARD)
+        return self.clock() < second + SPREAD
 
     async def _wait_until(self, moment: datetime) -> None:
         wait = (moment - self.clock()).total_seconds()

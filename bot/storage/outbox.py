@@ -26,10 +26,8 @@ from typing import Any, Protocol
 
 from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, ClaimLost, Claims, Clock, Mark
-from hipcoach.bot.storage.db import reading
 from hipcoach.bot.storage.models import Outbox, unsent
 from hipcoach.bot.storage.port import Queued
 from hipcoach.bot.storage.transactions import Transactions
@@ -234,9 +232,8 @@ def _claim_rows(
 class SqlBook:
     """The outbox table as the claims write it: one transaction a batch (bot/storage/transactions.py)."""
 
-    def __init__(self, transactions: Transactions, engine: AsyncEngine) -> None:
+    def __init__(self, transactions: Transactions) -> None:
         self.transactions = transactions
-        self.engine = engine
 
     async def write(self, batch: Batch) -> set[int]:
         return await self.transactions.write(partial(_write_batch, batch))
@@ -248,8 +245,9 @@ class SqlBook:
             unsent(Outbox),
             live(Outbox, live_since),
         )
-        async with reading(self.engine) as connection:
-            return await connection.scalar(query.limit(1)) is not None
+        # One hand-off on SQLite's writer (an aiosqlite connection costs one a statement).
+        found = await self.transactions.read(lambda connection: connection.scalar(query.limit(1)))
+        return found is not None
 
 
 class SqlOutbox(LeasedOutbox):
@@ -258,13 +256,12 @@ class SqlOutbox(LeasedOutbox):
     def __init__(
         self,
         transactions: Transactions,
-        engine: AsyncEngine,
         lease: timedelta = OUTBOX_LEASE,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         heartbeat: float = HEARTBEAT,
     ) -> None:
         self.transactions = transactions
-        super().__init__(Claims(SqlBook(transactions, engine), lease, sleep, heartbeat))
+        super().__init__(Claims(SqlBook(transactions), lease, sleep, heartbeat))
 
     async def _claim(self, limit: int, now: datetime, user_id: int | None) -> list[Queued]:
         return await self.transactions.write(partial(_claim_rows, limit, now, self.lease, user_id))

@@ -60,7 +60,7 @@ class SqlStorage:
         self.sessions = async_sessionmaker(engine, expire_on_commit=False)
         self.writing = WriteGate(engine)
         self.transactions = Transactions(engine, self.writing)
-        self.outbox = SqlOutbox(self.transactions, self.engine, outbox_lease)
+        self.outbox = SqlOutbox(self.transactions, outbox_lease)
         self.hashing = TombstoneHashing()
 
     @asynccontextmanager
