@@ -17,7 +17,7 @@ from telegram.request import BaseRequest
 from hipcoach import content, flows
 from hipcoach.bot.coach import Clock, Coach, Notifier, Observer, Staff, UserFiles
 from hipcoach.bot.delivery import rate_limit
-from hipcoach.bot.delivery.dispatcher import Dispatcher
+from hipcoach.bot.delivery.dispatcher import Dispatcher, senders_for
 from hipcoach.bot.entrypoints import ops
 from hipcoach.bot.entrypoints.ops import JsonFormatter
 from hipcoach.bot.entrypoints.terminal import Inbox, SavedFiles, TerminalChat
@@ -211,7 +211,15 @@ async def build_telegram(
         settings, coach_content, database, clock, notifier=notifier, observer=metrics, animation_kind="mp4"
     )
     telegram_app.handle_updates(application, TelegramAdapter(coach, storage, sender))
-    dispatcher = Dispatcher(coach, storage, sender, clock, metrics, retention=settings.retention)
+    dispatcher = Dispatcher(
+        coach,
+        storage,
+        sender,
+        clock,
+        metrics,
+        retention=settings.retention,
+        senders=senders_for(settings.send_rate),
+    )
     health = ops.Health(engine, dispatcher.since_heartbeat, telegram_app.STALE_AFTER)
     return TelegramBot(database, coach, application, sender, dispatcher, metrics, health)
 

@@ -9,6 +9,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from hipcoach.bot.delivery.dispatcher import senders_for
 from hipcoach.bot.delivery.rate_limit import SPREAD, LocalSendLimiter
 from hipcoach.bot.telegram.sender import TelegramSender
 from tests.simulated_time import SimulatedTime
@@ -178,3 +179,7 @@ async def test_senders_held_up_as_a_second_begins_keep_the_slots_they_booked_bef
     granted = await time.run(*(send(0) for _ in range(5)), *(send(0.3) for _ in range(30)))
 
     assert Counter(granted)[busy[0]] == RATE  # the 5 booked slots and 25 more: none skipped
+
+
+def test_the_dispatcher_sends_a_quarter_of_the_send_rate_at_once_between_16_and_128():
+    assert [senders_for(rate) for rate in (1, 30, 64, 80, 400, 100_000)] == [16, 16, 16, 20, 100, 128]
