@@ -109,13 +109,25 @@ class LeasedOutbox:
         await self.claims.beat(now)
 
 
-def live(row: Any, live_since: datetime) -> ColumnElement[bool]:
-    """A row still to be sent: pending, or claimed since `live_since` by a sender still at it."""
+def live(row: Any, live_since: Any) -> ColumnElement[bool]:
+    """A row still to be sent: pending, or claimed since `live_since` (a time, or a parameter for one) by a
+    sender still at it."""
     return or_(row.status == "pending", and_(row.status == "sending", row.claimed_at >= live_since))
 
 
 _SETTLED = {"claimed_at": None, "part_in_flight": None}
 _BY_ID = Outbox.id == bindparam("oid")
+# Asked before every turn's reply, so built once.
+_EARLIER_UNSENT = (
+    select(Outbox.id)
+    .where(
+        Outbox.user_id == bindparam("user_id"),
+        Outbox.id < bindparam("oid"),
+        unsent(Outbox),
+        live(Outbox, bindparam("live_since")),
+    )
+    .limit(1)
+)
 _MARKS = {
     "sending": update(Outbox)
     .where(_BY_ID)
@@ -239,14 +251,8 @@ class SqlBook:
         return await self.transactions.write(partial(_write_batch, batch))
 
     async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
-        query = select(Outbox.id).where(
-            Outbox.user_id == user_id,
-            Outbox.id < outbox_id,
-            unsent(Outbox),
-            live(Outbox, live_since),
-        )
-        # One hand-off on SQLite's writer (an aiosqlite connection costs one a statement).
-        found = await self.transactions.read(lambda connection: connection.scalar(query.limit(1)))
+        row = {"user_id": user_id, "oid": outbox_id, "live_since": live_since}
+        found = await self.transactions.single(lambda connection: connection.scalar(_EARLIER_UNSENT, row))
         return found is not None
 
 

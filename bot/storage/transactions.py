@@ -139,19 +139,14 @@ class Transactions:
         async with self.begin() as link:
             return await link.run(lambda connection: _committed(step, connection))
 
-    async def read(self, step: Step[T]) -> T:
-        """One step that only reads.
-
-        On SQLite it runs in one hand-off on the writer's connection, after the write under way, rather
-        than on a connection of its own costing a hand-off per statement; it writes nothing, so its
-        commit costs no sync to disk. On PostgreSQL it runs outside any transaction (autocommit): one
-        round trip a statement, with no BEGIN and no ROLLBACK around it.
-        """
-        return await self.single(step)
-
     async def single(self, step: Step[T]) -> T:
-        """A step of one statement, atomic by itself: on PostgreSQL in autocommit, one round trip with no
-        BEGIN and COMMIT around it; on SQLite as `write`."""
+        """A step of one statement, atomic by itself (a read, or a write that needs no other).
+
+        On PostgreSQL it runs in autocommit: one round trip, with no BEGIN and COMMIT around it. On
+        SQLite it runs as `write`, in one hand-off on the writer's connection, after the write under
+        way (an aiosqlite connection would cost a hand-off a statement); a read's commit writes
+        nothing, so it costs no sync to disk.
+        """
         if self.writer is not None:
             return await self.write(step)
         async with self.engine.connect() as connection:

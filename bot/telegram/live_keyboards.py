@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from hipcoach.bot.storage.models import User
 from hipcoach.bot.storage.transactions import Transactions
@@ -44,11 +44,16 @@ class SqlLiveKeyboards:
         self.transactions = transactions
 
     async def get(self, chat_id: int) -> list[int]:
-        noted = select(User.live_keyboards).where(User.id == chat_id)
-        ids = await self.transactions.read(lambda connection: connection.scalar(noted))
+        chat = {"chat_id": chat_id}
+        ids = await self.transactions.single(lambda connection: connection.scalar(_NOTED, chat))
         return [int(message_id) for message_id in ids or []]
 
     async def put(self, chat_id: int, message_ids: list[int]) -> None:
         """Note the chat's live keyboards; nothing for a chat that is no user's (nor one just forgotten)."""
-        noted = update(User).where(User.id == chat_id).values(live_keyboards=list(message_ids) or None)
-        await self.transactions.single(lambda connection: connection.execute(noted))
+        noted = {"chat_id": chat_id, "ids": list(message_ids) or None}
+        await self.transactions.single(lambda connection: connection.execute(_NOTE, noted))
+
+
+# Built once: each delivery reads and notes them (building a statement costs more than running it).
+_NOTED = select(User.live_keyboards).where(User.id == bindparam("chat_id"))
+_NOTE = update(User).where(User.id == bindparam("chat_id")).values(live_keyboards=bindparam("ids"))

@@ -26,16 +26,17 @@ from hipcoach.bot.storage.db import alembic_config, make_engine, upgrade
 from hipcoach.bot.storage.history import HANDLED_LIFETIME, SENT_LIFETIME
 from hipcoach.bot.storage.models import Outbox, ProcessedUpdate, Prompt, User
 from hipcoach.bot.storage.port import REDELIVERY_WINDOW, Reports, Storage
-from hipcoach.bot.storage.sql import SqlReports, SqlStorage
-from tests.fake_storage import FakeReports, FakeStorage
+from hipcoach.bot.storage.sql import SqlStorage
+from tests.fake_storage import FakeStorage
 from tests.fakes import CollectingSender, FakeClock
-from tests.postgres import fresh_database, only_postgresql
+from tests.integration.ports import KINDS, ports
+from tests.postgres import only_postgresql
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 USER = 1
 SECOND = timedelta(seconds=1)
 PAYLOAD = [{"text": "hello", "buttons": []}]
-MODELS = {"processed_updates": ProcessedUpdate, "outbox": Outbox, "prompts": Prompt}
+MODELS = {"users": User, "processed_updates": ProcessedUpdate, "outbox": Outbox, "prompts": Prompt}
 
 
 @dataclass
@@ -47,7 +48,10 @@ class Port:
         """Rows as they would have been written, at the times given."""
         if isinstance(self.storage, FakeStorage):
             for row in rows:
-                self.storage.tables.add(table, **row)
+                if table == "users":
+                    self.storage.tables.users[row["id"]] = row
+                else:
+                    self.storage.tables.add(table, **row)
             return
         assert isinstance(self.storage, SqlStorage)
         await _insert(self.storage, MODELS[table], rows)
@@ -61,32 +65,12 @@ async def _insert(storage: SqlStorage, model: Any, rows: list[dict[str, Any]]) -
         await connection.execute(insert(model), rows)
 
 
-@pytest.fixture(params=["fake", "sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 async def port(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Port]:
-    if request.param == "fake":
-        fake = FakeStorage()
-        fake.tables.users[USER] = _user()
-        yield Port(fake, FakeReports(fake))
-        return
-    if request.param == "sqlite":
-        async for sql in _sql(f"sqlite+aiosqlite:///{tmp_path / 'history.db'}"):
-            yield sql
-        return
-    async with fresh_database(request.getfixturevalue("postgres_url")) as url:
-        async for sql in _sql(url):
-            yield sql
-
-
-async def _sql(url: str) -> AsyncIterator[Port]:
-    engine = make_engine(url)
-    await upgrade(engine)
-    storage = SqlStorage(engine)
-    await _insert(storage, User, [_user()])
-    try:
-        yield Port(storage, SqlReports(engine))
-    finally:
-        storage.transactions.close()
-        await engine.dispose()
+    async with ports(request, tmp_path) as (storage, reports):
+        port = Port(storage, reports)
+        await port.seed("users", [_user()])
+        yield port
 
 
 def _user() -> dict[str, Any]:

@@ -9,10 +9,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from hipcoach.bot.storage.db import make_engine, upgrade
 from hipcoach.bot.storage.outbox import ClaimLost
 from hipcoach.bot.storage.port import Reports, Storage
-from hipcoach.bot.storage.sql import SqlReports, SqlStorage
 from hipcoach.flows.values import (
     CancelPrompts,
     RecordAnswer,
@@ -23,9 +21,9 @@ from hipcoach.flows.values import (
     SetPosition,
     State,
 )
-from tests.fake_storage import USER_TABLES, FakeReports, FakeStorage
+from tests.fake_storage import USER_TABLES
 from tests.fakes import FakeClock
-from tests.postgres import fresh_database
+from tests.integration.ports import KINDS, ports
 
 NOW = datetime(2026, 12, 7, 9, 0, tzinfo=UTC)
 LATER = NOW + timedelta(hours=1)
@@ -38,29 +36,10 @@ class Port:
     reports: Reports
 
 
-@pytest.fixture(params=["fake", "sqlite", "postgresql"])
+@pytest.fixture(params=KINDS)
 async def port(request: pytest.FixtureRequest, tmp_path) -> AsyncIterator[Port]:
-    if request.param == "fake":
-        fake = FakeStorage()
-        yield Port(fake, FakeReports(fake))
-        return
-    if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'contract.db'}"
-        async for sql in _sql(url):
-            yield sql
-        return
-    async with fresh_database(request.getfixturevalue("postgres_url")) as url:
-        async for sql in _sql(url):
-            yield sql
-
-
-async def _sql(url: str) -> AsyncIterator[Port]:
-    engine = make_engine(url)
-    await upgrade(engine)
-    try:
-        yield Port(SqlStorage(engine), SqlReports(engine))
-    finally:
-        await engine.dispose()
+    async with ports(request, tmp_path) as (storage, reports):
+        yield Port(storage, reports)
 
 
 async def keep(port: Port, user_id: int, state: State, *effects, now: datetime = NOW) -> None:
