@@ -13,7 +13,15 @@ from typing import Protocol
 from hipcoach.bot.files import attachments
 from hipcoach.bot.files.animation_files import AnimationCache
 from hipcoach.bot.storage.outbox import Progress, RowProgress
-from hipcoach.bot.storage.port import ClaimedPrompt, Opened, Queued, Reports, Storage, UnitOfWork
+from hipcoach.bot.storage.port import (
+    ClaimedPrompt,
+    ClaimedReply,
+    Opened,
+    Queued,
+    Reports,
+    Storage,
+    UnitOfWork,
+)
 from hipcoach.content.schema import Content
 from hipcoach.flows import Due, Event, Message, Outcome, State, render, render_all, step
 from hipcoach.flows.values import Context, ForgetUser, NotifyCoach, Reply
@@ -87,7 +95,7 @@ class Kept:
     """What a turn left in the outbox: whether it queued replies, and their row if claimed for the caller."""
 
     queued: bool
-    outbox_id: int | None = None
+    row: ClaimedReply | None = None
 
 
 @dataclass(frozen=True)
@@ -103,10 +111,14 @@ class Answer:
     """What to send for an update, and the outbox row that holds it until it is sent."""
 
     messages: list[Message]
-    outbox_id: int | None
+    row: ClaimedReply | None
     committed: bool = True  # False: the turn failed and nothing was kept; the messages apologise
     # True: committed, but its files could not be made; the row was given back for the dispatcher.
     waiting: bool = False
+
+    @property
+    def outbox_id(self) -> int | None:
+        return None if self.row is None else self.row.id
 
 
 class Coach:
@@ -163,9 +175,9 @@ class Coach:
                 else:
                     outcome = step(opened.state, event, now, self.content, self.context_for(user_id, handle))
                     messages = render_all(outcome.replies, self.content)
-                    outbox_id = (await self._keep(work, opened, outcome, messages, update_id)).outbox_id
+                    row = (await self._keep(work, opened, outcome, messages, update_id)).row
                     await work.commit()
-                    taken = outcome, messages, outbox_id
+                    taken = outcome, messages, row
         except Exception as error:
             self.observer.turn(False, time.perf_counter() - started)
             return Answer(self._failed(error, user_id, ref), None, committed=False)
@@ -173,18 +185,18 @@ class Coach:
         if taken is None:
             log.info("redelivered or deleted user's update ignored user=%s ref=%s", user_id, ref)
             return None
-        outcome, messages, outbox_id = taken
+        outcome, messages, row = taken
         log.info("turn user=%s ref=%s state=%s", user_id, ref, outcome.state.name)
         await self._notify_coach(outcome)
         if any(isinstance(effect, ForgetUser) for effect in outcome.effects):
             self.user_files.forget(user_id)  # the turn's commit forgot what the database held
         try:
-            return Answer(await self._attach(messages, user_id), outbox_id)
+            return Answer(await self._attach(messages, user_id), row)
         except Exception as error:  # the files read the database, which may have gone since the commit
             log.warning("files not made user=%s ref=%s error=%s", user_id, ref, type(error).__name__)
-            if outbox_id is not None:
-                await self._settle(user_id, outbox_id, ok=False)  # the dispatcher sends it later
-            return Answer(messages, outbox_id, waiting=True)
+            if row is not None:
+                await self._settle(user_id, row.id, ok=False)  # the dispatcher sends it later
+            return Answer(messages, row, waiting=True)
 
     async def handle_prompt(self, prompt_id: int) -> bool:
         """Claim one due prompt and take its turn (`handle_prompts`); True if replies were queued."""
@@ -287,13 +299,15 @@ class Coach:
         sender: Sender,
         first_part: int = 0,
         in_order: bool = False,
+        live_keyboards: tuple[int, ...] | None = None,
     ) -> bool:
         """Send an outbox row's messages from `first_part` on, then mark it sent or give it back to retry.
 
         Without a row (the user was just forgotten) the messages are sent once, with nothing to mark.
         The row is in this process's heartbeat meanwhile. A turn's row first waits while an earlier row
         of the user's is still being sent, here or elsewhere, and is left to the dispatcher if that takes
-        a lease; `in_order`: a dispatcher's claim, which left such rows out already.
+        a lease; `in_order`: a claim that found no such row (the dispatcher's, or a turn's with nothing
+        ahead), which read the chat's `live_keyboards` too.
         """
         if outbox_id is None:
             return await self._send(user_id, messages, None, sender)
@@ -302,11 +316,11 @@ class Coach:
         try:
             if not in_order and not await outbox.in_turn(outbox_id, user_id):
                 return False
-            progress = RowProgress(outbox, outbox_id, first_part)
+            progress = RowProgress(outbox, outbox_id, first_part, live_keyboards if in_order else None)
             ok = await self._send(user_id, messages, progress, sender)
             for _ in range(progress.unconfirmed_parts):
                 self.observer.unconfirmed()
-            await self._settle(user_id, outbox_id, ok)
+            await self._settle(user_id, outbox_id, ok, progress.keyboards)
             return ok
         finally:
             outbox.let_go(outbox_id)  # settled by now, unless cancelled: then its claim lapses
@@ -324,10 +338,13 @@ class Coach:
             return False
         return True
 
-    async def _settle(self, user_id: int, outbox_id: int, ok: bool) -> None:
-        """Mark the row sent or give it back; if even the retried mark fails, its claim lapses (lease)."""
+    async def _settle(
+        self, user_id: int, outbox_id: int, ok: bool, keyboards: tuple[int, ...] | None = None
+    ) -> None:
+        """Mark the row sent or give it back (noting the chat's live `keyboards` with it, if they changed);
+        if even the retried mark fails, its claim lapses (lease)."""
         try:
-            await self.storage.outbox.done(outbox_id, self.clock(), ok, GIVE_UP_AFTER)
+            await self.storage.outbox.done(outbox_id, self.clock(), ok, GIVE_UP_AFTER, keyboards)
         except Exception as error:
             log.error(
                 "outbox row not settled user=%s outbox=%s error=%s", user_id, outbox_id, type(error).__name__
@@ -346,4 +363,15 @@ class Coach:
             )
             await self._settle(item.user_id, item.id, ok=False)
             return False
-        return await self.deliver(item.user_id, messages, item.id, sender, item.first_part, in_order=True)
+        return await self.deliver(
+            item.user_id, messages, item.id, sender, item.first_part, True, item.live_keyboards
+        )
+
+    async def deliver_answer(self, user_id: int, answer: Answer, sender: Sender) -> bool:
+        """Send a turn's answer: its row, in turn behind any earlier one of the user's still to be sent."""
+        row = answer.row
+        if row is None:
+            return await self.deliver(user_id, answer.messages, None, sender)
+        return await self.deliver(
+            user_id, answer.messages, row.id, sender, 0, not row.ahead, row.live_keyboards
+        )

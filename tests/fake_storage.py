@@ -20,7 +20,15 @@ from typing import Any
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, Claims, Mark
 from hipcoach.bot.storage.history import Lifetimes
 from hipcoach.bot.storage.outbox import CANDIDATES, LeasedOutbox, in_order
-from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, Queued, tombstone_hash
+from hipcoach.bot.storage.port import (
+    ClaimedPrompt,
+    ClaimedPrompts,
+    ClaimedReply,
+    Opened,
+    Payload,
+    Queued,
+    tombstone_hash,
+)
 from hipcoach.flows.values import (
     CancelPrompts,
     ClearScreening,
@@ -88,6 +96,10 @@ class FakeStorage:
         self.fail_next: Exception | None = None
         self.outbox = FakeOutbox(self, outbox_lease)
         self.tombstone_key = secrets.token_bytes(32)
+
+    def live_keyboards(self, user_id: int) -> tuple[int, ...]:
+        user = self.tables.users.get(user_id) or {}
+        return tuple(user.get("live_keyboards") or ())
 
     @property
     def states(self) -> dict[int, State]:
@@ -241,7 +253,7 @@ class FakeUnitOfWork:
             updated_at=self.now,
         )
 
-    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int:
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> ClaimedReply | None:
         row = self.tables.add(
             "outbox",
             user_id=user_id,
@@ -255,7 +267,13 @@ class FakeUnitOfWork:
             part_in_flight=None,
             unconfirmed=0,
         )
-        return row["id"]
+        if not claimed:
+            return None
+        live_since = self.now - self.storage.outbox.lease
+        earlier = self.tables.find("outbox", user_id=user_id)
+        if any(r["id"] < row["id"] and live(r, live_since) for r in earlier):
+            return ClaimedReply(row["id"])
+        return ClaimedReply(row["id"], False, self.storage.live_keyboards(user_id))
 
     async def prompt_sent(self, prompt_id: int) -> None:
         for prompt in self.tables.find("prompts", id=prompt_id):
@@ -361,7 +379,7 @@ class FakeBook:
                 and (batch.live_since is None or row["claimed_at"] >= batch.live_since)
             }
             ours = batch.held | adopted
-            for outbox_id in ours:
+            for outbox_id in batch.refresh | adopted:
                 row = self._row(outbox_id)
                 if row is not None and row["status"] == "sending" and batch.beat is not None:
                     row["claimed_at"] = batch.beat
@@ -369,6 +387,9 @@ class FakeBook:
                 row = self._row(mark.outbox_id)
                 if row is not None and mark.outbox_id in ours:
                     self._mark(row, mark)
+                    user = self.storage.tables.users.get(row["user_id"])
+                    if user is not None and mark.keyboards is not None:
+                        user["live_keyboards"] = list(mark.keyboards) or None
             return adopted
 
     @staticmethod
@@ -434,7 +455,10 @@ class FakeOutbox(LeasedOutbox):
                 parts_done=row["part_in_flight"] + 1, unconfirmed=row["unconfirmed"] + 1, part_in_flight=None
             )
         row.update(status="sending", claimed_at=now)
-        return Queued(row["id"], row["user_id"], copy.deepcopy(row["payload"]), row["parts_done"], lapsed)
+        keyboards = self.storage.live_keyboards(row["user_id"])
+        return Queued(
+            row["id"], row["user_id"], copy.deepcopy(row["payload"]), row["parts_done"], lapsed, keyboards
+        )
 
 
 class FakeReports:

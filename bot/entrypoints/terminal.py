@@ -148,7 +148,7 @@ class TerminalChat:
         """The one turn path: taken and committed with its outbox row, then delivered here."""
         answer = await self.coach.turn(self.user_id, event)
         assert answer is not None  # only a Telegram update can be a redelivery
-        await self.coach.deliver(self.user_id, answer.messages, answer.outbox_id, self.inbox)
+        await self.coach.deliver_answer(self.user_id, answer, self.inbox)
         self._show(self.inbox.take())
 
     def _save_files(self, messages: list[Message]) -> list[Message]:

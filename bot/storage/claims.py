@@ -59,6 +59,7 @@ class Mark:
     part: int = 0
     at: datetime | None = None  # when it was sent
     give_up_after: int = 0  # "failed": tries before the row is given up
+    keyboards: tuple[int, ...] | None = None  # settling: the chat's live keyboards after it (None: unchanged)
 
     @property
     def settles(self) -> bool:
@@ -69,8 +70,9 @@ class Mark:
 class Batch:
     """One bookkeeping transaction: the heartbeat of the rows held, adoptions, and the marks on ours."""
 
-    beat: datetime | None  # claimed_at of every row held, after it (None: no time known, none held)
+    beat: datetime | None  # claimed_at of the rows refreshed, after it (None: no time known, none held)
     held: frozenset[int]
+    refresh: frozenset[int]  # held rows whose claim is refreshed: all on a heartbeat, else the ageing ones
     adopt: frozenset[int]  # rows claimed for a caller: ours if claimed since `live_since` (None: all)
     live_since: datetime | None
     marks: tuple[Mark, ...]
@@ -192,8 +194,9 @@ class Claims:
     async def _write_all(self) -> None:
         while self._asked:
             group, self._asked = self._asked, []
+            beating = any(asked.mark is None for asked in group)
             try:
-                ours = await self._write([asked.mark for asked in group if asked.mark is not None])
+                ours = await self._write([asked.mark for asked in group if asked.mark is not None], beating)
             except Exception as error:
                 for asked in group:
                     self._forget_if_settling(asked.mark)  # its claim lapses (the lease)
@@ -203,10 +206,10 @@ class Claims:
             for asked in group:
                 self._answer(asked, ours)
 
-    async def _write(self, marks: list[Mark]) -> set[int]:
+    async def _write(self, marks: list[Mark], beating: bool) -> set[int]:
         """One transaction for the group, retried through a short outage; the rows it found ours."""
         for wait in (*BOOKKEEPING_RETRIES, None):
-            batch = self._batch(marks)  # made again each try: claims may have run out meanwhile
+            batch = self._batch(marks, beating)  # made again each try: claims may have run out meanwhile
             if batch is None:
                 return set()
             try:
@@ -223,12 +226,16 @@ class Claims:
         self.adopting -= batch.adopt
         self.lost |= batch.adopt - adopted
         if batch.beat is not None:
-            for outbox_id in (batch.held | adopted) - self.lost:
+            for outbox_id in (batch.refresh | adopted) - self.lost:
                 self.held[outbox_id] = batch.beat
         return set(batch.held) | adopted
 
-    def _batch(self, marks: list[Mark]) -> Batch | None:
-        """What to write now: claims unrefreshed for too long are given up first (see HOLD_MARGIN)."""
+    def _batch(self, marks: list[Mark], beating: bool = True) -> Batch | None:
+        """What to write now: claims unrefreshed for too long are given up first (see HOLD_MARGIN).
+
+        A heartbeat refreshes every claim held; marks alone refresh those a heartbeat old or more (the
+        heartbeat may be late), and the rows adopted: a refresh per note would double each note's work.
+        """
         now = self.now()
         keep_since = None if now is None else now - (self.lease - self.margin)
         for outbox_id in [i for i, at in self.held.items() if keep_since is not None and at < keep_since]:
@@ -241,7 +248,9 @@ class Claims:
         if not mine:
             return None
         ours = tuple(m for m in marks if m.outbox_id in mine)
-        return Batch(now, frozenset(self.held), adopt, keep_since, ours)
+        ageing = None if now is None or beating else now - timedelta(seconds=self.heartbeat)
+        refresh = frozenset(i for i, at in self.held.items() if ageing is None or at <= ageing)
+        return Batch(now, frozenset(self.held), refresh, adopt, keep_since, ours)
 
     def _forget_if_settling(self, mark: Mark | None) -> None:
         if mark is not None and mark.settles:

@@ -16,7 +16,9 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    and_,
     literal,
+    or_,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -167,6 +169,12 @@ UNSENT = "status IN ('pending', 'sending')"
 def unsent(outbox: Any) -> ColumnElement[bool]:
     """UNSENT for a query on `outbox` (the table, or an alias of it), statuses written into the SQL."""
     return outbox.status.in_([literal(status, literal_execute=True) for status in ("pending", "sending")])
+
+
+def live(outbox: Any, live_since: Any) -> ColumnElement[bool]:
+    """An outbox row still to be sent: pending, or claimed since `live_since` (a time, or a parameter for
+    one) by a sender still at it."""
+    return or_(outbox.status == "pending", and_(outbox.status == "sending", outbox.claimed_at >= live_since))
 
 
 def pending_prompts(prompts: Any) -> ColumnElement[bool]:

@@ -24,12 +24,12 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any, Protocol
 
-from sqlalchemy import ColumnElement, and_, bindparam, case, or_, select, update
+from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, ClaimLost, Claims, Clock, Mark
-from hipcoach.bot.storage.models import Outbox, unsent
-from hipcoach.bot.storage.port import Queued
+from hipcoach.bot.storage.models import Outbox, User, live, unsent
+from hipcoach.bot.storage.port import Ids, Queued
 from hipcoach.bot.storage.transactions import Transactions
 
 __all__ = ["OUTBOX_LEASE", "ClaimLost", "Progress", "RowProgress", "SqlOutbox", "Untracked"]
@@ -41,9 +41,19 @@ CANDIDATES = 2
 
 
 class Progress(Protocol):
-    """Where one delivery stands; a sender reports each part before its request, and any left unanswered."""
+    """Where one delivery stands; a sender reports each part before its request, and any left unanswered.
+
+    A row's delivery also carries the chat's live keyboards: as read with the row's claim (`live_keyboards`,
+    None if not), and as the delivery leaves them, noted with the row's settling mark (`keep_keyboards`
+    True), so a delivery costs no reads or writes of its own for them.
+    """
 
     first: int  # parts settled before this delivery began: start after them
+    live_keyboards: tuple[int, ...] | None
+
+    def keep_keyboards(self, message_ids: list[int]) -> bool:
+        """Take the keyboards to note with the settling mark; False: the sender notes them itself."""
+        ...
 
     async def sending(self, part: int) -> None: ...
     async def unconfirmed(self, part: int) -> None: ...
@@ -53,6 +63,10 @@ class Untracked:
     """Progress for messages that are not in the outbox (a note to the human coach): nothing is kept."""
 
     first = 0
+    live_keyboards: tuple[int, ...] | None = None
+
+    def keep_keyboards(self, message_ids: list[int]) -> bool:
+        return False
 
     async def sending(self, part: int) -> None:
         pass
@@ -99,20 +113,19 @@ class LeasedOutbox:
         """`part` got no answer: it may have reached the user, so it is settled without a repeat."""
         await self.claims.mark(Mark(outbox_id, "unconfirmed", part))
 
-    async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None:
-        """Mark a claimed row sent, or count a failed try and give it back (until `give_up_after`)."""
+    async def done(
+        self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int, keyboards: Ids | None = None
+    ) -> None:
+        """Mark a claimed row sent, or count a failed try and give it back (until `give_up_after`); with
+        `keyboards`, the chat's live keyboards as the delivery left them, in the same write."""
         self.claims.last_now = now
         kind = "sent" if delivered else "failed"
-        await self.claims.mark(Mark(outbox_id, kind, at=now, give_up_after=give_up_after))
+        await self.claims.mark(
+            Mark(outbox_id, kind, at=now, give_up_after=give_up_after, keyboards=keyboards)
+        )
 
     async def beat(self, now: datetime) -> None:
         await self.claims.beat(now)
-
-
-def live(row: Any, live_since: Any) -> ColumnElement[bool]:
-    """A row still to be sent: pending, or claimed since `live_since` (a time, or a parameter for one) by a
-    sender still at it."""
-    return or_(row.status == "pending", and_(row.status == "sending", row.claimed_at >= live_since))
 
 
 _SETTLED = {"claimed_at": None, "part_in_flight": None}
@@ -147,6 +160,20 @@ _MARKS = {
 }
 
 
+_IDS = Outbox.id.in_(bindparam("ids", expanding=True))
+_ADOPT_ANY = select(Outbox.id).where(_IDS, Outbox.status == "sending").with_for_update()
+_ADOPT = _ADOPT_ANY.where(Outbox.claimed_at >= bindparam("live_since"))
+_CLAIM = update(Outbox).where(_IDS).values(status="sending", claimed_at=bindparam("now"))
+_KEYBOARDS = select(User.id, User.live_keyboards).where(User.id.in_(bindparam("ids", expanding=True)))
+# A delivery's keyboards, noted with its row's settling mark: on the row's user.
+_NOTE_KEYBOARDS = (
+    update(User)
+    .where(User.id == select(Outbox.user_id).where(_BY_ID).scalar_subquery())
+    .values(live_keyboards=bindparam("keyboards"))
+)
+_REFRESH = update(Outbox).where(_IDS, Outbox.status == "sending").values(claimed_at=bindparam("beat"))
+
+
 def _parameters(mark: Mark) -> dict[str, Any]:
     return {
         "oid": mark.outbox_id,
@@ -160,19 +187,25 @@ def _parameters(mark: Mark) -> dict[str, Any]:
 def _write_batch(batch: Batch, connection: Connection) -> set[int]:
     adopted: set[int] = set()
     if batch.adopt:
-        query = select(Outbox.id).where(Outbox.id.in_(batch.adopt), Outbox.status == "sending")
-        if batch.live_since is not None:
-            query = query.where(Outbox.claimed_at >= batch.live_since)
-        adopted = set(connection.scalars(query.with_for_update()))
+        ids = {"ids": sorted(batch.adopt), "live_since": batch.live_since}
+        adopting = _ADOPT if batch.live_since is not None else _ADOPT_ANY
+        adopted = set(connection.scalars(adopting, ids))
+    refreshed = batch.refresh | adopted
+    if refreshed and batch.beat is not None:
+        connection.execute(_REFRESH, {"ids": sorted(refreshed), "beat": batch.beat})
     ours = batch.held | adopted
-    if ours and batch.beat is not None:
-        refresh = update(Outbox).where(Outbox.id.in_(ours), Outbox.status == "sending")
-        connection.execute(refresh.values(claimed_at=batch.beat))
     for kind, statement in _MARKS.items():
         rows = [_parameters(m) for m in batch.marks if m.kind == kind and m.outbox_id in ours]
         if rows:
             connection.execute(statement, rows)
+    notes = [_keyboards(m) for m in batch.marks if m.keyboards is not None and m.outbox_id in ours]
+    if notes:
+        connection.execute(_NOTE_KEYBOARDS, notes)
     return adopted
+
+
+def _keyboards(mark: Mark) -> dict[str, Any]:
+    return {"oid": mark.outbox_id, "keyboards": list(mark.keyboards or ()) or None}
 
 
 def in_order(candidates: Sequence[Any], unsent: list[tuple[int, int]]) -> list[Any]:
@@ -226,9 +259,12 @@ def _claim_rows(
     if lapsed:
         parameters = [{"oid": r.id, "next": r.part_in_flight + 1} for r in lapsed]
         connection.execute(_MARKS["unconfirmed"], parameters)
-    if rows:
-        claim = update(Outbox).where(Outbox.id.in_([row.id for row in rows]))
-        connection.execute(claim.values(status="sending", claimed_at=now))
+    if not rows:
+        return []
+    connection.execute(_CLAIM, {"ids": [row.id for row in rows], "now": now})
+    # Read after the order check: every earlier row of these users is settled, its keyboards noted.
+    users = {row.user_id for row in rows}
+    keyboards = dict(connection.execute(_KEYBOARDS, {"ids": sorted(users)}).all())
     return [
         Queued(
             row.id,
@@ -236,6 +272,7 @@ def _claim_rows(
             row.payload,
             row.parts_done if row.part_in_flight is None else row.part_in_flight + 1,
             row.part_in_flight is not None,
+            tuple(keyboards.get(row.user_id) or ()),
         )
         for row in rows
     ]
@@ -276,11 +313,19 @@ class SqlOutbox(LeasedOutbox):
 class RowProgress:
     """Progress of one outbox row's delivery, written through (grouped) as it happens."""
 
-    def __init__(self, outbox: Any, outbox_id: int, first: int = 0) -> None:
+    def __init__(
+        self, outbox: Any, outbox_id: int, first: int = 0, live_keyboards: tuple[int, ...] | None = None
+    ) -> None:
         self.outbox = outbox
         self.outbox_id = outbox_id
         self.first = first
         self.unconfirmed_parts = 0
+        self.live_keyboards = live_keyboards
+        self.keyboards: tuple[int, ...] | None = None  # to note with the settling mark
+
+    def keep_keyboards(self, message_ids: list[int]) -> bool:
+        self.keyboards = tuple(message_ids)
+        return True
 
     async def sending(self, part: int) -> None:
         await self.outbox.sending(self.outbox_id, part)

@@ -19,6 +19,7 @@ from typing import Any, Protocol
 from hipcoach.flows.values import Effect, State
 
 Payload = list[dict[str, Any]]  # rendered messages, as JSON (flows.Message.to_json)
+Ids = tuple[int, ...]  # Telegram message ids
 
 # Telegram redelivers an update it holds unacknowledged for up to 24 hours: a deleted user's tombstone
 # is kept twice as long, then pruned (bot/delivery/dispatcher.py).
@@ -71,6 +72,23 @@ class Queued:
     payload: Payload
     first_part: int = 0
     lapsed_in_flight: bool = False  # its last sender died during a request: that part is unconfirmed
+    # The chat's live keyboards as the claim read them, after every earlier row of the user was settled
+    # (bot/telegram/live_keyboards.py); None: not read, the sender reads them.
+    live_keyboards: tuple[int, ...] | None = None
+
+
+@dataclass(frozen=True)
+class ClaimedReply:
+    """A turn's replies, queued and claimed at commit for the caller to send now.
+
+    `ahead`: an earlier row of the user's was still to be sent (pending, or claimed by a live sender)
+    when the turn wrote this one, so this one waits its turn. Else nothing is ahead of it, and
+    `live_keyboards` are the chat's live keyboards as every earlier delivery left them.
+    """
+
+    id: int
+    ahead: bool = True
+    live_keyboards: tuple[int, ...] | None = None
 
 
 class UnitOfWork(Protocol):
@@ -108,8 +126,8 @@ class UnitOfWork(Protocol):
 
     async def save(self, user_id: int, state: State) -> None: ...
 
-    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
-        """Put the replies in the outbox; `claimed`: for the caller to send now, and its row id is returned
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> ClaimedReply | None:
+        """Put the replies in the outbox; `claimed`: for the caller to send now, and its row is returned
         (else the dispatcher sends them, and the row may be written only with the commit: None)."""
         ...
 
@@ -155,7 +173,11 @@ class Outbox(Protocol):
 
     async def sending(self, outbox_id: int, part: int) -> None: ...
     async def unconfirmed(self, outbox_id: int, part: int) -> None: ...
-    async def done(self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int) -> None: ...
+    async def done(
+        self, outbox_id: int, now: datetime, delivered: bool, give_up_after: int, keyboards: Ids | None = None
+    ) -> None:
+        """Settle a claimed row; `keyboards`: the chat's live keyboards after it, noted in the same write."""
+        ...
 
 
 class Storage(Protocol):

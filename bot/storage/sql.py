@@ -30,7 +30,14 @@ from hipcoach.bot.storage.models import (
     pending_prompts,
 )
 from hipcoach.bot.storage.outbox import OUTBOX_LEASE, SqlOutbox
-from hipcoach.bot.storage.port import ClaimedPrompt, ClaimedPrompts, Opened, Payload, tombstone_hash
+from hipcoach.bot.storage.port import (
+    ClaimedPrompt,
+    ClaimedPrompts,
+    ClaimedReply,
+    Opened,
+    Payload,
+    tombstone_hash,
+)
 from hipcoach.bot.storage.statements import statements
 from hipcoach.bot.storage.transactions import Link, Transactions
 from hipcoach.flows.values import (
@@ -66,7 +73,7 @@ class SqlStorage:
     @asynccontextmanager
     async def unit_of_work(self, now: datetime) -> AsyncIterator[SqlUnitOfWork]:
         async with self.transactions.begin() as link:
-            yield SqlUnitOfWork(link, now, self.engine.dialect.name, self.hashing)
+            yield SqlUnitOfWork(link, now, self.engine.dialect.name, self.hashing, self.outbox.lease)
             # Leaving the transaction rolls back whatever was not committed.
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
@@ -142,9 +149,17 @@ class SqlUnitOfWork:
     See bot/storage/port.py for what each step means.
     """
 
-    def __init__(self, link: Link, now: datetime, dialect: str, hashing: TombstoneHashing) -> None:
+    def __init__(
+        self,
+        link: Link,
+        now: datetime,
+        dialect: str,
+        hashing: TombstoneHashing,
+        outbox_lease: timedelta = OUTBOX_LEASE,
+    ) -> None:
         self.link = link
         self.now = now
+        self.live_since = now - outbox_lease
         self.dialect = postgresql if dialect == "postgresql" else sqlite
         self.sql = statements(dialect)
         self.hashing = hashing
@@ -246,7 +261,7 @@ class SqlUnitOfWork:
         row = {"user_id": user_id, "name": state.name, "data": dict(state.data), "updated_at": self.now}
         self.writes.append((user_id, _run(self.sql.save_state, row)))
 
-    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> int | None:
+    async def queue(self, user_id: int, payload: Payload, claimed: bool) -> ClaimedReply | None:
         row: dict[str, Any] = {"user_id": user_id, "payload": payload, "created_at": self.now}
         row |= {"status": "sending", "claimed_at": self.now} if claimed else {"status": "pending"}
         if not claimed:
@@ -254,9 +269,16 @@ class SqlUnitOfWork:
             return None
         return await self.link.run(lambda connection: self._written_then_queued(connection, row))
 
-    def _written_then_queued(self, connection: Connection, row: dict[str, Any]) -> int:
+    def _written_then_queued(self, connection: Connection, row: dict[str, Any]) -> ClaimedReply:
+        """The turn's writes and its row, then what is ahead of the row and the chat's live keyboards (read
+        in one statement, so the keyboards are those every earlier delivery left if none is ahead)."""
         self._write(connection)
-        return int(connection.execute(self.sql.queue, row).scalar_one())
+        outbox_id = int(connection.execute(self.sql.queue, row).scalar_one())
+        asked = {"user_id": row["user_id"], "oid": outbox_id, "live_since": self.live_since}
+        chat = connection.execute(self.sql.chat_behind, asked).one()
+        if chat.ahead:
+            return ClaimedReply(outbox_id)
+        return ClaimedReply(outbox_id, ahead=False, live_keyboards=tuple(chat.live_keyboards or ()))
 
     async def prompt_sent(self, prompt_id: int) -> None:
         # A claimed prompt's own row: no other write of the turn touches it.
@@ -275,8 +297,7 @@ class SqlUnitOfWork:
 
     def _buried(self, connection: Connection, user_id: int, update_id: int) -> bool:
         """Whether a tombstone says this update came before the user's deletion."""
-        user_hash = self.hashing(connection, user_id)
-        last = connection.scalar(select(Tombstone.last_update_id).where(Tombstone.user_hash == user_hash))
+        last = connection.scalar(self.sql.tombstone, {"user_hash": self.hashing(connection, user_id)})
         return last is not None and update_id <= last
 
     def _bury(self, connection: Connection, user_id: int, update_id: int) -> None:

@@ -30,6 +30,8 @@ from hipcoach.bot.storage.models import (
     ScreeningAnswer,
     Tombstone,
     User,
+    live,
+    unsent,
 )
 
 
@@ -62,6 +64,7 @@ class Statements:
     prompt_sent: Update  # prompt_id
     release_prompt: Update  # prompt_id
     queue: Insert  # an outbox row's columns: RETURNING its id
+    chat_behind: Select[Any]  # user_id, oid, live_since: the chat's live keyboards, and an earlier live row
     inserts: dict[str, Insert]  # by table name: a row's columns
 
 
@@ -118,6 +121,18 @@ def statements(dialect_name: str) -> Statements:
         prompt_sent=update(prompts).where(by_prompt).values(status="sent"),
         release_prompt=update(prompts).where(by_prompt).values(status="pending", handled_at=None),
         queue=insert(outbox).returning(outbox.c.id),
+        chat_behind=select(
+            users.c.live_keyboards,
+            select(outbox.c.id)
+            .where(
+                outbox.c.user_id == user_id,
+                outbox.c.id < bindparam("oid"),
+                unsent(outbox.c),
+                live(outbox.c, bindparam("live_since")),
+            )
+            .exists()
+            .label("ahead"),
+        ).where(users.c.id == user_id),
         inserts={
             table(model).name: insert(table(model))
             for model in (

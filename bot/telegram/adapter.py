@@ -143,7 +143,7 @@ class TelegramAdapter:
             await self._answer(query)
             return  # a redelivered update (answered the first time), or replies left for the dispatcher
         press = self._press(query) if query is not None else None
-        await self.coach.deliver(user.id, answer.messages, answer.outbox_id, self.sender.answering(press))
+        await self.coach.deliver_answer(user.id, answer, self.sender.answering(press))
 
     async def _apologise(self, update_id: int, user_id: int, query: CallbackQuery | None) -> None:
         """Say sorry once per update, however often it fails, and that it is kept: it will be taken again

@@ -4,7 +4,10 @@ A chat should offer one set of buttons at a time: the buttons of the question be
 Telegram cannot tell a bot which of its messages still have keyboards, so the sender notes the
 ids of the keyboard messages it sent in its latest delivery, and takes those keyboards off before
 the next delivery shows new buttons. The ids live on the user's row, so every replica and a
-restarted bot know them; chats without a user row (groups, the coach's chat) keep none.
+restarted bot know them; chats without a user row (groups, the coach's chat) keep none. An outbox
+row's delivery costs no reads or writes of its own for them: its claim reads them once every earlier
+row of the user is settled, and its settling mark notes them (bot/storage/outbox.py); the rest go
+through `LiveKeyboards`.
 """
 
 from __future__ import annotations

@@ -158,7 +158,7 @@ class TelegramSender:
         The first part with buttons takes the keyboards of the chat's earlier messages off.
         """
         progress = progress or Untracked()
-        keyboards = DeliveryKeyboards(self, chat_id)
+        keyboards = DeliveryKeyboards(self, chat_id, progress)
         if press is not None or any(message.buttons for message in messages):
             await keyboards.load()  # a delivery without buttons leaves the live ones as they are
         in_place = press is not None and press.message_id in keyboards.live and progress.first == 0
@@ -375,14 +375,18 @@ class DeliveryKeyboards:
     Reading or noting them never stops a delivery: a failure only leaves a keyboard live a while longer.
     """
 
-    def __init__(self, sender: TelegramSender, chat_id: int) -> None:
+    def __init__(self, sender: TelegramSender, chat_id: int, progress: Progress) -> None:
         self.sender = sender
         self.chat_id = chat_id
+        self.progress = progress  # a row's delivery: its claim read them, its settling mark notes them
         self.live: list[int] = []  # as noted before this delivery
         self.showing: list[int] | None = None  # this delivery's keyboards, once it shows one
         self.changed: list[int] | None = None  # what to note at the end of the delivery
 
     async def load(self) -> None:
+        if self.progress.live_keyboards is not None:
+            self.live = list(self.progress.live_keyboards)
+            return
         try:
             self.live = await self.sender.keyboards.get(self.chat_id)
         except Exception as error:
@@ -411,8 +415,8 @@ class DeliveryKeyboards:
         self.changed = self.showing
 
     async def note(self) -> None:
-        """Write what changed, once at the end of the delivery."""
-        if self.changed is None:
+        """Write what changed, once at the end of the delivery (a row's: with its settling mark)."""
+        if self.changed is None or self.progress.keep_keyboards(self.changed):
             return
         try:
             await self.sender.keyboards.put(self.chat_id, self.changed)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hipcoach.bot.storage.outbox import ClaimLost
-from hipcoach.bot.storage.port import Reports, Storage
+from hipcoach.bot.storage.port import ClaimedReply, Reports, Storage
 from hipcoach.flows.values import (
     CancelPrompts,
     RecordAnswer,
@@ -54,11 +54,20 @@ async def queue(port: Port, user_id: int, claimed: bool = False, now: datetime =
     """A committed outbox row; its id, found among the user's rows when it was left for the dispatcher."""
     async with port.storage.unit_of_work(now) as work:
         await work.open_user(user_id)
-        outbox_id = await work.queue(user_id, PAYLOAD, claimed)
+        row = await work.queue(user_id, PAYLOAD, claimed)
         await work.commit()
-    if outbox_id is None:
-        outbox_id = max(row["id"] for row in (await port.reports.rows_about(user_id))["outbox"])
-    return outbox_id
+    if row is None:
+        return max(row["id"] for row in (await port.reports.rows_about(user_id))["outbox"])
+    return row.id
+
+
+async def claimed_reply(port: Port, user_id: int) -> ClaimedReply:
+    async with port.storage.unit_of_work(NOW) as work:
+        await work.open_user(user_id)
+        row = await work.queue(user_id, PAYLOAD, claimed=True)
+        await work.commit()
+    assert row is not None
+    return row
 
 
 def without_ids(rows: list[dict]) -> list[dict]:
@@ -112,6 +121,33 @@ async def test_the_outbox_hands_rows_out_once_oldest_first_and_claimed_ones_afte
     lapsed = await outbox.claim(10, NOW + outbox.lease + timedelta(seconds=1))
     assert [q.id for q in lapsed] == [claimed, first, second, other]  # the user's in order
     assert lapsed[0].payload == PAYLOAD and lapsed[0].user_id == 1
+
+
+async def test_a_turns_row_with_nothing_ahead_knows_the_live_keyboards_the_last_delivery_noted(port):
+    outbox = port.storage.outbox
+    first = await claimed_reply(port, 1)
+    assert (first.ahead, first.live_keyboards) == (False, ())
+    await outbox.done(first.id, NOW, True, 5, keyboards=(41, 42))
+
+    second = await claimed_reply(port, 1)
+    assert (second.ahead, second.live_keyboards) == (False, (41, 42))
+    behind = await claimed_reply(port, 1)  # the second is still being sent
+    assert behind.ahead and behind.live_keyboards is None
+
+
+async def test_a_dispatchers_claim_reads_the_live_keyboards_noted_with_the_users_last_row(port):
+    outbox = port.storage.outbox
+    await queue(port, 1)
+    [first] = await outbox.claim(10, NOW)
+    assert first.live_keyboards == ()
+    await outbox.done(first.id, NOW, True, 5, keyboards=(7,))
+
+    await queue(port, 1)
+    [second] = await outbox.claim(10, NOW)
+    assert second.live_keyboards == (7,)
+    await outbox.done(second.id, NOW, False, 5, keyboards=())  # a failed try still notes what it did
+    [user] = (await port.reports.rows_about(1))["users"]
+    assert user["live_keyboards"] is None
 
 
 async def test_a_users_rows_are_claimed_together_in_order_but_never_past_one_held_elsewhere(port):
