@@ -372,6 +372,7 @@ class Coach:
         row = answer.row
         if row is None:
             return await self.deliver(user_id, answer.messages, None, sender)
+        self.storage.outbox.hold(row.id, self.clock, row.claimed_at)
         return await self.deliver(
             user_id, answer.messages, row.id, sender, 0, not row.ahead, row.live_keyboards
         )

@@ -272,8 +272,8 @@ class FakeUnitOfWork:
         live_since = self.now - self.storage.outbox.lease
         earlier = self.tables.find("outbox", user_id=user_id)
         if any(r["id"] < row["id"] and live(r, live_since) for r in earlier):
-            return ClaimedReply(row["id"])
-        return ClaimedReply(row["id"], False, self.storage.live_keyboards(user_id))
+            return ClaimedReply(row["id"], claimed_at=self.now)
+        return ClaimedReply(row["id"], False, self.storage.live_keyboards(user_id), self.now)
 
     async def prompt_sent(self, prompt_id: int) -> None:
         for prompt in self.tables.find("prompts", id=prompt_id):

@@ -141,10 +141,16 @@ class Claims:
         self.adopting.discard(outbox_id)
         self.lost.add(outbox_id)  # not to be taken up again by a note still on its way
 
-    def hold(self, outbox_id: int, clock: Clock) -> None:
-        """A row claimed for a caller at its turn's commit: in the heartbeat from now on."""
+    def hold(self, outbox_id: int, clock: Clock, claimed_at: datetime | None = None) -> None:
+        """A row claimed for a caller at its turn's commit: in the heartbeat from now on.
+
+        With `claimed_at` (the claim the commit wrote) it is held as the dispatcher's claims are; else
+        the first write adopts it, if its claim is still live.
+        """
         self.clock = clock
-        if outbox_id not in self.held:
+        if claimed_at is not None and outbox_id not in self.held and outbox_id not in self.lost:
+            self.held[outbox_id] = claimed_at
+        elif outbox_id not in self.held:
             self.adopting.add(outbox_id)
         self._keep_beating()
 

@@ -96,8 +96,8 @@ class LeasedOutbox:
         self.claims.claimed([q.id for q in queued], now)
         return queued
 
-    def hold(self, outbox_id: int, clock: Clock) -> None:
-        self.claims.hold(outbox_id, clock)
+    def hold(self, outbox_id: int, clock: Clock, claimed_at: datetime | None = None) -> None:
+        self.claims.hold(outbox_id, clock, claimed_at)
 
     def let_go(self, outbox_id: int) -> None:
         self.claims.let_go(outbox_id)
@@ -194,13 +194,13 @@ def _write_batch(batch: Batch, connection: Connection) -> set[int]:
     if refreshed and batch.beat is not None:
         connection.execute(_REFRESH, {"ids": sorted(refreshed), "beat": batch.beat})
     ours = batch.held | adopted
+    notes = [_keyboards(m) for m in batch.marks if m.keyboards is not None and m.outbox_id in ours]
+    if notes:  # before the marks: a row seen settled has its keyboards noted
+        connection.execute(_NOTE_KEYBOARDS, notes)
     for kind, statement in _MARKS.items():
         rows = [_parameters(m) for m in batch.marks if m.kind == kind and m.outbox_id in ours]
         if rows:
             connection.execute(statement, rows)
-    notes = [_keyboards(m) for m in batch.marks if m.keyboards is not None and m.outbox_id in ours]
-    if notes:
-        connection.execute(_NOTE_KEYBOARDS, notes)
     return adopted
 
 
@@ -285,7 +285,10 @@ class SqlBook:
         self.transactions = transactions
 
     async def write(self, batch: Batch) -> set[int]:
-        return await self.transactions.write(partial(_write_batch, batch))
+        # Each statement of a batch that adopts nothing is atomic by itself (a keyboards note comes
+        # before its row's settling mark): on PostgreSQL they need no transaction around them.
+        run = self.transactions.write if batch.adopt else self.transactions.single
+        return await run(partial(_write_batch, batch))
 
     async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
         row = {"user_id": user_id, "oid": outbox_id, "live_since": live_since}

@@ -89,6 +89,7 @@ class ClaimedReply:
     id: int
     ahead: bool = True
     live_keyboards: tuple[int, ...] | None = None
+    claimed_at: datetime | None = None  # the claim its commit wrote
 
 
 class UnitOfWork(Protocol):
@@ -159,8 +160,9 @@ class Outbox(Protocol):
     lease: timedelta
 
     async def claim(self, limit: int, now: datetime, user_id: int | None = None) -> list[Queued]: ...
-    def hold(self, outbox_id: int, clock: Callable[[], datetime]) -> None:
-        """A row claimed for this process (at a turn's commit): kept in its heartbeat until settled."""
+    def hold(self, outbox_id: int, clock: Callable[[], datetime], claimed_at: datetime | None = None) -> None:
+        """A row claimed for this process (at a turn's commit, at `claimed_at` if known): kept in its
+        heartbeat until settled."""
         ...
 
     def let_go(self, outbox_id: int) -> None:

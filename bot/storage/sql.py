@@ -277,8 +277,8 @@ class SqlUnitOfWork:
         asked = {"user_id": row["user_id"], "oid": outbox_id, "live_since": self.live_since}
         chat = connection.execute(self.sql.chat_behind, asked).one()
         if chat.ahead:
-            return ClaimedReply(outbox_id)
-        return ClaimedReply(outbox_id, ahead=False, live_keyboards=tuple(chat.live_keyboards or ()))
+            return ClaimedReply(outbox_id, claimed_at=self.now)
+        return ClaimedReply(outbox_id, False, tuple(chat.live_keyboards or ()), self.now)
 
     async def prompt_sent(self, prompt_id: int) -> None:
         # A claimed prompt's own row: no other write of the turn touches it.

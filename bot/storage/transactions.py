@@ -140,9 +140,9 @@ class Transactions:
             return await link.run(lambda connection: _committed(step, connection))
 
     async def single(self, step: Step[T]) -> T:
-        """A step of one statement, atomic by itself (a read, or a write that needs no other).
+        """A step whose statements are each atomic by themselves (a read, or writes that need no other).
 
-        On PostgreSQL it runs in autocommit: one round trip, with no BEGIN and COMMIT around it. On
+        On PostgreSQL it runs in autocommit: a round trip a statement, with no BEGIN and COMMIT. On
         SQLite it runs as `write`, in one hand-off on the writer's connection, after the write under
         way (an aiosqlite connection would cost a hand-off a statement); a read's commit writes
         nothing, so it costs no sync to disk.
