@@ -85,8 +85,7 @@ class Database:
     reports: SqlReports
 
     async def close(self) -> None:
-        self.storage.transactions.close()
-        await self.engine.dispose()
+        await self.storage.close()
 
 
 async def open_database(settings: Settings) -> Database:

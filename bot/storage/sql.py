@@ -70,6 +70,11 @@ class SqlStorage:
         self.outbox = SqlOutbox(self.transactions, outbox_lease)
         self.hashing = TombstoneHashing()
 
+    async def close(self) -> None:
+        """Let the connections go: the writer thread's or the held one, then the engine's pool."""
+        await self.transactions.close()
+        await self.engine.dispose()
+
     @asynccontextmanager
     async def unit_of_work(self, now: datetime) -> AsyncIterator[SqlUnitOfWork]:
         async with self.transactions.begin() as link:
@@ -172,14 +177,18 @@ class SqlUnitOfWork:
     def _open(self, connection: Connection, user_id: int, update_id: int | None) -> Opened:
         if not self._lock_user(connection, user_id):
             return Opened(user_id, State(), known=False, deleted=True)
-        if update_id is not None:
-            if self._buried(connection, user_id, update_id):
-                return Opened(user_id, State(), known=False, deleted=True)
-            # Read under the user's lock: a copy of this update handled by another replica is committed.
-            handled = connection.execute(self.sql.processed, {"update_id": update_id}).first()
-            self.seen[update_id] = handled is not None
-        row = connection.execute(self.sql.state, {"user_id": user_id}).first()
-        return Opened(user_id, _state_of(row), row is not None)
+        if update_id is None:
+            row = connection.execute(self.sql.state, {"user_id": user_id}).first()
+            return Opened(user_id, _state_of(row), row is not None)
+        # Read under the user's lock, in one statement: the tombstone, whether another replica handled
+        # a copy of this update, and the state.
+        asked = {"user_id": user_id, "user_hash": self.hashing(connection, user_id), "update_id": update_id}
+        found = connection.execute(self.sql.opened, asked).one()
+        if found.buried is not None and update_id <= found.buried:
+            return Opened(user_id, State(), known=False, deleted=True)
+        self.seen[update_id] = bool(found.seen)
+        known = found.name is not None
+        return Opened(user_id, _state_of(found if known else None), known)
 
     def _lock_user(self, connection: Connection, user_id: int) -> bool:
         """Note the user seen now and lock them, adding them if new; False if deleted while this waited.
@@ -294,11 +303,6 @@ class SqlUnitOfWork:
         if update_id is not None:
             self.writes.append((user_id, Write(step=lambda c: self._bury(c, user_id, update_id))))
         self.writes.append((user_id, Write(step=lambda connection: _forget(connection, user_id))))
-
-    def _buried(self, connection: Connection, user_id: int, update_id: int) -> bool:
-        """Whether a tombstone says this update came before the user's deletion."""
-        last = connection.scalar(self.sql.tombstone, {"user_hash": self.hashing(connection, user_id)})
-        return last is not None and update_id <= last
 
     def _bury(self, connection: Connection, user_id: int, update_id: int) -> None:
         handled = select(func.max(ProcessedUpdate.update_id)).where(ProcessedUpdate.user_id == user_id)

@@ -41,6 +41,7 @@ def table(model: Any) -> Table:
 
 users, states, answers = table(User), table(DialogueState), table(ScreeningAnswer)
 prompts, outbox, check_ins = table(Prompt), table(Outbox), table(CheckIn)
+tombstones, processed = table(Tombstone), table(ProcessedUpdate)
 
 
 @dataclass(frozen=True)
@@ -50,9 +51,9 @@ class Statements:
     user_there: Select[Any]  # user_id
     add_user: Insert  # user_id, now: RETURNING the id when added
     seen_user: Update  # user_id, now: RETURNING the id (and so locks the row)
-    tombstone: Select[Any]  # user_hash
     processed: Select[Any]  # update_id
     state: Select[Any]  # user_id
+    opened: Select[Any]  # user_id, user_hash, update_id: buried (tombstone's last update), seen, name, data
     save_state: Insert  # user_id, name, data, updated_at
     answer: Insert  # user_id, question, value, answered_at
     consent: Update  # user_id, at
@@ -95,13 +96,20 @@ def statements(dialect_name: str) -> Statements:
         .where(users.c.id == user_id)
         .values(last_seen_at=now, active=True)
         .returning(users.c.id),
-        tombstone=select(table(Tombstone).c.last_update_id).where(
-            table(Tombstone).c.user_hash == bindparam("user_hash")
-        ),
-        processed=select(table(ProcessedUpdate).c.update_id).where(
-            table(ProcessedUpdate).c.update_id == bindparam("update_id")
-        ),
+        processed=select(processed.c.update_id).where(processed.c.update_id == bindparam("update_id")),
         state=select(states.c.name, states.c.data).where(states.c.user_id == user_id),
+        opened=select(
+            select(tombstones.c.last_update_id)
+            .where(tombstones.c.user_hash == bindparam("user_hash"))
+            .scalar_subquery()
+            .label("buried"),
+            select(processed.c.update_id)
+            .where(processed.c.update_id == bindparam("update_id"))
+            .exists()
+            .label("seen"),
+            select(states.c.name).where(states.c.user_id == user_id).scalar_subquery().label("name"),
+            select(states.c.data).where(states.c.user_id == user_id).scalar_subquery().label("data"),
+        ),
         save_state=save_state,
         answer=answer,
         consent=update(users).where(users.c.id == user_id).values(consented_at=bindparam("at")),

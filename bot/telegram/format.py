@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import html
 import re
+from functools import lru_cache
 
 from telegram import InlineKeyboardButton, InlineKeyboardMarkup
 from telegram.constants import InlineKeyboardButtonLimit, MessageLimit
@@ -62,8 +63,10 @@ def split_text(text: str, limit: int = MAX_TEXT) -> list[str]:
     return pieces
 
 
+@lru_cache(maxsize=512)
 def keyboard(rows: tuple[tuple[tuple[str, str], ...], ...]) -> InlineKeyboardMarkup | None:
-    """An inline keyboard whose buttons send their value as callback data."""
+    """An inline keyboard whose buttons send their value as callback data (made once per set of buttons:
+    python-telegram-bot's objects are immutable)."""
     if not rows:
         return None
     for row in rows:

@@ -47,8 +47,9 @@ async def database_url(database_server: str | None, tmp_path) -> AsyncIterator[s
 async def storage(database_url: str) -> AsyncIterator[SqlStorage]:
     engine = make_engine(database_url)
     await upgrade(engine)
-    yield SqlStorage(engine)
-    await engine.dispose()
+    storage = SqlStorage(engine)
+    yield storage
+    await storage.close()
 
 
 @pytest.fixture

@@ -40,5 +40,4 @@ async def _sql(url: str) -> AsyncIterator[tuple[Storage, Reports]]:
     try:
         yield storage, SqlReports(engine)
     finally:
-        storage.transactions.close()
-        await engine.dispose()
+        await storage.close()

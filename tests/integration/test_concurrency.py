@@ -60,7 +60,7 @@ async def test_two_dispatchers_on_separate_engines_deliver_each_of_many_due_prom
             dispatcher_for(sql_coach(other, content, clock), senders[1]).run_due(),
         )
     finally:
-        await other.engine.dispose()
+        await other.close()
 
     received = Counter(
         user_id

@@ -101,7 +101,7 @@ async def race_the_deletion(database_url, storage, content, update_id: int, dele
             await deleting.commit()
         return await asyncio.wait_for(racing, timeout=30)
     finally:
-        await replica.engine.dispose()
+        await replica.close()
 
 
 async def test_the_dispatcher_s_prune_drops_tombstones_once_telegram_can_no_longer_redeliver(

@@ -84,7 +84,7 @@ async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactl
     clock.now = datetime(2026, 12, 7, 18, 1, tzinfo=UTC)
     [due] = await storage.due_prompts(clock.now, 10)
     assert await coach.handle_prompt(due)  # claimed and committed... and then the process dies
-    await storage.engine.dispose()
+    await storage.close()
 
     restarted = SqlStorage(make_engine(database_url))
     sender = CollectingSender()
@@ -92,7 +92,7 @@ async def test_a_restart_between_claiming_and_sending_delivers_the_prompt_exactl
     assert await dispatcher.run_due() == 1
     assert await dispatcher.run_due() == 0
     assert len(sender.sent[USER]) == 1
-    await restarted.engine.dispose()
+    await restarted.close()
 
 
 async def test_two_dispatchers_racing_for_the_same_prompt_send_it_once(database_url, storage, content, clock):
@@ -105,7 +105,7 @@ async def test_two_dispatchers_racing_for_the_same_prompt_send_it_once(database_
         dispatcher_for(sql_coach(other, content, clock), second).run_due(),
     )
     assert len(first.sent.get(USER, [])) + len(second.sent.get(USER, [])) == 1
-    await other.engine.dispose()
+    await other.close()
 
 
 async def test_a_prompt_missed_beyond_the_grace_window_is_skipped_and_mentioned_next_time(

@@ -49,14 +49,14 @@ async def test_the_conversation_resumes_after_a_restart_of_the_process(database_
     first = coach_on(storage, content)
     await said(first, 5, Text("hi"))
     await said(first, 5, Choice("consent:yes"))
-    await storage.engine.dispose()
+    await storage.close()
 
     reopened = SqlStorage(make_engine(database_url))
     second = coach_on(reopened, content)
     messages = await said(second, 5, Text("/start"))
     assert (await reopened.load_state(5)).name == "red_flags_urgent"
     assert messages[-1].buttons[0][0][1] == "red_flags_urgent:yes"
-    await reopened.engine.dispose()
+    await reopened.close()
 
 
 async def test_an_urgent_red_flag_is_recorded(storage, reports, content):

@@ -126,8 +126,8 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
     onboarded = session_due - timedelta(hours=1)
     summary_day = (session_due.weekday() + 3) % 7  # the weekly summary falls outside the run
     engine = make_engine(url)
+    storage = SqlStorage(engine)
     try:
-        storage = SqlStorage(engine)
         coach = Coach(storage, SqlReports(engine), content, lambda: onboarded)
         template = user_ids[0]
         script = [
@@ -160,7 +160,7 @@ async def seed_users(url: str, user_ids: range, session_due: datetime, content: 
         async with engine.begin() as connection:
             await connection.execute(text("ANALYZE"))
     finally:
-        await engine.dispose()
+        await storage.close()
     return Seeded(user_ids, state, session_due, check_ins)
 
 
