@@ -249,6 +249,7 @@ async def start_serving(
     await until_reached(application.bot.initialize, sleep)  # getMe: once it answers, initialize asks no more
     application = await started.enter_async_context(application)
     await until_reached(lambda: announce_commands(application, bot.sender, bot.coach.content), sleep)
+    bootstrap.tune_garbage_collection()
     prompts = asyncio.create_task(bot.dispatcher.run_forever(stop, DISPATCH_INTERVAL))
     servers: list[HTTPServer] = []
     started.push_async_callback(finish, application, servers, prompts)

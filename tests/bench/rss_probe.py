@@ -18,6 +18,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)  # import as tests.bench.*, never shadowing installed modules
 
+from hipcoach.bot.bootstrap import tune_garbage_collection  # noqa: E402
 from tests.bench import bots, seed  # noqa: E402
 
 
@@ -59,6 +60,7 @@ def main() -> None:
     parser.add_argument("--parts", type=int, default=1)
     args = parser.parse_args()
     population = seed.Population(args.users, args.due)
+    tune_garbage_collection()  # as serve_telegram does
     print(json.dumps(asyncio.run(serve(args.db, population, args.turns, args.part, args.parts))))
 
 

@@ -31,6 +31,7 @@ ROOT = Path(__file__).resolve().parents[2]
 if sys.path[0] == str(Path(__file__).resolve().parent):
     sys.path[0] = str(ROOT)  # import as tests.bench.*, never shadowing installed modules
 
+from hipcoach.bot.bootstrap import tune_garbage_collection  # noqa: E402
 from tests.bench import history, limits, seed, turns  # noqa: E402
 from tests.bench.figures import Figure, LoadWatch, machine, ratios, table  # noqa: E402
 
@@ -342,6 +343,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown phases {sorted(unknown)}")
     plan = Plan.make(args.quick)
     started = time.perf_counter()
+    tune_garbage_collection()  # as serve_telegram does: every bot and peer here runs with it
     with LoadWatch() as watch:
         figures = run(plan, phases, not args.no_postgres, watch)
     with_pickle_peers(figures)

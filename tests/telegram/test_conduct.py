@@ -225,3 +225,30 @@ async def test_a_text_too_long_for_a_caption_goes_before_the_photo_as_a_message(
         "sendPhoto",
     ]
     assert "caption" not in api.of("sendPhoto")[-1].params
+
+
+class CountedKeyboards:
+    """The sender's live keyboards, counting the reads and notes made outside the outbox's own writes."""
+
+    def __init__(self, inner) -> None:
+        self.inner = inner
+        self.reads = self.notes = 0
+
+    async def get(self, chat_id: int) -> list[int]:
+        self.reads += 1
+        return await self.inner.get(chat_id)
+
+    async def put(self, chat_id: int, message_ids: list[int]) -> None:
+        self.notes += 1
+        await self.inner.put(chat_id, message_ids)
+
+
+async def test_replies_read_the_live_keyboards_with_their_rows_claim_and_note_them_with_its_mark(offline_bot):
+    chat, api = offline_bot.chat, offline_bot.api
+    counted = CountedKeyboards(offline_bot.sender.keyboards)
+    offline_bot.sender.keyboards = counted
+    await to_equipment(offline_bot)  # each question's keyboard retires the one before
+    assert (counted.reads, counted.notes) == (0, 0)
+    assert api.live_keyboards(USER_ID) == [chat.seen[-1].message_id]
+    [user] = (await offline_bot.reports.rows_about(USER_ID))["users"]
+    assert user["live_keyboards"] == [chat.seen[-1].message_id]
