@@ -7,8 +7,9 @@ lapses, and a dispatcher sends it. A holder that could not refresh a claim for m
 it up before anyone else may take it (HOLD_MARGIN), so two live senders never hold one row.
 
 Bookkeeping is grouped: the notes, marks and heartbeat that the senders of a process ask for while one
-write is under way go together in the next (one transaction: group commit). Each waits for the commit
-that carries its note, so a part's note is committed before its request (bot/storage/outbox.py).
+write is under way go together in the next (group commit: one transaction on SQLite; on PostgreSQL a
+statement a kind of mark, each atomic by itself, unless it adopts rows). Each waits for the write that
+carries its note, so a part's note is committed before its request (bot/storage/outbox.py).
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ class Mark:
 
 @dataclass(frozen=True)
 class Batch:
-    """One bookkeeping transaction: the heartbeat of the rows held, adoptions, and the marks on ours."""
+    """One bookkeeping write: the heartbeat of the rows held, adoptions, and the marks on ours."""
 
     beat: datetime | None  # claimed_at of the rows refreshed, after it (None: no time known, none held)
     held: frozenset[int]
