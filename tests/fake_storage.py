@@ -269,9 +269,8 @@ class FakeUnitOfWork:
         )
         if not claimed:
             return None
-        live_since = self.now - self.storage.outbox.lease
         earlier = self.tables.find("outbox", user_id=user_id)
-        if any(r["id"] < row["id"] and live(r, live_since) for r in earlier):
+        if any(r["id"] < row["id"] and to_be_sent(r) for r in earlier):
             return ClaimedReply(row["id"], claimed_at=self.now)
         return ClaimedReply(row["id"], False, self.storage.live_keyboards(user_id), self.now)
 
@@ -408,16 +407,16 @@ class FakeBook:
         else:  # released
             row.update(status="pending", **settled)
 
-    async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
+    async def earlier_unsent(self, outbox_id: int, user_id: int) -> bool:
         return any(
-            row["id"] < outbox_id and live(row, live_since)
+            row["id"] < outbox_id and to_be_sent(row)
             for row in self.storage.tables.find("outbox", user_id=user_id)
         )
 
 
-def live(row: dict[str, Any], live_since: datetime) -> bool:
-    """As bot/storage/outbox.py: pending, or claimed since `live_since` by a sender still at it."""
-    return row["status"] == "pending" or (row["status"] == "sending" and row["claimed_at"] >= live_since)
+def to_be_sent(row: dict[str, Any]) -> bool:
+    """As bot/storage/outbox.py: pending, or claimed by a sender (alive, or dead until claimed again)."""
+    return row["status"] in ("pending", "sending")
 
 
 class FakeOutbox(LeasedOutbox):
@@ -444,7 +443,7 @@ class FakeOutbox(LeasedOutbox):
                 if user_id in (None, r["user_id"])
                 and (r["status"] == "pending" or (r["status"] == "sending" and r["claimed_at"] < stale))
             ][: CANDIDATES * limit]
-            unsent = [(r["user_id"], r["id"]) for r in outbox if r["status"] != "sent" and live(r, stale)]
+            unsent = [(r["user_id"], r["id"]) for r in outbox if to_be_sent(r)]
             kept = in_order(candidates, unsent)[:limit]
             return [self._claim_row(self.book.row(row.id), now) for row in kept]
 

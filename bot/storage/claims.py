@@ -86,8 +86,9 @@ class Book(Protocol):
         """Write the batch in one transaction (marks only on rows held or adopted); the rows adopted."""
         ...
 
-    async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
-        """Whether an earlier row of the user is pending, or `sending` with a claim since `live_since`."""
+    async def earlier_unsent(self, outbox_id: int, user_id: int) -> bool:
+        """Whether an earlier row of the user is still to be sent (pending, or `sending`: held by a live
+        sender, or by a dead one until a dispatcher claims it again and sends it)."""
         ...
 
 
@@ -177,7 +178,7 @@ class Claims:
     async def _behind(self, outbox_id: int, user_id: int) -> bool:
         now = self.now()
         try:
-            return now is not None and await self.book.earlier_unsent(outbox_id, user_id, now - self.lease)
+            return now is not None and await self.book.earlier_unsent(outbox_id, user_id)
         except Exception as error:  # can't tell: it goes, and its notes find out if the database is back
             log.warning("outbox=%s order not read (%s)", outbox_id, type(error).__name__)
             return False

@@ -16,7 +16,6 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
-    and_,
     literal,
     or_,
     text,
@@ -171,10 +170,10 @@ def unsent(outbox: Any) -> ColumnElement[bool]:
     return outbox.status.in_([literal(status, literal_execute=True) for status in ("pending", "sending")])
 
 
-def live(outbox: Any, live_since: Any) -> ColumnElement[bool]:
-    """An outbox row still to be sent: pending, or claimed since `live_since` (a time, or a parameter for
-    one) by a sender still at it."""
-    return or_(outbox.status == "pending", and_(outbox.status == "sending", outbox.claimed_at >= live_since))
+def to_be_sent(outbox: Any) -> ColumnElement[bool]:
+    """UNSENT with its statuses as parameters: for a user's rows (their index), where the partial index's
+    literal condition would only cost a rendering of the SQL at each run."""
+    return or_(outbox.status == "pending", outbox.status == "sending")
 
 
 def pending_prompts(prompts: Any) -> ColumnElement[bool]:

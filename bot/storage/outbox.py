@@ -11,8 +11,9 @@ Claims are short leases kept alive by a heartbeat, and the notes are written in 
 (bot/storage/claims.py).
 
 A user's rows go out in the order their turns committed: a row is not sent while an earlier one of
-the user's is unsent and its claim live (pending, or `sending` with a fresh claim). A stale claim (its
-sender dead) holds nobody up.
+the user's is unsent (pending, or `sending`). A row whose sender died holds the later ones up until a
+dispatcher claims it again, once its lease lapsed, and sends it first: a later row passing it would
+show the user an old question after a newer one, which they would answer twice.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from sqlalchemy import bindparam, case, or_, select, update
 from sqlalchemy.engine import Connection
 
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, ClaimLost, Claims, Clock, Mark
-from hipcoach.bot.storage.models import Outbox, User, live, unsent
+from hipcoach.bot.storage.models import Outbox, User, to_be_sent, unsent
 from hipcoach.bot.storage.port import Ids, Queued
 from hipcoach.bot.storage.transactions import Transactions
 
@@ -136,8 +137,7 @@ _EARLIER_UNSENT = (
     .where(
         Outbox.user_id == bindparam("user_id"),
         Outbox.id < bindparam("oid"),
-        unsent(Outbox),
-        live(Outbox, bindparam("live_since")),
+        to_be_sent(Outbox),
     )
     .limit(1)
 )
@@ -245,12 +245,12 @@ def _claim_rows(
     candidates = connection.execute(query).all()
     if not candidates:
         return []
-    # Rows of the same users still to be sent by someone else (or locked by another claim just now).
+    # Rows of the same users still to be sent: by someone else, or claimed by a sender that died (then
+    # they go first, as candidates here or in a later claim), or locked by another claim just now.
     ahead = select(Outbox.user_id, Outbox.id).where(
         Outbox.user_id.in_(sorted({row.user_id for row in candidates})),
         Outbox.id < max(row.id for row in candidates),
-        unsent(Outbox),
-        live(Outbox, stale),
+        to_be_sent(Outbox),
     )
     rows = in_order(candidates, [(u, i) for u, i in connection.execute(ahead)])[:limit]
     lapsed = [row for row in rows if row.part_in_flight is not None]
@@ -290,8 +290,8 @@ class SqlBook:
         run = self.transactions.write if batch.adopt else self.transactions.single
         return await run(partial(_write_batch, batch))
 
-    async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
-        row = {"user_id": user_id, "oid": outbox_id, "live_since": live_since}
+    async def earlier_unsent(self, outbox_id: int, user_id: int) -> bool:
+        row = {"user_id": user_id, "oid": outbox_id}
         found = await self.transactions.single(lambda connection: connection.scalar(_EARLIER_UNSENT, row))
         return found is not None
 

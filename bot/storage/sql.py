@@ -78,7 +78,7 @@ class SqlStorage:
     @asynccontextmanager
     async def unit_of_work(self, now: datetime) -> AsyncIterator[SqlUnitOfWork]:
         async with self.transactions.begin() as link:
-            yield SqlUnitOfWork(link, now, self.engine.dialect.name, self.hashing, self.outbox.lease)
+            yield SqlUnitOfWork(link, now, self.engine.dialect.name, self.hashing)
             # Leaving the transaction rolls back whatever was not committed.
 
     async def due_prompts(self, now: datetime, limit: int, user_id: int | None = None) -> list[int]:
@@ -160,11 +160,9 @@ class SqlUnitOfWork:
         now: datetime,
         dialect: str,
         hashing: TombstoneHashing,
-        outbox_lease: timedelta = OUTBOX_LEASE,
     ) -> None:
         self.link = link
         self.now = now
-        self.live_since = now - outbox_lease
         self.dialect = postgresql if dialect == "postgresql" else sqlite
         self.sql = statements(dialect)
         self.hashing = hashing
@@ -283,7 +281,7 @@ class SqlUnitOfWork:
         in one statement, so the keyboards are those every earlier delivery left if none is ahead)."""
         self._write(connection)
         outbox_id = int(connection.execute(self.sql.queue, row).scalar_one())
-        asked = {"user_id": row["user_id"], "oid": outbox_id, "live_since": self.live_since}
+        asked = {"user_id": row["user_id"], "oid": outbox_id}
         chat = connection.execute(self.sql.chat_behind, asked).one()
         if chat.ahead:
             return ClaimedReply(outbox_id, claimed_at=self.now)

@@ -30,8 +30,7 @@ from hipcoach.bot.storage.models import (
     ScreeningAnswer,
     Tombstone,
     User,
-    live,
-    unsent,
+    to_be_sent,
 )
 
 
@@ -65,7 +64,7 @@ class Statements:
     prompt_sent: Update  # prompt_id
     release_prompt: Update  # prompt_id
     queue: Insert  # an outbox row's columns: RETURNING its id
-    chat_behind: Select[Any]  # user_id, oid, live_since: the chat's live keyboards, and an earlier live row
+    chat_behind: Select[Any]  # user_id, oid: the chat's live keyboards, and whether an earlier row is unsent
     inserts: dict[str, Insert]  # by table name: a row's columns
 
 
@@ -135,8 +134,7 @@ def statements(dialect_name: str) -> Statements:
             .where(
                 outbox.c.user_id == user_id,
                 outbox.c.id < bindparam("oid"),
-                unsent(outbox.c),
-                live(outbox.c, bindparam("live_since")),
+                to_be_sent(outbox.c),
             )
             .exists()
             .label("ahead"),

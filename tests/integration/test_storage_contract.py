@@ -170,7 +170,7 @@ async def test_rows_waiting_behind_one_held_elsewhere_do_not_keep_other_users_ro
     assert [q.id for q in await port.storage.outbox.claim(2, NOW)] == [other]
 
 
-async def test_a_turns_row_waits_behind_one_being_sent_until_it_is_sent_but_not_behind_a_stale_claim(port):
+async def test_a_turns_row_waits_behind_one_being_sent_and_behind_one_whose_sender_died_until_sent(port):
     clock = FakeClock(NOW)
     earlier, later = await queue(port, 1, claimed=True), await queue(port, 1, claimed=True)
     outbox = port.storage.outbox
@@ -185,12 +185,20 @@ async def test_a_turns_row_waits_behind_one_being_sent_until_it_is_sent_but_not_
     assert await outbox.in_turn(later, 1)
     assert len(waits) == 1  # it waited once, then went
 
-    await queue(port, 2, claimed=True)  # its caller never heard of the commit: a stale claim soon
+    orphan = await queue(port, 2, claimed=True)  # its sender died: the claim lapses with the lease
     behind = await queue(port, 2, claimed=True, now=NOW + outbox.lease)
     clock.advance(outbox.lease + timedelta(seconds=1))
+
+    async def dispatcher_sends_it_meanwhile(seconds: float) -> None:
+        waits.append(seconds)
+        [again] = await outbox.claim(10, clock(), user_id=2)
+        assert again.id == orphan  # the old row goes first, never after the newer one
+        await outbox.done(again.id, clock(), True, 5)
+
+    outbox.claims.sleep = dispatcher_sends_it_meanwhile
     outbox.hold(behind, clock)
     assert await outbox.in_turn(behind, 2)
-    assert len(waits) == 1
+    assert len(waits) == 2
 
 
 async def test_a_row_waiting_a_whole_lease_behind_another_is_given_back_for_the_dispatcher(port):

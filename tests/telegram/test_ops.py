@@ -200,26 +200,30 @@ async def test_metrics_count_turns_due_prompts_deliveries_the_outbox_and_blocked
     await scheduled(offline_bot)
     offline_bot.clock.advance(timedelta(hours=11))  # 19:00 UTC: the 18:00 session is due
     assert await offline_bot.built.dispatcher.run_due() == 1
-    await coach.turn(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, not sent
+    await coach.turn(USER_ID, Choice("session_offer:skip"), update_id=1)  # committed, its sender died
     offline_bot.clock.advance(offline_bot.storage.outbox.lease + timedelta(seconds=1))  # its claim lapsed
     offline_bot.api.blocked_chats.add(USER_ID)
-    await offline_bot.chat.send("/today")  # the reply finds the bot blocked
+    await offline_bot.chat.send("/today")  # its reply waits behind the older one: left for the dispatcher
 
     health = ops.Health(engine, lambda: 0.0, STALE_AFTER)
     async with ops_server(metrics, health, engine) as url:
         response = await get(f"{url}/metrics")
+        values = samples(response.text)
+        assert values[("hipcoach_outbox_depth", ())] == 2  # both replies committed, neither sent
+        await offline_bot.built.dispatcher.run_due()  # the older first: it finds the bot blocked
+        after = samples((await get(f"{url}/metrics")).text)
 
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    values = samples(response.text)
     assert values[("hipcoach_updates_handled_total", (("outcome", "ok"),))] == turns + 2
     assert values[("hipcoach_updates_handled_total", (("outcome", "error"),))] == 0
     assert values[("hipcoach_turn_seconds_count", ())] == turns + 2
     assert values[("hipcoach_prompts_due_total", ())] == 1
     assert values[("hipcoach_prompts_sent_total", ())] == 1
     assert values[("hipcoach_prompts_failed_total", ())] == 0
-    assert values[("hipcoach_outbox_depth", ())] == 1  # the reply committed but never sent
-    assert values[("hipcoach_users_blocked", ())] == 1
+    assert values[("hipcoach_users_blocked", ())] == 0
+    assert after[("hipcoach_users_blocked", ())] == 1
+    assert after[("hipcoach_outbox_depth", ())] == 0  # settled: a blocked user is sent nothing more
 
 
 async def test_metrics_count_safety_events_by_tier_and_never_their_text(offline_bot, engine):

@@ -155,18 +155,21 @@ async def test_a_reply_committed_while_an_earlier_one_is_being_sent_elsewhere_go
     assert await coach.storage.outbox.claim(10, NOW) == []
 
 
-async def test_a_reply_does_not_wait_behind_a_claim_whose_sender_is_long_gone(content):
+async def test_a_reply_waits_behind_a_claim_whose_sender_died_until_the_dispatcher_sends_that_first(content):
     clock = FakeClock(NOW)
     coach = fake_coach(content, clock)
     sender = CollectingSender()
-    await coach.turn(7, Text("hi"), update_id=1)  # claimed, never sent: its sender died
+    first = await coach.turn(7, Text("hi"), update_id=1)  # claimed, never sent: its sender died
+    assert first is not None
     clock.advance(coach.storage.outbox.lease + timedelta(seconds=1))
     second = await coach.turn(7, Choice("consent:yes"), update_id=2)
     assert second is not None
+    outbox = coach.storage.outbox
 
-    async def never(seconds: float) -> None:
-        raise AssertionError("waited behind a dead sender's claim")
+    async def dispatcher_round(seconds: float) -> None:
+        for item in await outbox.claim(10, clock()):
+            await coach.deliver_queued(item, sender)
 
-    coach.storage.outbox.claims.sleep = never
+    outbox.claims.sleep = dispatcher_round
     assert await coach.deliver(7, second.messages, second.outbox_id, sender)
-    assert [m.text for m in sender.sent[7]] == [m.text for m in second.messages]
+    assert [m.text for m in sender.sent[7]] == [m.text for m in first.messages + second.messages]

@@ -45,7 +45,7 @@ class Book:
         self.written.set()
         return set(batch.adopt) - self.not_ours
 
-    async def earlier_unsent(self, outbox_id: int, user_id: int, live_since: datetime) -> bool:
+    async def earlier_unsent(self, outbox_id: int, user_id: int) -> bool:
         return False
 
 
