@@ -14,6 +14,7 @@ import weakref
 from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from functools import partial
 from typing import Any, Protocol, TypeVar
 
 from sqlalchemy import create_engine
@@ -82,16 +83,22 @@ class _Writer:
             self.held.append(self.engine.connect())
         return self.held[0]
 
-    def close(self) -> None:
-        self._finalizer()
+    async def close(self) -> None:
+        """Close the connection on the writer thread, after the steps queued before, and wait for it: the
+        file's lock is free when this returns."""
+        if self._finalizer.alive:
+            await self.call(_closing, self.engine, self.held)
+            self._finalizer()  # the thread goes; nothing is left for it to close
+
+
+def _closing(engine: Engine, held: list[Connection]) -> None:
+    while held:
+        held.pop().close()
+    engine.dispose()
 
 
 def _close(thread: ThreadPoolExecutor, engine: Engine, held: list[Connection]) -> None:
-    def closing() -> None:
-        while held:
-            held.pop().close()
-        engine.dispose()
-
+    closing = partial(_closing, engine, held)
     try:
         thread.submit(closing)  # on the thread that made its connection
     except RuntimeError:  # the interpreter is exiting: its threads take no more work
@@ -195,5 +202,5 @@ class Transactions:
     async def close(self) -> None:
         """Let SQLite's writer thread and PostgreSQL's held connection go (the rest are the engine's)."""
         if self.writer is not None:
-            self.writer.close()
+            await self.writer.close()
         await self.autocommit.close()
