@@ -31,6 +31,7 @@ from sqlalchemy.engine import Connection
 from hipcoach.bot.storage.claims import HEARTBEAT, OUTBOX_LEASE, Batch, ClaimLost, Claims, Clock, Mark
 from hipcoach.bot.storage.models import Outbox, User, to_be_sent, unsent
 from hipcoach.bot.storage.port import Ids, Queued
+from hipcoach.bot.storage.statements import EARLIER_UNSENT
 from hipcoach.bot.storage.transactions import Transactions
 
 __all__ = ["OUTBOX_LEASE", "ClaimLost", "Progress", "RowProgress", "SqlOutbox", "Untracked"]
@@ -131,16 +132,7 @@ class LeasedOutbox:
 
 _SETTLED = {"claimed_at": None, "part_in_flight": None}
 _BY_ID = Outbox.id == bindparam("oid")
-# Asked before every turn's reply, so built once.
-_EARLIER_UNSENT = (
-    select(Outbox.id)
-    .where(
-        Outbox.user_id == bindparam("user_id"),
-        Outbox.id < bindparam("oid"),
-        to_be_sent(Outbox),
-    )
-    .limit(1)
-)
+_EARLIER_UNSENT = EARLIER_UNSENT.limit(1)  # asked while a turn's reply waits its turn, so built once
 _MARKS = {
     "sending": update(Outbox)
     .where(_BY_ID)

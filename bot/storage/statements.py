@@ -41,6 +41,10 @@ def table(model: Any) -> Table:
 users, states, answers = table(User), table(DialogueState), table(ScreeningAnswer)
 prompts, outbox, check_ins = table(Prompt), table(Outbox), table(CheckIn)
 tombstones, processed = table(Tombstone), table(ProcessedUpdate)
+# An earlier row of the user's still to be sent (user_id, oid): a reply waits its turn behind it.
+EARLIER_UNSENT = select(outbox.c.id).where(
+    outbox.c.user_id == bindparam("user_id"), outbox.c.id < bindparam("oid"), to_be_sent(outbox.c)
+)
 
 
 @dataclass(frozen=True)
@@ -128,17 +132,9 @@ def statements(dialect_name: str) -> Statements:
         prompt_sent=update(prompts).where(by_prompt).values(status="sent"),
         release_prompt=update(prompts).where(by_prompt).values(status="pending", handled_at=None),
         queue=insert(outbox).returning(outbox.c.id),
-        chat_behind=select(
-            users.c.live_keyboards,
-            select(outbox.c.id)
-            .where(
-                outbox.c.user_id == user_id,
-                outbox.c.id < bindparam("oid"),
-                to_be_sent(outbox.c),
-            )
-            .exists()
-            .label("ahead"),
-        ).where(users.c.id == user_id),
+        chat_behind=select(users.c.live_keyboards, EARLIER_UNSENT.exists().label("ahead")).where(
+            users.c.id == user_id
+        ),
         inserts={
             table(model).name: insert(table(model))
             for model in (
